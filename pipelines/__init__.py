@@ -1,0 +1,1 @@
+"""Beam jobs assembled from ``transforms``: one module per job, plus the CLI."""

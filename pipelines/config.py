@@ -1,0 +1,76 @@
+"""Frozen dataclass configs with YAML as their serialized form.
+
+Every stage owns a frozen dataclass of its thresholds (beside the stage, with the source of
+each default cited). A job config nests them. ``load_config`` reads YAML over the defaults and
+rejects unknown keys, so a typo fails loudly instead of silently running the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``, recursing into nested dataclasses."""
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config {where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"config {where or cls.__name__}: unknown keys {unknown}; known: {sorted(fields)}")
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        path = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(hint):
+            values[name] = from_dict(hint, value, path)
+        else:
+            values[name] = _coerce(hint, value, path)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple and isinstance(value, list):
+        return tuple(value)
+    if origin in (typing.Union, types.UnionType) and isinstance(value, list):
+        return tuple(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain, JSON-ready form of a config (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def config_hash(config: Any) -> str:
+    """SHA-256 of the canonical JSON of ``config``: the same settings give the same hash."""
+    canonical = json.dumps(to_dict(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def load_config(cls: type[T], path: str | Path | None) -> T:
+    """Defaults of ``cls`` overlaid with the YAML file at ``path`` (if any)."""
+    if path is None:
+        return cls()
+    with open(path, encoding="utf-8") as handle:
+        return from_dict(cls, yaml.safe_load(handle))
+
+
+def dump_config(config: Any) -> str:
+    """The YAML form of ``config``; ``load_config`` reads it back to an equal config."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False)

@@ -1,0 +1,1 @@
+"""Filters: one per file, each a ``transforms.stage.Filter`` with its frozen config beside it."""

@@ -1,0 +1,146 @@
+"""The stage contract: every step that may drop a record is a ``Stage``.
+
+A stage sees records in batches (so model-backed stages can vectorise), writes its signals
+onto each record, and answers per record either ``None`` (keep) or a ``Drop`` naming a
+stable reason. ``ApplyStage`` is the Beam wrapper: kept records on the main output,
+rejected ones (the record as it was plus ``reject_stage``, ``reject_reason``,
+``reject_detail``) on the ``rejected`` output. Nothing leaves a stage any other way: an
+exception inside a stage becomes a ``<stage>.error`` rejection of the record that raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam import pvalue
+
+Record = dict[str, Any]
+
+KEPT = "kept"
+REJECTED = "rejected"
+MAX_DETAIL_CHARS = 500
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Why a stage drops a record. ``reason`` is short snake_case; the wrapper namespaces it."""
+
+    reason: str
+    detail: str = ""
+
+
+class Stage(ABC):
+    """One step of a pipeline. Subclasses set ``name`` and ``signal_fields``."""
+
+    name: ClassVar[str]
+    # Columns this stage adds to records; ``schemas/`` composes the output schema from them.
+    signal_fields: ClassVar[tuple[pa.Field, ...]] = ()
+
+    def setup(self) -> None:
+        """Load models or tables; called once per worker, never per record."""
+
+    @abstractmethod
+    def process_batch(self, records: list[Record]) -> list[Drop | None]:
+        """Write signals onto ``records`` in place; return one ``Drop`` or ``None`` per record."""
+
+
+class Filter(Stage):
+    """Score, then decide: ``score`` computes signals once, ``decide`` applies thresholds.
+
+    Keeping the two apart lets users re-threshold a finished run from the stored signals.
+    """
+
+    @abstractmethod
+    def score(self, record: Record) -> Record:
+        """Signals of one record, keyed by the names in ``signal_fields``."""
+
+    def score_batch(self, records: list[Record]) -> list[Record]:
+        """Override where a library vectorises over a batch (fastText, scikit-learn, ONNX)."""
+        return [self.score(record) for record in records]
+
+    @abstractmethod
+    def decide(self, record: Record) -> Drop | None:
+        """Keep (``None``) or drop, from the signals already on the record."""
+
+    def process_batch(self, records: list[Record]) -> list[Drop | None]:
+        for record, signals in zip(records, self.score_batch(records), strict=True):
+            record.update(signals)
+        return [self.decide(record) for record in records]
+
+
+def rejected(record: Record, stage: str, reason: str, detail: str = "") -> Record:
+    """The rejected form of ``record``: the record as it was, plus where and why it left."""
+    return {
+        **record,
+        "reject_stage": stage,
+        "reject_reason": f"{stage}.{reason}",
+        "reject_detail": detail[:MAX_DETAIL_CHARS],
+    }
+
+
+def run_stage(stage: Stage, records: list[Record]) -> Iterator[tuple[Record, Drop | None]]:
+    """Run ``stage`` on a batch; a batch that raises is retried record by record so that
+    only the records that really fail are rejected, as ``<stage>.error``."""
+    try:
+        drops = stage.process_batch(records)
+    except Exception:  # noqa: BLE001 - isolated below, record by record
+        log.warning("stage %s failed on a batch of %d; retrying one by one", stage.name, len(records))
+        for record in records:
+            try:
+                (drop,) = stage.process_batch([record])
+            except Exception as exc:  # noqa: BLE001 - becomes a rejection with the reason
+                drop = Drop("error", f"{type(exc).__name__}: {exc}")
+            yield record, drop
+        return
+    yield from zip(records, drops, strict=True)
+
+
+class _StageFn(beam.DoFn):
+    def __init__(self, stage: Stage):
+        self._stage = stage
+        name = stage.name
+        self._kept = beam.metrics.Metrics.counter(name, "kept")
+        self._dropped = beam.metrics.Metrics.counter(name, "rejected")
+
+    def setup(self) -> None:
+        self._stage.setup()
+
+    def process(self, batch: list[Record]) -> Iterable[Any]:
+        for record, drop in run_stage(self._stage, list(batch)):
+            if drop is None:
+                self._kept.inc()
+                yield record
+            else:
+                self._dropped.inc()
+                yield pvalue.TaggedOutput(
+                    REJECTED, rejected(record, self._stage.name, drop.reason, drop.detail)
+                )
+
+
+class ApplyStage(beam.PTransform):
+    """Run a ``Stage`` over a PCollection of records, in batches.
+
+    Returns a ``DoOutputsTuple`` with ``kept`` (main) and ``rejected`` outputs.
+    """
+
+    def __init__(self, stage: Stage, batch_size: int = 256):
+        super().__init__(label=stage.name)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self._stage = stage
+        self._batch_size = batch_size
+
+    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+        return (
+            records
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
+            | "Apply" >> beam.ParDo(_StageFn(self._stage)).with_outputs(REJECTED, main=KEPT)
+        )
