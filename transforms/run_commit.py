@@ -1,0 +1,85 @@
+"""Begin and commit a run folder: stale files out, manifest in, ``_SUCCESS`` last.
+
+Layout (ARCHITECTURE §5): ``data/``, ``rejected/stage=<stage>/``, ``manifest.json``,
+``_SUCCESS``. ``begin_run`` removes the markers of an earlier attempt first, so a folder is
+never seen as complete while it is being rewritten. ``commit_run`` checks conservation
+(read = kept + rejected, and the files hold exactly those rows), deletes files that this
+attempt did not write (shards of an earlier attempt with other shard counts, temporary files
+of a crashed one), then writes the manifest and, last, ``_SUCCESS``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from transforms.run_facts import load_run_facts
+from transforms.storage import delete, exists, join, list_files, write_atomic
+
+SUCCESS = "_SUCCESS"
+MANIFEST = "manifest.json"
+DATA = "data"
+REJECTED_DIR = "rejected"
+
+
+class ConservationError(RuntimeError):
+    """Records were lost or duplicated between reading and writing: the run must not publish."""
+
+
+def begin_run(run_dir: str) -> None:
+    delete([p for p in (join(run_dir, SUCCESS), join(run_dir, MANIFEST)) if exists(p)])
+
+
+def funnel(stage_order: list[str], facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per stage: records in, kept, rejected and the count of each reason, in pipeline order."""
+    by_stage: dict[str, dict[str, int]] = {}
+    for row in facts["rejected"]:
+        by_stage.setdefault(row["stage"], {})[row["reason"]] = row["count"]
+    unknown = set(by_stage) - set(stage_order)
+    if unknown:
+        raise ConservationError(f"rejections from stages outside the pipeline: {sorted(unknown)}")
+    rows, remaining = [], facts["read"]
+    for stage in stage_order:
+        reasons = by_stage.get(stage, {})
+        dropped = sum(reasons.values())
+        rows.append({"stage": stage, "in": remaining, "kept": remaining - dropped,
+                     "rejected": dropped, "reasons": dict(sorted(reasons.items()))})
+        remaining -= dropped
+    return rows
+
+
+def check_conservation(facts: dict[str, Any]) -> dict[str, Any]:
+    rejected = sum(row["count"] for row in facts["rejected"])
+    data_rows = sum(f["rows"] for f in facts["files"] if f["path_kind"] == DATA)
+    rejected_rows = sum(f["rows"] for f in facts["files"] if f["path_kind"] == REJECTED_DIR)
+    summary = {"input": facts["read"], "kept": facts["kept"], "rejected": rejected,
+               "data_rows": data_rows, "rejected_rows": rejected_rows}
+    if facts["read"] != facts["kept"] + rejected:
+        raise ConservationError(f"input {facts['read']} != kept {facts['kept']} + rejected {rejected}")
+    if data_rows != facts["kept"] or rejected_rows != rejected:
+        raise ConservationError(f"files hold {data_rows} kept / {rejected_rows} rejected rows, "
+                                f"the pipeline counted {facts['kept']} / {rejected}")
+    return summary
+
+
+def commit_run(run_dir: str, stage_order: list[str], header: dict[str, Any]) -> dict[str, Any]:
+    """Check, clean, write ``manifest.json`` then ``_SUCCESS``; return the manifest."""
+    facts = load_run_facts(run_dir)
+    prefix = run_dir.rstrip("/") + "/"
+    for info in facts["files"]:
+        info["path"] = info["path"][len(prefix):] if info["path"].startswith(prefix) else info["path"]
+        info["path_kind"] = info["path"].split("/", 1)[0]
+    conservation = check_conservation(facts)
+    written = {join(run_dir, info["path"]) for info in facts["files"]}
+    stale = [p for d in (DATA, REJECTED_DIR) for p in list_files(join(run_dir, d)) if p not in written]
+    delete(stale)
+    delete(list_files(join(run_dir, "_staging")))
+    manifest = {
+        **header,
+        "conservation": conservation,
+        "funnel": funnel(stage_order, facts),
+        "files": [{k: v for k, v in info.items() if k != "path_kind"} for info in facts["files"]],
+    }
+    write_atomic(join(run_dir, MANIFEST), json.dumps(manifest, indent=2).encode())
+    write_atomic(join(run_dir, SUCCESS), b"")
+    return manifest

@@ -1,0 +1,91 @@
+"""Run facts as data: one mergeable combiner gathers counts and written files of a run.
+
+Every record leaves a tiny fact (``read``, ``kept``, or ``rejected`` with its stage and
+reason) and every written file its info; ``RunFactsFn`` merges them on any runner (combiner
+lifting keeps the shuffle small) into one dict that the driver reads after the pipeline to
+check conservation and write the manifest. Beam counters are for live monitoring only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+
+from transforms.stage import Record
+from transforms.storage import join, read_bytes, write_atomic
+
+FACTS_FILE = "_staging/run_facts.json"
+
+Fact = tuple[str, Any]
+
+
+def read_fact(_record: Record) -> Fact:
+    return ("count", "read")
+
+
+def kept_fact(_record: Record) -> Fact:
+    return ("count", "kept")
+
+
+def rejected_fact(record: Record) -> Fact:
+    return ("rejected", (record["reject_stage"], record["reject_reason"]))
+
+
+def file_fact(info: dict) -> Fact:
+    return ("file", info)
+
+
+class RunFactsFn(beam.CombineFn):
+    def create_accumulator(self) -> dict[str, Any]:
+        return {"count": Counter(), "rejected": Counter(), "file": []}
+
+    def add_input(self, acc: dict[str, Any], fact: Fact) -> dict[str, Any]:
+        kind, value = fact
+        if kind == "file":
+            acc["file"].append(value)
+        else:
+            acc[kind][value] += 1
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        merged = self.create_accumulator()
+        for acc in accs:
+            merged["count"].update(acc["count"])
+            merged["rejected"].update(acc["rejected"])
+            merged["file"].extend(acc["file"])
+        return merged
+
+    def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "read": acc["count"]["read"],
+            "kept": acc["count"]["kept"],
+            "rejected": [
+                {"stage": stage, "reason": reason, "count": n}
+                for (stage, reason), n in sorted(acc["rejected"].items())
+            ],
+            "files": sorted(acc["file"], key=lambda info: info["path"]),
+        }
+
+
+class WriteRunFacts(beam.PTransform):
+    """Merge all facts and write them to ``<run_dir>/_staging/run_facts.json``."""
+
+    def __init__(self, run_dir: str):
+        super().__init__()
+        self._path = join(run_dir, FACTS_FILE)
+
+    def expand(self, facts: beam.PCollection) -> beam.PCollection:
+        path = self._path
+        return (
+            facts
+            | "Merge" >> beam.CombineGlobally(RunFactsFn())
+            | "Write" >> beam.Map(lambda out: write_atomic(path, json.dumps(out, indent=1).encode()))
+        )
+
+
+def load_run_facts(run_dir: str) -> dict[str, Any]:
+    return json.loads(read_bytes(join(run_dir, FACTS_FILE)))

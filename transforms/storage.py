@@ -1,0 +1,60 @@
+"""Atomic file I/O over Beam's FileSystems, so the same code writes local folders and ``s3://``.
+
+Locally a file is written under a hidden temporary name and renamed into place (``rename`` is
+atomic on POSIX). On object stores a single upload is already atomic: the object appears only
+when the upload completes, so it is written to its final key directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+_RAW = CompressionTypes.UNCOMPRESSED
+
+
+def is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def join(base: str, *parts: str) -> str:
+    return FileSystems.join(base, *parts)
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either nothing or the whole file."""
+    if not is_local(path):
+        with FileSystems.create(path, compression_type=_RAW) as handle:
+            handle.write(data)
+        return
+    directory, name = FileSystems.split(path)
+    temporary = join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+    with FileSystems.create(temporary, compression_type=_RAW) as handle:
+        handle.write(data)
+    FileSystems.rename([temporary], [path])
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=_RAW) as handle:
+        return handle.read()
+
+
+def exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def list_files(directory: str) -> list[str]:
+    """Every file under ``directory``, recursively, as full paths (sorted)."""
+    pattern = join(directory, "**")
+    try:
+        (result,) = FileSystems.match([pattern])
+    except Exception:  # noqa: BLE001 - Beam raises when nothing matches
+        return []
+    return sorted(m.path for m in result.metadata_list)
+
+
+def delete(paths: list[str]) -> None:
+    if paths:
+        FileSystems.delete(paths)
