@@ -1,0 +1,66 @@
+"""Shared fixtures. ``s3_server``: one moto S3 server on loopback for the whole session."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from moto.server import ThreadedMotoServer
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A moto S3 endpoint, with the credentials Beam and boto3 need to reach it."""
+
+    endpoint_url: str
+    access_key_id: str = "testing"
+    secret_access_key: str = "testing"
+    region_name: str = "us-east-1"
+
+    def client(self):
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            region_name=self.region_name,
+        )
+
+    def create_bucket(self, name: str | None = None) -> str:
+        """Create a bucket (a fresh unique name when none is given) and return its name."""
+        name = name or f"test-{uuid.uuid4().hex[:16]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def upload(self, local_path: str | Path, bucket: str, key: str) -> str:
+        """Upload a local file and return its ``s3://`` URI."""
+        self.client().upload_file(str(local_path), bucket, key)
+        return f"s3://{bucket}/{key}"
+
+    def pipeline_args(self) -> list[str]:
+        """Beam's S3 options for this server (add ``--runner=FnApiRunner`` and your own)."""
+        return [
+            f"--s3_endpoint_url={self.endpoint_url}",
+            f"--s3_access_key_id={self.access_key_id}",
+            f"--s3_secret_access_key={self.secret_access_key}",
+            f"--s3_region_name={self.region_name}",
+        ]
+
+    def pipeline_options(self, *extra_args: str) -> PipelineOptions:
+        """In-process FnApiRunner options that reach this server."""
+        return PipelineOptions(["--runner=FnApiRunner", *self.pipeline_args(), *extra_args])
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield S3Server(endpoint_url=f"http://{host}:{port}")
+    finally:
+        server.stop()

@@ -1,0 +1,224 @@
+"""One input file as a stream of decompressed bytes, through Beam's ``FileSystems``.
+
+Local paths and ``s3://`` URIs open the same way. Compression is detected from the first bytes
+(gzip, zstd), never from the name. Damage in the compressed layer becomes ``InputDamaged``
+(``truncated_file`` / ``corrupt_file``) naming the file and the byte offsets reached, so each
+reader can keep what it read before the damage and quarantine the rest of the file. Errors of
+the storage itself (permissions, network) are not damage: they propagate, so the runner retries.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+
+import zstandard
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_READ_SIZE = 1 << 16
+_ZSTD_FEED = 4096
+
+
+class InputDamaged(Exception):
+    """The file cannot be read past this point: ``reason`` is ``truncated_file`` or ``corrupt_file``."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class _StreamTruncated(EOFError):
+    pass
+
+
+class _Decompressing:
+    """Streaming gzip (all members) or zstd (all frames) over ``source``: ``read``, ``readline``.
+
+    Unlike ``gzip.GzipFile`` (which drops the data of the read that meets a cut) and
+    python-zstandard's ``stream_reader`` (which returns a silent short read at a cut), it hands
+    out every byte decoded before the damage, then raises. Output per step is bounded: zlib's by
+    ``max_length``; zstd's by feeding small inputs, since a zstd call's output is unbounded and
+    its worst case (run-length blocks) is ~32,000x the input.
+    """
+
+    def __init__(self, source: BinaryIO, codec: str):
+        self._source = source
+        self._codec = codec
+        self._input = memoryview(b"")
+        self._member = None  # the decompressor of the gzip member or zstd frame being read
+        self._buffer = b""
+        self._pos = 0
+        if codec == "zstd":
+            self._zstd = zstandard.ZstdDecompressor()
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            return b"".join(iter(lambda: self.read(_READ_SIZE), b""))
+        if not self._fill():
+            return b""
+        data = self._buffer[self._pos : self._pos + size]
+        self._pos += len(data)
+        return data
+
+    def readline(self, limit: int = -1) -> bytes:
+        parts = []
+        wanted = limit if limit >= 0 else None
+        while (wanted is None or wanted > 0) and self._fill():
+            stop = len(self._buffer) if wanted is None else min(len(self._buffer), self._pos + wanted)
+            newline = self._buffer.find(b"\n", self._pos, stop)
+            end = stop if newline < 0 else newline + 1
+            parts.append(self._buffer[self._pos : end])
+            if wanted is not None:
+                wanted -= end - self._pos
+            self._pos = end
+            if newline >= 0:
+                break
+        return b"".join(parts)
+
+    def _fill(self) -> bool:
+        """Make unread output available; ``False`` at a clean end of the stream."""
+        while self._pos >= len(self._buffer):
+            if not self._input:
+                self._input = memoryview(self._source.read(_READ_SIZE))
+                if not self._input:
+                    if self._member is not None:
+                        raise _StreamTruncated(f"{self._codec} data ends inside a member")
+                    return False
+            if self._member is None and not self._start_member():
+                continue
+            self._buffer, self._pos = self._step(), 0
+        return True
+
+    def _start_member(self) -> bool:
+        if self._codec == "gzip":
+            if self._input[0] == 0:  # NUL padding between or after members is allowed
+                data = bytes(self._input)
+                self._input = memoryview(data)[len(data) - len(data.lstrip(b"\0")) :]
+                if not self._input:
+                    return False
+            self._member = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        else:
+            self._member = self._zstd.decompressobj()
+        return True
+
+    def _step(self) -> bytes:
+        member = self._member
+        if self._codec == "gzip":
+            out = member.decompress(self._input, _READ_SIZE)
+            rest = member.unused_data if member.eof else member.unconsumed_tail
+            self._input = memoryview(rest)
+        else:
+            out = member.decompress(self._input[:_ZSTD_FEED])
+            rest = self._input[_ZSTD_FEED:]
+            self._input = memoryview(member.unused_data + bytes(rest)) if member.eof else rest
+        if member.eof:
+            self._member = None
+        return out
+
+
+class InputStream:
+    """Decompressed bytes of one file (``read``, ``readline``, ``tell``), counting offsets.
+
+    ``tell`` is the decompressed offset; ``at_eof`` says a read came back short of data.
+    ``storage_error`` holds an error the storage raised, so callers that see it come back
+    through a parser (fastwarc passes stream errors on) can tell it from damage.
+    """
+
+    def __init__(self, path: str, raw: BinaryIO, inner: BinaryIO, codec: str | None):
+        self.path = path
+        self.codec = codec
+        self.at_eof = False
+        self.storage_error: BaseException | None = None
+        self._raw = raw
+        self._inner = inner
+        self._offset = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._guard(self._inner.read, size)
+        self._account(data, size)
+        return data
+
+    def readline(self, limit: int = -1) -> bytes:
+        data = self._guard(self._inner.readline, limit)
+        if not data:
+            self.at_eof = True
+        self._offset += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._offset
+
+    def where(self, offset: int | None = None) -> str:
+        """Offsets for a quarantine detail: decompressed, and compressed where that differs."""
+        text = f"byte offset {self._offset if offset is None else offset}"
+        if self.codec is not None:
+            text += (
+                f" of the {self.codec}-decompressed stream (compressed offset {self._compressed_offset()})"
+            )
+        return text
+
+    def _account(self, data: bytes, size: int) -> None:
+        if not data and size != 0:
+            self.at_eof = True
+        self._offset += len(data)
+
+    def _compressed_offset(self) -> int | str:
+        try:
+            return self._raw.tell()
+        except (OSError, ValueError):
+            return "unknown"
+
+    def _guard(self, method, arg):
+        try:
+            return method(arg)
+        except _StreamTruncated as exc:
+            raise InputDamaged(
+                "truncated_file", f"{self.codec} stream ends early at {self.where()}: {exc}"
+            ) from exc
+        except (zlib.error, zstandard.ZstdError) as exc:
+            raise InputDamaged(
+                "corrupt_file", f"{self.codec} stream is corrupt at {self.where()}: {exc}"
+            ) from exc
+        except Exception as exc:
+            self.storage_error = exc
+            raise
+
+
+def _decompressed(raw: BinaryIO) -> tuple[BinaryIO, str | None]:
+    head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
+    for magic, codec in ((GZIP_MAGIC, "gzip"), (ZSTD_MAGIC, "zstd")):
+        if head.startswith(magic):
+            return _Decompressing(raw, codec), codec
+    return raw, None
+
+
+def open_raw(path: str) -> BinaryIO:
+    """The file's bytes as stored (seekable; what Parquet needs)."""
+    handle = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    return handle if hasattr(handle, "peek") else io.BufferedReader(handle, buffer_size=_READ_SIZE)
+
+
+@contextmanager
+def open_input(path: str) -> Iterator[InputStream]:
+    raw = open_raw(path)
+    try:
+        inner, codec = _decompressed(raw)
+        yield InputStream(path, raw, inner, codec)
+    finally:
+        raw.close()
+
+
+def sniff(path: str, size: int = 16) -> bytes:
+    """The first ``size`` decompressed bytes of ``path`` (fewer if damaged or short)."""
+    with open_input(path) as stream:
+        try:
+            return stream.read(size)
+        except InputDamaged:
+            return b""

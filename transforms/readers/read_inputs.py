@@ -1,0 +1,128 @@
+"""``ReadInputs``: local paths, globs and ``s3://`` URIs to records, with every drop accounted.
+
+The patterns are matched when the pipeline is built, so a pattern that matches nothing (or two
+files whose base names collide, which would collide their record ids) fails before anything
+runs. The file list is reshuffled so a runner spreads files over workers; each file streams
+through the reader for its format. Kept records come out on ``kept`` (main), drops on
+``rejected`` as ``read.<reason>`` rejections.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.readers.base import READ_STAGE, ReadResult, base_name, file_quarantine
+from transforms.readers.input_stream import sniff
+from transforms.readers.jsonl import read_jsonl
+from transforms.readers.parquet import read_parquet
+from transforms.readers.read_config import JSONL, PARQUET, WARC, ReadConfig
+from transforms.readers.warc import read_warc
+from transforms.stage import KEPT, REJECTED, rejected
+
+READERS = {WARC: read_warc, JSONL: read_jsonl, PARQUET: read_parquet}
+
+
+def read_file(path: str, config: ReadConfig) -> Iterator[ReadResult]:
+    """The records of one file, by the reader its name (or, failing that, its first bytes) picks."""
+    fmt = config.format_of(path)
+    if fmt is None:
+        head = sniff(path)
+        fmt = _format_of_content(head)
+        if fmt is None:
+            yield file_quarantine(
+                path,
+                "unsupported_format",
+                f"the name matches no configured format and the first bytes {head!r} "
+                "are not WARC, JSON lines or Parquet",
+            )
+            return
+    yield from READERS[fmt](path, config)
+
+
+def _format_of_content(head: bytes) -> str | None:
+    if head.startswith(b"WARC/"):
+        return WARC
+    if head.startswith(b"PAR1"):
+        return PARQUET
+    if head.lstrip().startswith(b"{"):
+        return JSONL
+    return None
+
+
+def match_inputs(patterns: Sequence[str]) -> list[str]:
+    """The files the patterns name, sorted and each once.
+
+    Raises ``ValueError`` naming the pattern that matches nothing or names a local directory,
+    and the files whose base names collide.
+    """
+    paths = set()
+    for pattern in patterns:
+        try:
+            (result,) = FileSystems.match([pattern])
+        except BeamIOError as exc:
+            raise ValueError(f"input pattern {pattern!r} could not be matched: {exc}") from exc
+        if not result.metadata_list:
+            raise ValueError(f"input pattern {pattern!r} matched no files")
+        for metadata in result.metadata_list:
+            if "://" not in metadata.path and os.path.isdir(metadata.path):
+                raise ValueError(f"input pattern {pattern!r} names a directory; use {pattern.rstrip('/')}/*")
+            paths.add(metadata.path)
+    names = Counter(base_name(path) for path in paths)
+    clashes = sorted(path for path in paths if names[base_name(path)] > 1)
+    if clashes:
+        raise ValueError(
+            "record ids are stable_id(file base name, key), so input files must have distinct "
+            f"base names; these collide: {clashes[:10]}"
+        )
+    return sorted(paths)
+
+
+class _ReadFileFn(beam.DoFn):
+    def __init__(self, config: ReadConfig):
+        self._config = config
+        self._files = beam.metrics.Metrics.counter(READ_STAGE, "files")
+        self._kept = beam.metrics.Metrics.counter(READ_STAGE, "kept")
+        self._rejected = beam.metrics.Metrics.counter(READ_STAGE, "rejected")
+
+    def process(self, path: str) -> Iterable[Any]:
+        self._files.inc()
+        for record, drop in read_file(path, self._config):
+            if drop is None:
+                self._kept.inc()
+                yield record
+            else:
+                self._rejected.inc()
+                yield pvalue.TaggedOutput(REJECTED, rejected(record, READ_STAGE, drop.reason, drop.detail))
+
+
+class ReadInputs(beam.PTransform):
+    """Read every file the patterns match into records.
+
+    Returns a ``DoOutputsTuple`` with ``kept`` (main) and ``rejected`` outputs.
+    """
+
+    def __init__(self, patterns: Sequence[str], config: ReadConfig = ReadConfig()):
+        super().__init__()
+        if isinstance(patterns, str) or not patterns:
+            raise ValueError(f"patterns must be a non-empty list of paths or globs, got {patterns!r}")
+        if not all(isinstance(p, str) and p for p in patterns):
+            raise ValueError(f"every pattern must be a non-empty string, got {patterns!r}")
+        self._patterns = list(patterns)
+        self._config = config
+
+    def expand(self, pbegin: pvalue.PBegin) -> pvalue.DoOutputsTuple:
+        paths = match_inputs(self._patterns)
+        return (
+            pbegin
+            | "ListFiles" >> beam.Create(paths)
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "ReadFiles" >> beam.ParDo(_ReadFileFn(self._config)).with_outputs(REJECTED, main=KEPT)
+        )
