@@ -20,7 +20,8 @@ from schemas.text import REJECTED_SCHEMA, SCHEMA_VERSION, TEXT_SCHEMA
 from transforms.dedup_exact import ExactDedupConfig
 from transforms.filters.url_filter import UrlFilterConfig
 from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
-from transforms.readers.read_inputs import ReadConfig, ReadInputs
+from transforms.readers.read_config import ReadConfig
+from transforms.readers.read_inputs import ReadInputs
 from transforms.registry import TEXT_STAGES
 from transforms.run_commit import DATA, REJECTED_DIR, begin_run, commit_run
 from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, read_fact, rejected_fact

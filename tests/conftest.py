@@ -50,6 +50,15 @@ class S3Server:
             f"--s3_region_name={self.region_name}",
         ]
 
+    def aws_environment(self) -> dict[str, str]:
+        """The standard AWS variables (plus the endpoint) that reach this server."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+            "AWS_DEFAULT_REGION": self.region_name,
+            "AWS_ENDPOINT_URL_S3": self.endpoint_url,
+        }
+
     def pipeline_options(self, *extra_args: str) -> PipelineOptions:
         """In-process FnApiRunner options that reach this server."""
         return PipelineOptions(["--runner=FnApiRunner", *self.pipeline_args(), *extra_args])
@@ -64,3 +73,40 @@ def s3_server():
         yield S3Server(endpoint_url=f"http://{host}:{port}")
     finally:
         server.stop()
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+AEB = SHARED_DATA / "scrapinghub-aeb"
+
+
+def aeb_pages(limit: int | None = None) -> list[tuple[str, bytes, str]]:
+    """(url, gzipped-off HTML bytes, gold article text) of the article benchmark's real pages."""
+    import gzip
+    import json
+
+    gold = json.loads((AEB / "ground-truth.json").read_text(encoding="utf-8"))
+    pages = []
+    for sha in sorted(gold)[:limit]:
+        html = gzip.decompress((AEB / "html" / f"{sha}.html.gz").read_bytes())
+        pages.append((gold[sha]["url"], html, gold[sha]["articleBody"]))
+    return pages
+
+
+def write_warc(path: Path, pages: list[tuple[str, bytes]]) -> Path:
+    """A gzipped WARC of HTTP 200 responses (warcio), as a crawler would have written it."""
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        for url, body in pages:
+            headers = StatusAndHeaders(
+                "200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1"
+            )
+            record = writer.create_warc_record(
+                url, "response", payload=BytesIO(body), http_headers=headers
+            )
+            writer.write_record(record)
+    return path

@@ -10,16 +10,32 @@ import duckdb
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
+from conftest import SHARED_DATA, aeb_pages, write_warc
 
 from pipelines import text
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CC_WARC = SHARED / "cc-warc-resiliparse" / "warcfile.warc.gz"
-CLIPPED = SHARED / "cc-warc-resiliparse" / "clipped.warc.gz"
-WET = SHARED / "ccnet-wet-sample" / "sample.warc.txt"
-INPUTS = [str(CC_WARC), str(CLIPPED), str(WET)]
+CC_WARC = SHARED_DATA / "cc-warc-resiliparse" / "warcfile.warc.gz"
+CLIPPED = SHARED_DATA / "cc-warc-resiliparse" / "clipped.warc.gz"
+# Malformed as shipped (LF line endings, Content-Length in characters): a whole-file quarantine.
+WET = SHARED_DATA / "ccnet-wet-sample" / "sample.warc.txt"
+DUPLICATED = 8
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """The shared Common Crawl WARC and damaged files, 60 real article pages as a WARC, and 40
+    gold article texts as JSONL of which 8 appear twice with case and spacing changed."""
+    folder = tmp_path_factory.mktemp("inputs")
+    pages = aeb_pages()
+    warc = write_warc(folder / "articles.warc.gz", [(url, html) for url, html, _ in pages[:60]])
+    lines = [{"url": url, "text": gold} for url, _, gold in pages[60:100]]
+    lines += [{"url": f"{row['url']}?copy", "text": "  " + row["text"].upper().replace(" ", "  ")}
+              for row in lines[:DUPLICATED]]
+    jsonl = folder / "articles.jsonl"
+    jsonl.write_text("\n".join(json.dumps(row) for row in lines) + "\n")
+    return [str(CC_WARC), str(CLIPPED), str(WET), str(warc), str(jsonl)]
 
 
 def digests(run_dir: Path) -> dict[str, str]:
@@ -30,9 +46,9 @@ def digests(run_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
+def local_run(tmp_path_factory, inputs):
     out = tmp_path_factory.mktemp("out")
-    manifest = text.run(INPUTS, str(out), "r1", text.Config(), [])
+    manifest = text.run(inputs, str(out), "r1", text.Config(), [])
     return out / "r1", manifest
 
 
@@ -57,25 +73,36 @@ def test_every_input_record_is_kept_or_rejected_once(local_run):
     assert len(ids) == len(set(ids)) == manifest["conservation"]["input"]
     c = manifest["conservation"]
     assert c["input"] == c["kept"] + c["rejected"] == len(kept) + len(rejected)
-    assert rejected["reject_reason"].str.startswith(rejected["reject_stage"] + ".").all()
+    assert all(r.startswith(s + ".") for r, s in zip(rejected["reject_reason"], rejected["reject_stage"]))
     funnel = {row["stage"]: row for row in manifest["funnel"]}
     assert funnel["read"]["in"] == c["input"] and manifest["funnel"][-1]["kept"] == c["kept"]
     # the CC WARC's 17 requests and 16 metadata records are counted, not silently skipped
     reasons = funnel["read"]["reasons"]
     assert reasons["read.warc_request_record"] >= 17 and reasons["read.warc_metadata_record"] >= 16
-    # the clipped file is quarantined by name, and the rest of the run completed
+    # damaged files are quarantined by name, and the rest of the run completed
     truncated = rejected[rejected["reject_reason"] == "read.truncated_file"]
     assert len(truncated) == 1 and "clipped.warc.gz" in truncated["reject_detail"].iloc[0]
+    corrupt = rejected[rejected["reject_reason"] == "read.corrupt_file"]
+    assert len(corrupt) == 1 and "sample.warc.txt" in corrupt["reject_detail"].iloc[0]
 
 
-def test_exact_duplicates_across_files_are_rejected_with_their_keeper(local_run):
+def test_exact_duplicates_are_rejected_with_their_keeper(local_run):
     run_dir, _ = local_run
     rejected = pd.read_parquet(run_dir / "rejected")
-    dups = rejected[rejected["reject_reason"] == "dedup_exact.duplicate"]
     kept = pd.read_parquet(run_dir / "data")
-    # clipped.warc.gz is a prefix of warcfile.warc.gz: its pages duplicate the full file's
-    assert len(dups) > 0
+    dups = rejected[rejected["reject_reason"] == "dedup_exact.duplicate"]
     assert set(dups["dup_of"]) <= set(kept["id"])
+    by_url = {row.url: row for row in pd.concat([kept, rejected]).itertuples()}
+    reached_dedup = 0
+    for copy_url in [u for u in by_url if u.endswith("?copy")]:
+        original, copy = by_url[copy_url[: -len("?copy")]], by_url[copy_url]
+        stages = {getattr(original, "reject_stage", None), getattr(copy, "reject_stage", None)}
+        if stages <= {None, "dedup_exact"}:  # both reached dedup: exactly one was kept
+            reached_dedup += 1
+            pair = sorted([original, copy], key=lambda r: str(r.reject_stage))
+            assert pd.isna(pair[1].reject_stage) and pair[0].dup_of == pair[1].id
+            assert pair[0].dup_cluster_size == pair[1].dup_cluster_size == 2
+    assert reached_dedup >= DUPLICATED // 2
 
 
 def test_output_opens_with_pandas_duckdb_and_pyarrow(local_run):
@@ -86,27 +113,46 @@ def test_output_opens_with_pandas_duckdb_and_pyarrow(local_run):
     assert ds.dataset(run_dir / "data", format="parquet").count_rows() == n
 
 
-def test_rerun_same_run_id_is_byte_identical_and_cleans_stale_files(local_run, tmp_path):
+def test_rerun_same_run_id_is_byte_identical_and_cleans_stale_files(local_run, inputs):
     run_dir, _ = local_run
     before = digests(run_dir)
     stale = run_dir / "data" / "part-00099-of-00100.parquet"
     stale.write_bytes(b"left by an earlier attempt")
     (run_dir / "data" / ".part-00000-of-00001.parquet.dead.tmp").write_bytes(b"partial")
-    text.run(INPUTS, str(run_dir.parent), run_dir.name, text.Config(), [])
+    text.run(inputs, str(run_dir.parent), run_dir.name, text.Config(), [])
     assert digests(run_dir) == before
     assert not stale.exists() and not list((run_dir / "data").glob(".*"))
 
 
-def test_multi_processing_gives_the_same_files(local_run, tmp_path):
+def test_multi_processing_gives_the_same_files(local_run, inputs, tmp_path):
     run_dir, _ = local_run
     args = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
-    text.run(INPUTS, str(tmp_path), "mp", text.Config(), args)
+    text.run(inputs, str(tmp_path), "mp", text.Config(), args)
     assert digests(tmp_path / "mp") == digests(run_dir)
+
+
+def test_s3_input_and_output_through_standard_aws_variables(local_run, inputs, s3_server, monkeypatch):
+    run_dir, manifest = local_run
+    bucket = s3_server.create_bucket()
+    s3_inputs = [s3_server.upload(path, bucket, f"in/{Path(path).name}") for path in inputs]
+    for name, value in s3_server.aws_environment().items():
+        monkeypatch.setenv(name, value)
+    s3_manifest = text.run(s3_inputs, f"s3://{bucket}/out", "r1", text.Config(), [])
+    assert s3_manifest["conservation"] == manifest["conservation"]
+    client = s3_server.client()
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="out/r1/")["Contents"]}
+    assert "out/r1/_SUCCESS" in keys and "out/r1/manifest.json" in keys
+    assert not any("_staging" in key for key in keys)
+    s3_digests = {
+        key[len("out/r1/"):]: hashlib.sha256(client.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
+        for key in keys if key.startswith("out/r1/data/")
+    }
+    assert s3_digests == digests(run_dir)
 
 
 def test_cli_runs_and_reports_bad_usage(tmp_path):
     cli = [sys.executable, "-m", "pipelines.cli"]
-    ok = subprocess.run(cli + ["run", "text", "--input", str(WET), "--output", str(tmp_path),
+    ok = subprocess.run(cli + ["run", "text", "--input", str(CC_WARC), "--output", str(tmp_path),
                                "--run-id", "cli"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "reconciled" in ok.stdout and (tmp_path / "cli" / "_SUCCESS").exists()
@@ -114,7 +160,7 @@ def test_cli_runs_and_reports_bad_usage(tmp_path):
 
     bad_config = tmp_path / "bad.yaml"
     bad_config.write_text("languag: {}\n")
-    bad = subprocess.run(cli + ["run", "text", "--input", str(WET), "--output", str(tmp_path),
+    bad = subprocess.run(cli + ["run", "text", "--input", str(CC_WARC), "--output", str(tmp_path),
                                 "--config", str(bad_config)], capture_output=True, text=True)
     assert bad.returncode == 2 and "languag" in bad.stderr
 
