@@ -17,6 +17,7 @@ $(STAMP): setup.py Makefile
 
 # Crawl Python's own documentation (pydoc, served on 127.0.0.1) into a WARC, then clean it.
 demo: $(STAMP)
+	mkdir -p out/sample
 	$(BIN)/python -m benchmarks.sample_site --out out/sample/python-docs.warc.gz --max-pages 300
 	$(BIN)/dataprep run text --input out/sample/python-docs.warc.gz --output out/runs --run-id demo
 

@@ -72,36 +72,47 @@ def stage_order(config: Any) -> list[str]:
     return [READ_STAGE] + [stage.name for stage in enabled_stages(config)]
 
 
-def build(pipeline: beam.Pipeline, inputs: list[str], run_dir: str, config: Any) -> None:
+@dataclass
+class StageOutputs:
+    """What each stage of a built job produced, in order: hooks for stats and validation."""
+
+    kept: dict[str, beam.PCollection] = field(default_factory=dict)
+    rejected: dict[str, beam.PCollection] = field(default_factory=dict)
+    final: beam.PCollection | None = None
+    all_rejected: beam.PCollection | None = None
+
+
+def build(pipeline: beam.Pipeline, inputs: list[str], run_dir: str, config: Any) -> StageOutputs:
     """Add the text job to ``pipeline``: every input record ends in data/ or rejected/."""
+    outputs = StageOutputs()
     read = pipeline | "Read" >> ReadInputs(inputs, config.read)
-    facts = [
-        read.kept | "FactRead" >> beam.Map(read_fact),
-        read.rejected | "FactReadRejected" >> beam.Map(read_fact),
-    ]
-    rejected = [read.rejected]
+    outputs.kept[READ_STAGE], outputs.rejected[READ_STAGE] = read.kept, read.rejected
     records = read.kept
     for stage_class in enabled_stages(config):
         stage = stage_class(getattr(config, stage_class.name))
         step = ApplyStage(stage, config.batch_size) if isinstance(stage, Stage) else stage
         out = records | step
-        rejected.append(out.rejected)
+        outputs.kept[stage_class.name], outputs.rejected[stage_class.name] = out.kept, out.rejected
         records = out.kept
-    all_rejected = rejected | "AllRejected" >> beam.Flatten()
+    outputs.final = records
+    outputs.all_rejected = list(outputs.rejected.values()) | "AllRejected" >> beam.Flatten()
     data_files = records | "WriteData" >> ShardedParquetSink(
         join(run_dir, DATA), TEXT_SCHEMA, config.output
     )
-    rejected_files = all_rejected | "WriteRejected" >> ShardedParquetSink(
+    rejected_files = outputs.all_rejected | "WriteRejected" >> ShardedParquetSink(
         join(run_dir, REJECTED_DIR), REJECTED_SCHEMA, config.output,
         partition_of=lambda r: f"stage={r['reject_stage']}",
     )
-    facts += [
+    facts = [
+        read.kept | "FactRead" >> beam.Map(read_fact),
+        read.rejected | "FactReadRejected" >> beam.Map(read_fact),
         records | "FactKept" >> beam.Map(kept_fact),
-        all_rejected | "FactRejected" >> beam.Map(rejected_fact),
+        outputs.all_rejected | "FactRejected" >> beam.Map(rejected_fact),
         data_files | "FactDataFiles" >> beam.Map(file_fact),
         rejected_files | "FactRejectedFiles" >> beam.Map(file_fact),
     ]
     _ = facts | "AllFacts" >> beam.Flatten() | "RunFacts" >> WriteRunFacts(run_dir)
+    return outputs
 
 
 def run(inputs: list[str], output: str, run_id: str, config: Any, beam_args: list[str]) -> dict:
