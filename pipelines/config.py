@@ -42,10 +42,17 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
 
 
 def _coerce(hint: Any, value: Any, path: str) -> Any:
+    """YAML has lists where configs have tuples (hashable, immutable): convert, recursively."""
     origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return value if value is None or len(options) != 1 else _coerce(options[0], value, path)
     if origin is tuple and isinstance(value, list):
-        return tuple(value)
-    if origin in (typing.Union, types.UnionType) and isinstance(value, list):
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], item, path) for item in value)
+        if args and len(args) == len(value):
+            return tuple(_coerce(arg, item, path) for arg, item in zip(args, value, strict=True))
         return tuple(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
