@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", required=True, help="folder or s3:// prefix; the run goes to <output>/<run-id>/")
     run.add_argument("--config", help="YAML config (defaults for anything it leaves out)")
     run.add_argument("--run-id", help="default: the UTC time, YYYYmmddTHHMMSSZ")
+    run.add_argument("--dedup-index", help="folder or s3:// URI of the cross-run near-dup index "
+                     "(text job): drop what earlier runs published, append this run after _SUCCESS")
     run.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
     show = commands.add_parser("config", help="print a job's default config as YAML")
     show.add_argument("job", choices=sorted(JOBS))
@@ -84,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     try:
-        manifest = job.run(args.input, args.output, run_id, config, beam_args)
+        manifest = job.run(args.input, args.output, run_id, config, beam_args,
+                           dedup_index=args.dedup_index)
     except Exception as exc:  # noqa: BLE001 - the CLI's job is to report it and exit non-zero
         logging.getLogger("dataprep").debug("run failed", exc_info=True)
         print(f"dataprep: run {run_id} failed, nothing published: {type(exc).__name__}: {exc}",

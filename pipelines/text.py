@@ -18,6 +18,7 @@ from pipelines.runner import pipeline_options, runner_name
 from pipelines.version import code_version
 from schemas.text import REJECTED_SCHEMA, SCHEMA_VERSION, TEXT_SCHEMA
 from transforms.dedup_exact import ExactDedupConfig
+from transforms.dedup_minhash import MinHashDedupConfig, load_minhash_stats, publish_band_table
 from transforms.extract import ExtractConfig
 from transforms.filters.c4 import C4QualityConfig
 from transforms.filters.fineweb import FineWebQualityConfig
@@ -33,7 +34,7 @@ from transforms.readers.read_inputs import ReadInputs
 from transforms.registry import TEXT_STAGES
 from transforms.run_commit import DATA, REJECTED_DIR, begin_run, commit_run
 from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, read_fact, rejected_fact
-from transforms.stage import ApplyStage, Stage
+from transforms.stage import ApplyStage, RunContext, Stage
 from transforms.storage import join
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class TextConfig:
     harm: HarmFilterConfig = field(default_factory=HarmFilterConfig)
     pii: RedactPiiConfig = field(default_factory=RedactPiiConfig)
     dedup_exact: ExactDedupConfig = field(default_factory=ExactDedupConfig)
+    dedup_minhash: MinHashDedupConfig = field(default_factory=MinHashDedupConfig)
     output: ParquetSinkConfig = field(default_factory=ParquetSinkConfig)
     # Records per stage batch: large enough for fastText / scikit-learn to vectorise.
     batch_size: int = 256
@@ -82,15 +84,19 @@ class StageOutputs:
     all_rejected: beam.PCollection | None = None
 
 
-def build(pipeline: beam.Pipeline, inputs: list[str], run_dir: str, config: Any) -> StageOutputs:
+def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: Any) -> StageOutputs:
     """Add the text job to ``pipeline``: every input record ends in data/ or rejected/."""
+    run_dir = run.run_dir
     outputs = StageOutputs()
     read = pipeline | "Read" >> ReadInputs(inputs, config.read)
     outputs.kept[READ_STAGE], outputs.rejected[READ_STAGE] = read.kept, read.rejected
     records = read.kept
     for stage_class in enabled_stages(config):
-        stage = stage_class(getattr(config, stage_class.name))
-        step = ApplyStage(stage, config.batch_size) if isinstance(stage, Stage) else stage
+        section = getattr(config, stage_class.name)
+        if issubclass(stage_class, Stage):
+            step = ApplyStage(stage_class(section), config.batch_size)
+        else:
+            step = stage_class.for_run(section, run)
         out = records | step
         outputs.kept[stage_class.name], outputs.rejected[stage_class.name] = out.kept, out.rejected
         records = out.kept
@@ -115,14 +121,28 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run_dir: str, config: Any)
     return outputs
 
 
-def run(inputs: list[str], output: str, run_id: str, config: Any, beam_args: list[str]) -> dict:
-    """Run the text job into ``<output>/<run_id>/`` and commit it; return the manifest."""
+def run(
+    inputs: list[str],
+    output: str,
+    run_id: str,
+    config: Any,
+    beam_args: list[str],
+    dedup_index: str | None = None,
+) -> dict:
+    """Run the text job into ``<output>/<run_id>/`` and commit it; return the manifest.
+
+    With ``dedup_index``, near-duplicates of documents published by earlier runs are dropped,
+    and this run's band table is appended to the index only after its own ``_SUCCESS``.
+    """
     options = pipeline_options(beam_args)
     run_dir = join(output, run_id)
+    minhash_on = config.dedup_minhash.enabled
+    if dedup_index and not minhash_on:
+        raise ValueError("--dedup-index needs the dedup_minhash stage enabled")
     begin_run(run_dir)
     started = time.time()
     with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, inputs, run_dir, config)
+        build(pipeline, inputs, RunContext(run_dir, run_id, dedup_index), config)
     header = {
         "run_id": run_id,
         "job": "text",
@@ -134,4 +154,9 @@ def run(inputs: list[str], output: str, run_id: str, config: Any, beam_args: lis
         "runner": runner_name(options),
         "seconds": round(time.time() - started, 3),
     }
-    return commit_run(run_dir, stage_order(config), header)
+    if minhash_on:
+        header["dedup_minhash"] = load_minhash_stats(run_dir)
+    manifest = commit_run(run_dir, stage_order(config), header)
+    if dedup_index:
+        manifest["dedup_index"] = publish_band_table(run_dir, dedup_index, run_id)
+    return manifest

@@ -174,3 +174,22 @@ def test_cli_runs_and_reports_bad_usage(tmp_path):
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "nope*.warc.gz" in missing.stderr
     assert not (tmp_path / "missing" / "_SUCCESS").exists()
+
+
+def test_dedup_index_drops_what_earlier_runs_published(tmp_path):
+    articles = [(url, gold) for url, _, gold in aeb_pages()[100:140]]
+    first, second = tmp_path / "day1.jsonl", tmp_path / "day2.jsonl"
+    first.write_text("".join(json.dumps({"url": u, "text": t}) + "\n" for u, t in articles[:20]))
+    # day 2: ten of yesterday's articles republished with a new first line, and ten new ones
+    republished = [(u + "?v=2", "Updated on 3 March with minor corrections.\n" + t) for u, t in articles[:10]]
+    second.write_text("".join(json.dumps({"url": u, "text": t}) + "\n" for u, t in republished + articles[20:30]))
+    index = tmp_path / "index"
+    text.run([str(first)], str(tmp_path / "out"), "day1", text.Config(), [], dedup_index=str(index))
+    day2 = text.run([str(second)], str(tmp_path / "out"), "day2", text.Config(), [], dedup_index=str(index))
+    reasons = {row["stage"]: row["reasons"] for row in day2["funnel"]}["dedup_minhash"]
+    kept_day1 = pd.read_parquet(tmp_path / "out" / "day1" / "data")["url"].tolist()
+    expected = sum(1 for u, _ in articles[:10] if u in kept_day1)
+    assert expected >= 5
+    assert reasons.get("dedup_minhash.near_duplicate_of_previous_run", 0) >= expected - 1
+    rejected = pd.read_parquet(tmp_path / "out" / "day2" / "rejected" / "stage=dedup_minhash")
+    assert rejected["url"].str.endswith("?v=2").all()

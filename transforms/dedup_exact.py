@@ -23,7 +23,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
 
-from transforms.stage import KEPT, REJECTED, Record, rejected
+from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
 
 _NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -96,6 +96,10 @@ class ExactDedup(beam.PTransform):
     def __init__(self, config: ExactDedupConfig = ExactDedupConfig()):
         super().__init__(label=self.name)
         self.config = config
+
+    @classmethod
+    def for_run(cls, config: ExactDedupConfig, run: RunContext) -> ExactDedup:
+        return cls(config)
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
         keyed = records | "KeyByContent" >> beam.Map(lambda r: (content_key(r.get("text")), r))

@@ -3,10 +3,15 @@
 Cheap first: the URL filter needs no text, so it runs before extraction. Language ID comes
 before the quality rules (their thresholds were set on English, as in FineWeb) and before the
 harm model (English only). PII is redacted after the filters, so rejected records keep the text
-as it was judged, and before dedup, so redacted copies of one page still meet.
+as it was judged, and before dedup, so redacted copies of one page still meet. Exact dedup
+(cheap) runs before MinHash, so near-duplicate clustering sees fewer documents.
+
+Stages that see one batch at a time are ``Stage`` classes (built from their config); global
+steps are ``PTransform`` classes built with ``for_run(config, RunContext)``.
 """
 
 from transforms.dedup_exact import ExactDedup
+from transforms.dedup_minhash import MinHashDedup
 from transforms.extract import Extract
 from transforms.filters.c4 import C4QualityFilter
 from transforms.filters.fineweb import FineWebQualityFilter
@@ -28,4 +33,5 @@ TEXT_STAGES = (
     HarmFilter,
     RedactPii,
     ExactDedup,
+    MinHashDedup,
 )

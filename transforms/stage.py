@@ -37,6 +37,15 @@ class Drop:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What a global step (a PTransform stage such as dedup) may need to know about its run."""
+
+    run_dir: str
+    run_id: str
+    dedup_index: str | None = None
+
+
 class Stage(ABC):
     """One step of a pipeline. Subclasses set ``name`` and ``signal_fields``."""
 

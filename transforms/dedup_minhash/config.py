@@ -1,0 +1,90 @@
+"""Settings of MinHash near-duplicate removal, with the sources of the defaults.
+
+The defaults are FineWeb's (Penedo et al. 2024, "The FineWeb Datasets", §3.4 and datatrove's
+``MinhashConfig``): word 5-grams, 112 permutations as 14 bands of 8 rows, which flags a pair
+as a candidate with probability 1/2 at an estimated Jaccard similarity of about 0.72.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+# datasketch >= 2.0 permutation scheme: MurmurHash3 finalizer then ``a*h + b mod 2^32``.
+# Sketches of different schemes are incomparable (datasketch refuses to mix them), so the
+# scheme is recorded with every band table and checked before an index is joined.
+SCHEME = "affine32"
+# Bump when normalisation, shingling or band hashing change: band keys of different
+# versions never match, so an index built by another version must be refused.
+SHINGLE_VERSION = 1
+
+KEEPER_KEYS = ("quality_score", "fetched_at", "text_length")
+
+
+@dataclass(frozen=True)
+class MinHashDedupConfig:
+    enabled: bool = True
+    # Word n-gram size of the shingles (FineWeb: 5).
+    ngram: int = 5
+    # Permutations of the signature; must equal bands * rows (FineWeb: 112 = 14 x 8).
+    num_perm: int = 112
+    bands: int = 14
+    rows: int = 8
+    # Seed of datasketch's permutation parameters; part of the index's identity.
+    seed: int = 1
+    # Estimated Jaccard a candidate pair must reach to be merged; None merges every pair
+    # that shares a band (FineWeb's choice). Applies to pairs within the run.
+    verify_threshold: float | None = None
+    # Who stays in a cluster: these keys in order, then the smallest id. "quality_score"
+    # (highest first, from ``quality_field``), "fetched_at" (earliest first),
+    # "text_length" (longest first). Records missing a key rank after those that have it.
+    keeper_policy: tuple[str, ...] = ("quality_score", "fetched_at")
+    quality_field: str = "quality_score"
+    # Bound on connected-component rounds (one large-star plus one small-star each); real
+    # near-duplicate graphs converge in a handful, the bound only guards pathological chains.
+    max_rounds: int = 12
+    # Documents per signature batch (the permutations run on a whole batch at once).
+    batch_size: int = 256
+    # Report: how many of the largest clusters to list, with how many example ids each.
+    largest_clusters: int = 10
+    examples_per_cluster: int = 5
+
+    def __post_init__(self) -> None:
+        if self.ngram < 1:
+            raise ValueError(f"ngram must be >= 1, got {self.ngram}")
+        if self.bands < 1 or self.rows < 1 or self.bands * self.rows != self.num_perm:
+            raise ValueError(
+                f"bands * rows must equal num_perm, got {self.bands} * {self.rows} != {self.num_perm}"
+            )
+        if self.verify_threshold is not None and not 0.0 < self.verify_threshold <= 1.0:
+            raise ValueError(f"verify_threshold must be in (0, 1] or None, got {self.verify_threshold}")
+        unknown = [key for key in self.keeper_policy if key not in KEEPER_KEYS]
+        if unknown or len(set(self.keeper_policy)) != len(self.keeper_policy):
+            raise ValueError(
+                f"keeper_policy: keys must be distinct, from {KEEPER_KEYS}; got {self.keeper_policy}"
+            )
+        if self.max_rounds < 1 or self.batch_size < 1:
+            raise ValueError("max_rounds and batch_size must be >= 1")
+        if self.largest_clusters < 0 or self.examples_per_cluster < 0:
+            raise ValueError("largest_clusters and examples_per_cluster must be >= 0")
+
+
+def band_params(config: MinHashDedupConfig) -> dict:
+    """What makes band keys comparable: an index holds keys of exactly one such set.
+
+    datasketch's version is recorded beside these (``index.py``) but not compared: the
+    scheme, not the release, fixes the hash values."""
+    return {
+        "datasketch_scheme": SCHEME,
+        "shingle_version": SHINGLE_VERSION,
+        "ngram": config.ngram,
+        "num_perm": config.num_perm,
+        "bands": config.bands,
+        "rows": config.rows,
+        "seed": config.seed,
+    }
+
+
+def config_dict(config: MinHashDedupConfig) -> dict:
+    out = asdict(config)
+    out["keeper_policy"] = list(config.keeper_policy)
+    return out

@@ -1,0 +1,347 @@
+"""``MinHashDedup``: near-duplicate removal within a run and against earlier runs.
+
+1. Sign: records in batches -> word n-gram shingles -> datasketch ``affine32`` signatures
+   (vectorised over the batch) -> one 64-bit key per band (``shingles``, ``signatures``, ``bands``).
+2. Candidates: (band key, node) pairs, with the published keys of earlier runs when an index
+   is given (``index.ReadBandIndex``), meet in one ``GroupByKey``; each bucket links its
+   members to its smallest node (a star, not all pairs). Optionally each candidate pair of this
+   run is checked by estimated Jaccard (two joins on node) before it becomes an edge.
+3. Components: large-star / small-star rounds over the edges (``components``); each node is
+   named by the keeper policy (``keeper``), so a component's label is its keeper, or an
+   earlier run's document when the component reaches one.
+4. Decide: every member learns its component's label and size (a join on the label), then each
+   record its decision (a join on id). Kept records stay; the others are rejected as
+   ``dedup_minhash.near_duplicate`` or ``dedup_minhash.near_duplicate_of_previous_run``, with
+   ``dup_of``. Every record gets ``minhash_cluster_id`` (the keeper's id; for a component that
+   reaches an earlier run, that run's document id) and ``minhash_cluster_size`` (its nodes,
+   earlier-run documents included).
+5. Report and index: one stats dict (``stats.MinHashStatsFn``) on ``self.stats`` and in
+   ``<run_dir>/_staging/dedup_minhash.json``; with an index, the kept documents' band table is
+   staged under ``<run_dir>/_dedup_bands/`` for ``index.publish_band_table`` after ``_SUCCESS``.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam import pvalue
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
+from transforms.dedup_minhash.bands import band_keys
+from transforms.dedup_minhash.components import ConnectedComponents
+from transforms.dedup_minhash.config import MinHashDedupConfig, band_params
+from transforms.dedup_minhash.index import ReadBandIndex, StageBandTable, band_rows, check_run_id
+from transforms.dedup_minhash.keeper import current_node, is_previous, node_id, previous_run
+from transforms.dedup_minhash.shingles import shingle_hashes
+from transforms.dedup_minhash.signatures import MinHasher, estimated_jaccard
+from transforms.dedup_minhash.stats import MinHashStatsFn
+from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
+from transforms.storage import join, read_bytes, write_atomic
+
+STAGE = "dedup_minhash"
+NEAR_DUPLICATE = "near_duplicate"
+NEAR_DUPLICATE_OF_PREVIOUS_RUN = "near_duplicate_of_previous_run"
+STATS_FILE = "_staging/dedup_minhash.json"
+
+_BANDS = "bands"
+_SIGNATURES = "signatures"
+_FACTS = "facts"
+
+
+class _SignFn(beam.DoFn):
+    """A batch of records -> (id, (record, node, band keys)) on the main output, (band key, node)
+    on ``bands``, (node, signature) on ``signatures`` when verifying, doc counts on ``facts``."""
+
+    def __init__(self, config: MinHashDedupConfig):
+        self._config = config
+
+    def setup(self) -> None:
+        self._hasher = MinHasher(self._config.num_perm, self._config.seed)
+
+    def start_bundle(self) -> None:
+        self._docs = self._empty = 0
+
+    def process(self, batch: list[Record]) -> Iterator[Any]:
+        config = self._config
+        hashes, offsets = shingle_hashes([record.get("text") for record in batch], config.ngram)
+        signatures = self._hasher.signatures(hashes, offsets)
+        keys = band_keys(signatures, config.bands, config.rows)
+        has_shingles = np.diff(offsets) > 0
+        self._docs += len(batch)
+        self._empty += int(np.count_nonzero(~has_shingles))
+        for i, record in enumerate(batch):
+            node = current_node(record, config.keeper_policy, config.quality_field)
+            if not has_shingles[i]:
+                yield record["id"], (record, node, None)
+                continue
+            record_keys = keys[i].tolist()
+            yield record["id"], (record, node, record_keys)
+            for key in record_keys:
+                yield pvalue.TaggedOutput(_BANDS, (key, node))
+            if config.verify_threshold is not None:
+                yield pvalue.TaggedOutput(_SIGNATURES, (node, signatures[i].tobytes()))
+
+    def finish_bundle(self) -> Iterator[Any]:
+        fact = ("docs", self._docs, self._empty)
+        yield pvalue.TaggedOutput(_FACTS, WindowedValue(fact, MIN_TIMESTAMP, [GlobalWindow()]))
+
+
+def bucket_edges(bucket: tuple[int, Iterable[str]]) -> Iterator[tuple[str, str]]:
+    """Star edges of one band bucket: its smallest node to each other member. Of earlier-run
+    documents only the smallest joins (the others add nothing to this run's decisions);
+    buckets without a document of this run give nothing."""
+    _, nodes = bucket
+    current: set[str] = set()
+    previous = None
+    for node in nodes:
+        if is_previous(node):
+            previous = node if previous is None or node < previous else previous
+        else:
+            current.add(node)
+    if not current:
+        return
+    members = sorted(current)
+    center = previous if previous is not None else members.pop(0)
+    for member in members:
+        yield center, member
+
+
+def _half_verified(kv: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, bytes]]]:
+    node, grouped = kv
+    if not grouped["signature"]:
+        return
+    signature = grouped["signature"][0]
+    for other in set(grouped["edges"]):
+        yield other, (node, signature)
+
+
+def _verified(threshold: float):
+    def keep(kv: tuple[str, dict[str, list]]) -> Iterator[tuple[str, str]]:
+        node, grouped = kv
+        if not grouped["signature"]:
+            return
+        mine = np.frombuffer(grouped["signature"][0], dtype=np.uint32)
+        seen = set()
+        for center, theirs in grouped["halves"]:
+            if center not in seen:
+                seen.add(center)
+                if estimated_jaccard(mine, np.frombuffer(theirs, dtype=np.uint32)) >= threshold:
+                    yield center, node
+
+    return keep
+
+
+class _VerifyEdges(beam.PTransform):
+    """Keep candidate pairs whose estimated Jaccard reaches ``threshold``; pairs with an
+    earlier run's document (whose signature is not kept) pass unchecked."""
+
+    def __init__(self, threshold: float, signatures: beam.PCollection):
+        super().__init__()
+        self._threshold = threshold
+        self._signatures = signatures
+
+    def expand(self, edges: beam.PCollection) -> beam.PCollection:
+        split = edges | "SplitPrevious" >> beam.Partition(lambda edge, _: int(is_previous(edge[0])), 2)
+        halves = (
+            {"signature": self._signatures, "edges": split[0]}
+            | "JoinCenter" >> beam.CoGroupByKey()
+            | "HalfVerified" >> beam.FlatMap(_half_verified)
+        )
+        verified = (
+            {"signature": self._signatures, "halves": halves}
+            | "JoinMember" >> beam.CoGroupByKey()
+            | "Verified" >> beam.FlatMap(_verified(self._threshold))
+        )
+        return (verified, split[1]) | "WithPrevious" >> beam.Flatten()
+
+
+class _ClusterFn(beam.CombineFn):
+    """Per component label: (nodes, nodes of this run, smallest example nodes)."""
+
+    def __init__(self, examples: int):
+        self._examples = examples
+
+    def create_accumulator(self) -> tuple[int, int, list[str]]:
+        return (0, 0, [])
+
+    def add_input(self, acc: tuple[int, int, list[str]], node: str) -> tuple[int, int, list[str]]:
+        size, current, examples = acc
+        if not is_previous(node):
+            current += 1
+            examples = sorted([*examples, node])[: self._examples]
+        return (size + 1, current, examples)
+
+    def merge_accumulators(self, accs: Iterable[tuple[int, int, list[str]]]) -> tuple[int, int, list[str]]:
+        size = current = 0
+        examples: list[str] = []
+        for acc_size, acc_current, acc_examples in accs:
+            size += acc_size
+            current += acc_current
+            examples = sorted(examples + acc_examples)[: self._examples]
+        return (size, current, examples)
+
+    def extract_output(self, acc: tuple[int, int, list[str]]) -> tuple[int, int, list[str]]:
+        return acc
+
+
+def _member_decisions(kv: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, str, int]]]:
+    label, grouped = kv
+    ((size, _current, _examples),) = grouped["cluster"]
+    for node in grouped["members"]:
+        if not is_previous(node):
+            yield node, (node, label, size)
+
+
+class _SplitFn(beam.DoFn):
+    """Join of a record with its component (if any) -> kept or rejected, and band rows."""
+
+    def __init__(self, policy_len: int, stage_bands: bool):
+        self._policy_len = policy_len
+        self._stage_bands = stage_bands
+
+    def process(self, kv: tuple[str, dict[str, list]]) -> Iterator[Any]:
+        doc_id, grouped = kv
+        decisions = {node: (label, size) for node, label, size in grouped["decision"]}
+        for record, node, keys in grouped["record"]:
+            label, size = decisions.get(node, (node, 1))
+            out = {
+                **record,
+                "minhash_cluster_id": node_id(label, self._policy_len),
+                "minhash_cluster_size": size,
+            }
+            if label == node:
+                out["dup_of"] = None
+                yield out
+                if self._stage_bands and keys is not None:
+                    for row in band_rows(doc_id, keys):
+                        yield pvalue.TaggedOutput(_BANDS, row)
+                continue
+            out["dup_of"] = out["minhash_cluster_id"]
+            if is_previous(label):
+                reason = NEAR_DUPLICATE_OF_PREVIOUS_RUN
+                detail = f"dup_of={out['dup_of']} run_id={previous_run(label)} cluster_size={size}"
+            else:
+                reason, detail = NEAR_DUPLICATE, f"dup_of={out['dup_of']} cluster_size={size}"
+            yield pvalue.TaggedOutput(REJECTED, rejected(out, STAGE, reason, detail))
+
+
+def _cluster_fact(policy_len: int):
+    def fact(kv: tuple[str, tuple[int, int, list[str]]]) -> tuple:
+        label, (size, current, examples) = kv
+        return (
+            "cluster",
+            node_id(label, policy_len),
+            size,
+            current,
+            is_previous(label),
+            [node_id(node, policy_len) for node in examples],
+        )
+
+    return fact
+
+
+class MinHashDedup(beam.PTransform):
+    """Near-duplicates out: ``kept`` (main) and ``rejected`` outputs, stats on ``self.stats``.
+
+    ``run_dir`` receives the stats file and, with ``index_uri``, the staged band table;
+    ``run_id`` (default: the last part of ``run_dir``) names this run in the index.
+    """
+
+    name = STAGE
+    signal_fields = (
+        pa.field("minhash_cluster_id", pa.string()),
+        pa.field("minhash_cluster_size", pa.int32()),
+        pa.field("dup_of", pa.string()),
+    )
+
+    def __init__(
+        self,
+        config: MinHashDedupConfig | None = None,
+        run_dir: str | None = None,
+        index_uri: str | None = None,
+        run_id: str | None = None,
+    ):
+        super().__init__(label=self.name)
+        if index_uri is not None and run_dir is None:
+            raise ValueError("index_uri needs run_dir: the band table is staged in the run folder")
+        self.config = config or MinHashDedupConfig()
+        self.run_dir = run_dir
+        self.index_uri = index_uri
+        self.run_id = run_id or (posixpath.basename(run_dir.rstrip("/")) if run_dir else None)
+        if index_uri is not None:
+            check_run_id(self.run_id)
+        self.stats: beam.PCollection | None = None
+
+    @classmethod
+    def for_run(cls, config: MinHashDedupConfig, run: RunContext) -> MinHashDedup:
+        return cls(config, run_dir=run.run_dir, index_uri=run.dedup_index, run_id=run.run_id)
+
+    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+        config = self.config
+        policy_len = len(config.keeper_policy)
+        params = band_params(config)
+        signed = (
+            records
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=config.batch_size)
+            | "Sign" >> beam.ParDo(_SignFn(config)).with_outputs(_BANDS, _SIGNATURES, _FACTS, main="records")
+        )
+        band_members = [signed[_BANDS]]
+        if self.index_uri is not None:
+            band_members.append(
+                records.pipeline | "ReadIndex" >> ReadBandIndex(self.index_uri, params, self.run_id)
+            )
+        edges = (
+            band_members
+            | "AllBandMembers" >> beam.Flatten()
+            | "GroupBands" >> beam.GroupByKey()
+            | "BucketEdges" >> beam.FlatMap(bucket_edges)
+        )
+        if config.verify_threshold is not None:
+            edges = edges | "Verify" >> _VerifyEdges(config.verify_threshold, signed[_SIGNATURES])
+        components = edges | "Components" >> ConnectedComponents(config.max_rounds)
+        members = components["labels"] | "ByLabel" >> beam.KvSwap()
+        clusters = members | "Clusters" >> beam.CombinePerKey(_ClusterFn(config.examples_per_cluster))
+        decisions = (
+            {"members": members, "cluster": clusters}
+            | "JoinClusters" >> beam.CoGroupByKey()
+            | "MemberDecisions" >> beam.FlatMap(_member_decisions)
+            | "ById" >> beam.Map(lambda kv: (node_id(kv[0], policy_len), kv[1]))
+        )
+        out = (
+            {"record": signed.records, "decision": decisions}
+            | "JoinRecords" >> beam.CoGroupByKey()
+            | "Split"
+            >> beam.ParDo(_SplitFn(policy_len, self.index_uri is not None)).with_outputs(
+                REJECTED, _BANDS, main=KEPT
+            )
+        )
+        self.stats = (
+            (
+                signed[_FACTS],
+                clusters | "ClusterFacts" >> beam.Map(_cluster_fact(policy_len)),
+                components["rounds"],
+            )
+            | "AllFacts" >> beam.Flatten()
+            | "Stats" >> beam.CombineGlobally(MinHashStatsFn(config))
+        )
+        if self.run_dir is not None:
+            path = join(self.run_dir, STATS_FILE)
+            _ = self.stats | "WriteStats" >> beam.Map(
+                lambda stats: write_atomic(path, json.dumps(stats, indent=1).encode())
+            )
+        if self.index_uri is not None:
+            _ = out[_BANDS] | "StageBands" >> StageBandTable(self.run_dir, params)
+        return out
+
+
+def load_minhash_stats(run_dir: str) -> dict[str, Any]:
+    """The stats dict a run wrote (read it before ``commit_run`` clears ``_staging``)."""
+    return json.loads(read_bytes(join(run_dir, STATS_FILE)))
