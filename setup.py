@@ -26,6 +26,10 @@ RUNTIME = [
     "tldextract==5.4.0",
     "zstandard==0.25.0",
     "PyYAML==6.0.3",
+    "aiohttp==3.14.5",
+    "protego==0.7.0",
+    "lxml==6.1.3",
+    "idna==3.20",
 ]
 
 TEST = [

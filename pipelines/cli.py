@@ -1,7 +1,8 @@
 """The ``dataprep`` command.
 
-    dataprep run text --input PATH_OR_GLOB_OR_S3... --output DIR_OR_S3 [--config text.yaml]
-                      [--run-id ID] [-- <Beam flags>]
+    dataprep run text (--input PATH_OR_GLOB_OR_S3... | --urls URL_LIST...) --output DIR_OR_S3
+                      [--config text.yaml] [--run-id ID] [--dedup-index DIR_OR_S3] [-- <Beam flags>]
+    dataprep crawl --urls URL_LIST... --output DIR_OR_S3 [--retry-failed RUN_DIR] [-- <Beam flags>]
     dataprep config text        print the default config as YAML (a starting point to edit)
 
 Everything after ``--`` goes to Beam unchanged. Exit status: 0 on success, 1 when the run
@@ -16,10 +17,6 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from pipelines.config import dump_config, load_config
-
-JOBS = {"text": "pipelines.text"}  # job name -> module with ``Config`` and ``run``
-
 
 class _DropBeamImportNoise(logging.Filter):
     """Beam warns on import that optional GCP client libraries are absent; we use none."""
@@ -28,11 +25,19 @@ class _DropBeamImportNoise(logging.Filter):
         return "apitools not found" not in record.getMessage()
 
 
+# Before the first Beam import, so its import-time warning never reaches the terminal.
+logging.getLogger().addFilter(_DropBeamImportNoise())
+
+from pipelines import crawl  # noqa: E402
+from pipelines.config import dump_config, load_config  # noqa: E402
+from transforms.storage import join  # noqa: E402
+
+JOBS = {"text": "pipelines.text"}  # job name -> module with ``Config`` and ``run``
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_DropBeamImportNoise())
+                        format="%(levelname)s %(name)s: %(message)s", force=True)
 
 
 def _split_beam_args(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -47,16 +52,33 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a job")
     run.add_argument("job", choices=sorted(JOBS))
-    run.add_argument("--input", nargs="+", required=True, help="paths, globs or s3:// URIs")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", nargs="+", help="paths, globs or s3:// URIs")
+    source.add_argument("--urls", nargs="+", help="URL lists to crawl first (text, CSV, JSONL, "
+                        "Parquet; local or s3://); the crawl lands in <output>/<run-id>/crawl/")
     run.add_argument("--output", required=True, help="folder or s3:// prefix; the run goes to <output>/<run-id>/")
     run.add_argument("--config", help="YAML config (defaults for anything it leaves out)")
     run.add_argument("--run-id", help="default: the UTC time, YYYYmmddTHHMMSSZ")
     run.add_argument("--dedup-index", help="folder or s3:// URI of the cross-run near-dup index "
                      "(text job): drop what earlier runs published, append this run after _SUCCESS")
     run.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
+    crawl.add_crawl_options(run)
+    crawl_command = commands.add_parser("crawl", help="fetch URLs politely into WARC + a fetch log")
+    crawl.add_arguments(crawl_command)
     show = commands.add_parser("config", help="print a job's default config as YAML")
     show.add_argument("job", choices=sorted(JOBS))
     return parser
+
+
+def _crawl_first(args: argparse.Namespace, config: object, run_id: str, beam_args: list[str]) -> list[str]:
+    """Crawl ``--urls`` into ``<output>/<run-id>/crawl/``; the WARC shards become the inputs."""
+    crawl_config = crawl.config_from_args(args, config.crawl)
+    manifest = crawl.run(args.urls, join(args.output, run_id), "crawl", crawl_config, beam_args)
+    warcs = crawl.warc_files(manifest)
+    if not warcs:
+        raise RuntimeError(f"the crawl of {args.urls} fetched nothing: see its fetch log")
+    print(f"crawled {manifest['totals']['fetched']} of {manifest['totals']['urls']} URLs")
+    return warcs
 
 
 def _print_summary(manifest: dict, run_dir: str) -> None:
@@ -75,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     own_args, beam_args = _split_beam_args(list(sys.argv[1:] if argv is None else argv))
     args = _parser().parse_args(own_args)
     _setup_logging(getattr(args, "verbose", False))
+    if args.command == "crawl":
+        return crawl.main(args, beam_args)
     job = importlib.import_module(JOBS[args.job])
     if args.command == "config":
         print(dump_config(job.Config()), end="")
@@ -86,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     try:
-        manifest = job.run(args.input, args.output, run_id, config, beam_args,
+        inputs = args.input or _crawl_first(args, config, run_id, beam_args)
+        manifest = job.run(inputs, args.output, run_id, config, beam_args,
                            dedup_index=args.dedup_index)
     except Exception as exc:  # noqa: BLE001 - the CLI's job is to report it and exit non-zero
         logging.getLogger("dataprep").debug("run failed", exc_info=True)

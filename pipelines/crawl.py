@@ -8,7 +8,8 @@ A run is one Beam job per round: round 0 fetches the URL lists (or, with ``--ret
 the URLs a previous run failed on with a retryable reason); each later round fetches the
 links found in the round before, up to ``depth`` and the ``page_budget``. Per round:
 read → normalise, dedup, drop the already seen, budget (``PrepareUrls``) → group by host, fetch
-(``FetchHosts``) → WARC shards (``WriteWarcShards``) and the fetch log (``ShardedParquetSink``).
+and encode each page as a gzipped WARC record (``FetchHosts``, ``encode_page``) → WARC shards
+(``WriteWarcShards``) and the fetch log (``ShardedParquetSink``).
 
     <output>/<run_id>/
       warc/crawl-r<round>-SSSSS-of-NNNNN.warc.gz   fetched pages (gzip per record)
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import logging
 import sys
@@ -43,13 +45,23 @@ from transforms.crawl.fetch_log import FETCH_LOG_DIR, FETCH_LOG_SCHEMA, log_row,
 from transforms.crawl.frontier import ADMITTED, REJECTED, SEEN, NextFrontier, PrepareUrls
 from transforms.crawl.robots import robots_token
 from transforms.crawl.url_inputs import ReadUrlFiles, match_files, read_url_file
-from transforms.crawl.warc_writer import FILES, WARC_DIR, WriteWarcShards
-from transforms.parquet_sink import ShardedParquetSink
+from transforms.crawl.warc_writer import FILES, WARC_DIR, WriteWarcShards, encode_page
+from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
 from transforms.run_commit import MANIFEST, SUCCESS, ConservationError
 from transforms.storage import delete, exists, join, list_files, write_atomic
 
-__all__ = ["CrawlConfig", "Config", "TEXT_CONTENT_TYPES", "IMAGE_CONTENT_TYPES", "add_arguments",
-           "add_crawl_options", "config_from_args", "main", "run", "warc_files"]
+__all__ = [
+    "CrawlConfig",
+    "Config",
+    "TEXT_CONTENT_TYPES",
+    "IMAGE_CONTENT_TYPES",
+    "add_arguments",
+    "add_crawl_options",
+    "config_from_args",
+    "main",
+    "run",
+    "warc_files",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +75,20 @@ def _seen_urls(path: str) -> Any:
 
 def _relative(run_dir: str, path: str) -> str:
     prefix = run_dir.rstrip("/") + "/"
-    return path[len(prefix):] if path.startswith(prefix) else path
+    return path[len(prefix) :] if path.startswith(prefix) else path
+
+
+def _log_file_fact(info: dict[str, Any], run_dir: str, round_index: int) -> Any:
+    return file_fact(
+        {
+            "path": _relative(run_dir, info["path"]),
+            "kind": "fetch_log",
+            "round": round_index,
+            "records": info["rows"],
+            "bytes": info["bytes"],
+            "sha256": info["sha256"],
+        }
+    )
 
 
 def build_round(
@@ -83,9 +108,10 @@ def build_round(
     raw = pipeline | "ReadUrls" >> ReadUrlFiles(inputs, reader, **reader_args)
     seen = pipeline | "ReadSeen" >> ReadUrlFiles(seen_files, _seen_urls) if seen_files else None
     prepared = raw | "Prepare" >> PrepareUrls(config, seen, budget)
-    results = prepared[ADMITTED] | "Fetch" >> FetchHosts(config)
+    results = prepared[ADMITTED] | "Fetch" >> FetchHosts(config, postprocess=encode_page)
     fetched, fetch_rejected = results | "ByOutcome" >> beam.Partition(
-        lambda r, _n: 0 if r["outcome"] == reasons.FETCHED else 1, 2)
+        lambda r, _n: 0 if r["outcome"] == reasons.FETCHED else 1, 2
+    )
     warc = fetched | "WriteWarc" >> WriteWarcShards(run_dir, round_index, config.warc_shard_bytes, warc_info)
     rows = (
         (warc.rows, fetch_rejected, prepared[REJECTED])
@@ -93,7 +119,10 @@ def build_round(
         | "LogRows" >> beam.Map(log_row, round_index)
     )
     log_files = rows | "WriteFetchLog" >> ShardedParquetSink(
-        join(run_dir, FETCH_LOG_DIR, f"round={round_index}"), FETCH_LOG_SCHEMA, config.fetch_log)
+        join(run_dir, FETCH_LOG_DIR, f"round={round_index}"),
+        FETCH_LOG_SCHEMA,
+        ParquetSinkConfig(max_rows_per_shard=config.fetch_log_rows_per_shard),
+    )
     facts = [
         raw | "FactInput" >> beam.Map(count("inputs")),
         prepared[SEEN] | "FactSeen" >> beam.Map(count("already_seen")),
@@ -101,9 +130,7 @@ def build_round(
         results | "FactAdmitted" >> beam.Map(count("admitted")),
         rows | "FactRows" >> beam.Map(row_fact),
         warc[FILES] | "FactWarc" >> beam.Map(file_fact),
-        log_files | "FactLog" >> beam.Map(lambda info: file_fact({
-            "path": _relative(run_dir, info["path"]), "kind": "fetch_log", "round": round_index,
-            "records": info["rows"], "bytes": info["bytes"], "sha256": info["sha256"]})),
+        log_files | "FactLog" >> beam.Map(_log_file_fact, run_dir, round_index),
     ]
     if config.depth > 0:
         prefix = join(run_dir, STAGING, "frontier", f"round={round_index + 1}", "links")
@@ -120,11 +147,15 @@ def check_round(facts: dict[str, Any], round_index: int) -> dict[str, Any]:
     warc_records = sum(f["records"] for f in facts["files"] if f["kind"] == "warc")
     log_records = sum(f["records"] for f in facts["files"] if f["kind"] == "fetch_log")
     if rows != c["admitted"] + c["prefetch_rejected"]:
-        raise ConservationError(f"round {round_index}: {rows} fetch-log rows for {c['admitted']} admitted "
-                                f"+ {c['prefetch_rejected']} refused URLs")
+        raise ConservationError(
+            f"round {round_index}: {rows} fetch-log rows for {c['admitted']} admitted "
+            f"+ {c['prefetch_rejected']} refused URLs"
+        )
     if warc_records != c["fetched"] or log_records != rows:
-        raise ConservationError(f"round {round_index}: files hold {warc_records} WARC records / {log_records} "
-                                f"rows; counted {c['fetched']} fetched / {rows} rows")
+        raise ConservationError(
+            f"round {round_index}: files hold {warc_records} WARC records / {log_records} "
+            f"rows; counted {c['fetched']} fetched / {rows} rows"
+        )
     return {
         "round": round_index,
         "inputs": c["inputs"],
@@ -175,6 +206,8 @@ def run(
     """
     options = pipeline_options(beam_args)
     run_dir = join(output, run_id)
+    if retry_failed and retry_failed.rstrip("/") == run_dir.rstrip("/"):
+        raise ValueError(f"--retry-failed {retry_failed} is the run being written; give the retry a new run id")
     if retry_failed:
         previous = [p for p in list_files(join(retry_failed, FETCH_LOG_DIR)) if p.endswith(".parquet")]
         if not previous:
@@ -196,8 +229,9 @@ def run(
         budget = None if config.page_budget == 0 else max(0, config.page_budget - admitted)
         seen_files = [join(run_dir, f["path"]) for f in files if f["kind"] == "fetch_log"]
         with beam.Pipeline(options=options) as pipeline:
-            build_round(pipeline, run_dir, round_index, inputs, reader, reader_args, seen_files, budget,
-                        config, warc_info)
+            build_round(
+                pipeline, run_dir, round_index, inputs, reader, reader_args, seen_files, budget, config, warc_info
+            )
         facts = load_round_facts(staging_path(run_dir, round_index))
         rounds.append(check_round(facts, round_index))
         files.extend(facts["files"])
@@ -222,8 +256,9 @@ def run(
     return _commit(run_dir, header, rounds, files)
 
 
-def _commit(run_dir: str, header: dict[str, Any], rounds: list[dict[str, Any]],
-            files: list[dict[str, Any]]) -> dict[str, Any]:
+def _commit(
+    run_dir: str, header: dict[str, Any], rounds: list[dict[str, Any]], files: list[dict[str, Any]]
+) -> dict[str, Any]:
     written = {join(run_dir, f["path"]) for f in files}
     stale = [p for d in (WARC_DIR, FETCH_LOG_DIR) for p in list_files(join(run_dir, d)) if p not in written]
     delete(stale)
@@ -247,8 +282,11 @@ def _commit(run_dir: str, header: dict[str, Any], rounds: list[dict[str, Any]],
         "warc_files": [join(run_dir, p) for p in warc],
         "fetch_log": join(run_dir, FETCH_LOG_DIR),
     }
-    write_atomic(join(run_dir, MANIFEST), json.dumps(manifest, indent=2).encode())
-    write_atomic(join(run_dir, SUCCESS), b"")
+    manifest_bytes = json.dumps(manifest, indent=2).encode()
+    write_atomic(join(run_dir, MANIFEST), manifest_bytes)
+    # As the text job's: it names the manifest it seals (Beam's S3 writer cannot upload 0 bytes).
+    seal = {"run_id": header["run_id"], "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
+    write_atomic(join(run_dir, SUCCESS), json.dumps(seal).encode())
     return manifest
 
 
@@ -280,33 +318,65 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("crawl settings (override --config)")
     group.add_argument("--depth", type=int, help="follow links this many hops from the URLs (default 0)")
     group.add_argument("--page-budget", type=int, help="at most this many URLs fetched in the run (0: no limit)")
-    group.add_argument("--allowed-host", dest="allowed_hosts", action="append", metavar="HOST[:PORT]",
-                       help="crawl only this host (repeatable); default for links: the page's own host")
-    group.add_argument("--allowed-domain", dest="allowed_domains", action="append", metavar="DOMAIN",
-                       help="crawl only this domain and its subdomains (repeatable)")
+    group.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="crawl only this host (repeatable); default for links: the page's own host",
+    )
+    group.add_argument(
+        "--allowed-domain",
+        dest="allowed_domains",
+        action="append",
+        metavar="DOMAIN",
+        help="crawl only this domain and its subdomains (repeatable)",
+    )
     group.add_argument("--user-agent", help="User-Agent header; robots.txt rules match its product token")
     group.add_argument("--per-host-rate", type=float, metavar="REQ_PER_S", help="requests per second per host")
     group.add_argument("--per-host-concurrency", type=int, metavar="N", help="requests in flight per host")
-    group.add_argument("--content-type", dest="content_types", action="append", metavar="TYPE",
-                       help="accepted media type (repeatable; 'image/*' style allowed)")
+    group.add_argument(
+        "--content-type",
+        dest="content_types",
+        action="append",
+        metavar="TYPE",
+        help="accepted media type (repeatable; 'image/*' style allowed)",
+    )
     group.add_argument("--max-body-bytes", type=int, metavar="BYTES", help="largest body kept")
-    group.add_argument("--timeout", dest="total_timeout_s", type=float, metavar="SECONDS",
-                       help="total time for one request")
-    group.add_argument("--allow-private-addresses", action="store_true", default=None,
-                       help="allow private/loopback/link-local targets (off by default: SSRF defence)")
-    group.add_argument("--allow-network", dest="allowed_networks", action="append", metavar="CIDR",
-                       help="allow targets in this network only (repeatable), e.g. 127.0.0.1/32")
+    group.add_argument(
+        "--timeout", dest="total_timeout_s", type=float, metavar="SECONDS", help="total time for one request"
+    )
+    group.add_argument(
+        "--allow-private-addresses",
+        action="store_true",
+        default=None,
+        help="allow private/loopback/link-local targets (off by default: SSRF defence)",
+    )
+    group.add_argument(
+        "--allow-network",
+        dest="allowed_networks",
+        action="append",
+        metavar="CIDR",
+        help="allow targets in this network only (repeatable), e.g. 127.0.0.1/32",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every flag of ``dataprep crawl``."""
-    parser.add_argument("--urls", nargs="+", metavar="FILE_OR_URI",
-                        help="URL lists (.txt, .csv, .tsv, .jsonl, .parquet; gz/zst; local or s3://)")
+    parser.add_argument(
+        "--urls",
+        nargs="+",
+        metavar="FILE_OR_URI",
+        help="URL lists (.txt, .csv, .tsv, .jsonl, .parquet; gz/zst; local or s3://)",
+    )
     parser.add_argument("--output", required=True, help="folder or s3:// prefix; the run goes to <output>/<run-id>/")
     parser.add_argument("--run-id", help="default: the UTC time, YYYYmmddTHHMMSSZ")
     parser.add_argument("--config", help="crawl YAML config (defaults for anything it leaves out)")
-    parser.add_argument("--retry-failed", metavar="RUN_DIR",
-                        help="fetch only the URLs this earlier run failed on with a retryable reason")
+    parser.add_argument(
+        "--retry-failed",
+        metavar="RUN_DIR",
+        help="fetch only the URLs this earlier run failed on with a retryable reason",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     add_crawl_options(parser)
 
@@ -315,8 +385,9 @@ def config_from_args(args: argparse.Namespace, base: CrawlConfig | None = None) 
     """``base`` (or the ``--config`` YAML, or the defaults) with the flags given applied."""
     if base is None:
         base = load_config(CrawlConfig, getattr(args, "config", None))
-    changes = {field: getattr(args, dest) for dest, field in _OVERRIDES.items()
-               if getattr(args, dest, None) is not None}
+    changes = {
+        field: getattr(args, dest) for dest, field in _OVERRIDES.items() if getattr(args, dest, None) is not None
+    }
     for name in ("allowed_hosts", "allowed_domains", "content_types", "allowed_networks"):
         if name in changes:
             changes[name] = tuple(changes[name])
@@ -326,9 +397,11 @@ def config_from_args(args: argparse.Namespace, base: CrawlConfig | None = None) 
 def _print_summary(manifest: dict[str, Any], run_dir: str) -> None:
     totals = manifest["totals"]
     print(f"crawl {manifest['run_id']}: {run_dir}")
-    print(f"{totals['urls']} URLs: {totals['fetched']} fetched ({totals['bytes']} bytes), "
-          f"{totals['rejected']} rejected ({totals['retryable']} retryable), "
-          f"{len(manifest['rounds'])} round(s), {len(manifest['warc_files'])} WARC file(s), {manifest['seconds']} s")
+    print(
+        f"{totals['urls']} URLs: {totals['fetched']} fetched ({totals['bytes']} bytes), "
+        f"{totals['rejected']} rejected ({totals['retryable']} retryable), "
+        f"{len(manifest['rounds'])} round(s), {len(manifest['warc_files'])} WARC file(s), {manifest['seconds']} s"
+    )
     for reason, n in sorted(totals["reasons"].items(), key=lambda kv: -kv[1]):
         print(f"  {reason:<28}{n:>8}")
 
@@ -348,8 +421,7 @@ def main(args: argparse.Namespace, beam_args: list[str] | None = None) -> int:
         manifest = run(args.urls, args.output, run_id, config, list(beam_args or []), args.retry_failed)
     except Exception as exc:  # noqa: BLE001 - reported, exit non-zero
         log.debug("crawl failed", exc_info=True)
-        print(f"dataprep crawl: run {run_id} failed, nothing published: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
+        print(f"dataprep crawl: run {run_id} failed, nothing published: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     _print_summary(manifest, join(args.output, run_id))
     return 0
@@ -362,4 +434,4 @@ if __name__ == "__main__":
     add_arguments(parser)
     parsed = parser.parse_args(argv[:cut])
     logging.basicConfig(level=logging.INFO if parsed.verbose else logging.WARNING)
-    sys.exit(main(parsed, argv[cut + 1:]))
+    sys.exit(main(parsed, argv[cut + 1 :]))

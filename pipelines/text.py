@@ -17,6 +17,7 @@ from pipelines.config import config_hash, to_dict
 from pipelines.runner import pipeline_options, runner_name
 from pipelines.version import code_version
 from schemas.text import REJECTED_SCHEMA, SCHEMA_VERSION, TEXT_SCHEMA
+from transforms.crawl.config import CrawlConfig
 from transforms.dedup_exact import ExactDedupConfig
 from transforms.dedup_minhash import MinHashDedupConfig, load_minhash_stats, publish_band_table
 from transforms.extract import ExtractConfig
@@ -46,6 +47,7 @@ READ_STAGE = "read"
 class TextConfig:
     """The text job's settings: one section per stage, named after it, plus read and output."""
 
+    crawl: CrawlConfig = field(default_factory=CrawlConfig)  # used with --urls
     read: ReadConfig = field(default_factory=ReadConfig)
     url_filter: UrlFilterConfig = field(default_factory=UrlFilterConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)

@@ -193,3 +193,30 @@ def test_dedup_index_drops_what_earlier_runs_published(tmp_path):
     assert reasons.get("dedup_minhash.near_duplicate_of_previous_run", 0) >= expected - 1
     rejected = pd.read_parquet(tmp_path / "out" / "day2" / "rejected" / "stage=dedup_minhash")
     assert rejected["url"].str.endswith("?v=2").all()
+
+
+def test_run_text_from_urls_crawls_then_cleans(tmp_path):
+    from crawl_sites import serve, static_routes
+
+    site_root = tmp_path / "site"
+    site_root.mkdir()
+    pages = aeb_pages(12)
+    for i, (_, html, _) in enumerate(pages):
+        (site_root / f"a{i}.html").write_bytes(html)
+    with serve(static_routes(site_root)) as site:
+        urls = tmp_path / "urls.txt"
+        urls.write_text("".join(f"{site.url}/a{i}.html\n" for i in range(len(pages))) + f"{site.url}/missing.html\n")
+        done = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "run", "text", "--urls", str(urls), "--output",
+             str(tmp_path / "out"), "--run-id", "fromurls", "--allow-private-addresses", "--per-host-rate", "50"],
+            capture_output=True, text=True,
+        )
+    assert done.returncode == 0, done.stderr
+    run_dir = tmp_path / "out" / "fromurls"
+    crawl_manifest = json.loads((run_dir / "crawl" / "manifest.json").read_text())
+    assert crawl_manifest["totals"]["fetched"] == len(pages)
+    assert crawl_manifest["totals"]["reasons"].get("http_404") == 1
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert (run_dir / "_SUCCESS").exists()
+    read = manifest["funnel"][0]
+    assert read["kept"] == len(pages)  # every fetched page reached the text job

@@ -1,0 +1,89 @@
+"""Facts of one crawl round, gathered by a mergeable combiner and written as one small JSON.
+
+Each step emits tiny facts (``("count", name)``, ``("row", (outcome, reason, bytes))``,
+``("file", info)``); ``RoundFactsFn`` merges them on any runner and the driver reads the
+result after the round to check conservation, plan the next round and write the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+
+from transforms.storage import join, read_bytes, write_atomic
+
+Fact = tuple[str, Any]
+
+
+def count(name: str) -> Any:
+    return lambda _element: ("count", name)
+
+
+def row_fact(row: dict[str, Any]) -> Fact:
+    return ("row", (row["outcome"], row.get("reason"), row.get("bytes") or 0))
+
+
+def file_fact(info: dict[str, Any]) -> Fact:
+    return ("file", info)
+
+
+class RoundFactsFn(beam.CombineFn):
+    def create_accumulator(self) -> dict[str, Any]:
+        return {"count": Counter(), "reasons": Counter(), "bytes": 0, "files": []}
+
+    def add_input(self, acc: dict[str, Any], fact: Fact) -> dict[str, Any]:
+        kind, value = fact
+        if kind == "count":
+            acc["count"][value] += 1
+        elif kind == "row":
+            outcome, reason, size = value
+            acc["count"][outcome] += 1
+            if reason:
+                acc["reasons"][reason] += 1
+            acc["bytes"] += size
+        else:
+            acc["files"].append(value)
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        merged = self.create_accumulator()
+        for acc in accs:
+            merged["count"].update(acc["count"])
+            merged["reasons"].update(acc["reasons"])
+            merged["bytes"] += acc["bytes"]
+            merged["files"].extend(acc["files"])
+        return merged
+
+    def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "count": dict(sorted(acc["count"].items())),
+            "reasons": dict(sorted(acc["reasons"].items())),
+            "bytes": acc["bytes"],
+            "files": sorted(acc["files"], key=lambda f: f["path"]),
+        }
+
+
+class WriteRoundFacts(beam.PTransform):
+    def __init__(self, path: str):
+        super().__init__()
+        self._path = path
+
+    def expand(self, facts: beam.PCollection) -> beam.PCollection:
+        path = self._path
+        return (
+            facts
+            | "Merge" >> beam.CombineGlobally(RoundFactsFn())
+            | "Write" >> beam.Map(lambda merged: write_atomic(path, json.dumps(merged).encode()))
+        )
+
+
+def load_round_facts(path: str) -> dict[str, Any]:
+    return json.loads(read_bytes(path))
+
+
+def staging_path(run_dir: str, round_index: int) -> str:
+    return join(run_dir, "_staging", f"round-{round_index}.json")
