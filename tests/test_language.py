@@ -147,3 +147,13 @@ def test_in_a_pipeline(ccnet):
             equal_to([("zh", "language.language_not_allowed"), ("ru", "language.language_not_allowed")]),
             label="rejected",
         )
+
+
+def test_no_break_spaces_do_not_hide_the_language():
+    stage = LanguageFilter()
+    stage.setup()
+    words = "Return the number of items in a container and raise an error when it is not sized."
+    records = [{"text": words}, {"text": words.replace(" ", "\xa0")}]
+    stage.process_batch(records)
+    assert records[1]["lang"] == records[0]["lang"] == "en"
+    assert abs(records[1]["lang_score"] - records[0]["lang_score"]) < 1e-6
