@@ -78,6 +78,19 @@ def s3_server():
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 AEB = SHARED_DATA / "scrapinghub-aeb"
 
+# Plain paragraphs that every heuristic quality filter should keep.
+CLEAN_PROSE = """The river town woke slowly on the first cold morning of autumn. Fishermen dragged their \
+boats up the muddy bank, and the baker opened his shutters to let out the smell of fresh bread.
+
+Children walked to school in pairs, kicking at the yellow leaves that had gathered along the \
+fences overnight. Their teacher waited at the gate with a thermos of tea and a list of names.
+
+By noon the fog had lifted from the water. Traders from the valley arrived with carts of apples, \
+cheese and wool, hoping to sell everything before the weather turned again.
+
+In the evening the square filled with music. Old friends shared stories about past harvests, \
+while the youngest dancers spun around the fountain until their parents called them home."""
+
 
 def aeb_pages(limit: int | None = None) -> list[tuple[str, bytes, str]]:
     """(url, gzipped-off HTML bytes, gold article text) of the article benchmark's real pages."""
