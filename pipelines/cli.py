@@ -3,10 +3,13 @@
     dataprep run text (--input PATH_OR_GLOB_OR_S3... | --urls URL_LIST...) --output DIR_OR_S3
                       [--config text.yaml] [--run-id ID] [--dedup-index DIR_OR_S3] [-- <Beam flags>]
     dataprep crawl --urls URL_LIST... --output DIR_OR_S3 [--retry-failed RUN_DIR] [-- <Beam flags>]
+    dataprep report RUN_DIR     re-render a finished run's data-quality report
+    dataprep trace RUN_DIR ID_OR_URL   where a record went, why, with its signals
     dataprep config text        print the default config as YAML (a starting point to edit)
 
 Everything after ``--`` goes to Beam unchanged. Exit status: 0 on success, 1 when the run
-failed (nothing published: no ``_SUCCESS``), 2 on bad usage.
+failed (nothing published: no ``_SUCCESS``), 2 on bad usage, 3 when the run was published but
+a distribution drifted past the alarm threshold against the previous run.
 """
 
 from __future__ import annotations
@@ -30,9 +33,19 @@ logging.getLogger().addFilter(_DropBeamImportNoise())
 
 from pipelines import crawl  # noqa: E402
 from pipelines.config import dump_config, load_config  # noqa: E402
+from pipelines.report import (  # noqa: E402
+    DRIFT_EXIT,
+    add_drift_arguments,
+    add_report_arguments,
+    drift_alarms,
+    load_report,
+    print_drift,
+    report_command,
+)
+from pipelines.trace import add_trace_arguments, trace_command  # noqa: E402
 from transforms.storage import join  # noqa: E402
 
-JOBS = {"text": "pipelines.text"}  # job name -> module with ``Config`` and ``run``
+JOBS = {"text": "pipelines.text", "images": "pipelines.images"}  # job name -> module with ``Config`` and ``run``
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -62,9 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dedup-index", help="folder or s3:// URI of the cross-run near-dup index "
                      "(text job): drop what earlier runs published, append this run after _SUCCESS")
     run.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
+    add_drift_arguments(run)
     crawl.add_crawl_options(run)
     crawl_command = commands.add_parser("crawl", help="fetch URLs politely into WARC + a fetch log")
     crawl.add_arguments(crawl_command)
+    add_report_arguments(commands.add_parser("report", help="re-render the data-quality report of a finished run"))
+    add_trace_arguments(commands.add_parser("trace", help="where a record went: kept, or rejected where and why"))
     show = commands.add_parser("config", help="print a job's default config as YAML")
     show.add_argument("job", choices=sorted(JOBS))
     return parser
@@ -99,12 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(getattr(args, "verbose", False))
     if args.command == "crawl":
         return crawl.main(args, beam_args)
+    if args.command == "report":
+        return report_command(args)
+    if args.command == "trace":
+        return trace_command(args)
     job = importlib.import_module(JOBS[args.job])
     if args.command == "config":
         print(dump_config(job.Config()), end="")
         return 0
     try:
         config = load_config(job.Config, args.config)
+        if hasattr(job, "with_crawl_flags"):  # the images job downloads through the crawler
+            config = job.with_crawl_flags(config, args)
     except (OSError, ValueError) as exc:
         print(f"dataprep: bad config: {exc}", file=sys.stderr)
         return 2
@@ -112,14 +134,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         inputs = args.input or _crawl_first(args, config, run_id, beam_args)
         manifest = job.run(inputs, args.output, run_id, config, beam_args,
-                           dedup_index=args.dedup_index)
+                           dedup_index=args.dedup_index, previous_run=args.previous,
+                           drift_threshold=args.drift_threshold, compare_previous=not args.no_drift)
     except Exception as exc:  # noqa: BLE001 - the CLI's job is to report it and exit non-zero
         logging.getLogger("dataprep").debug("run failed", exc_info=True)
         print(f"dataprep: run {run_id} failed, nothing published: {type(exc).__name__}: {exc}",
               file=sys.stderr)
         return 1
-    _print_summary(manifest, f"{args.output.rstrip('/')}/{run_id}")
-    return 0
+    run_dir = join(args.output, run_id)
+    _print_summary(manifest, run_dir)
+    report = load_report(run_dir)
+    print(f"report: {join(run_dir, 'report/index.html')}")
+    print_drift(report)
+    return DRIFT_EXIT if drift_alarms(report) else 0
 
 
 if __name__ == "__main__":

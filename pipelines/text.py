@@ -14,6 +14,9 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines.config import config_hash, to_dict
+from pipelines.drift import DEFAULT_THRESHOLD
+from pipelines.progress import run_with_progress
+from pipelines.report import write_report
 from pipelines.runner import pipeline_options, runner_name
 from pipelines.version import code_version
 from schemas.text import REJECTED_SCHEMA, SCHEMA_VERSION, TEXT_SCHEMA
@@ -33,9 +36,10 @@ from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs
 from transforms.registry import TEXT_STAGES
-from transforms.run_commit import DATA, REJECTED_DIR, begin_run, commit_run
+from transforms.run_commit import DATA, REJECTED_DIR, begin_run, seal_run, write_manifest
 from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, read_fact, rejected_fact
 from transforms.stage import ApplyStage, RunContext, Stage
+from transforms.stats import CollectStats
 from transforms.storage import join
 
 log = logging.getLogger(__name__)
@@ -120,6 +124,7 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: A
         rejected_files | "FactRejectedFiles" >> beam.Map(file_fact),
     ]
     _ = facts | "AllFacts" >> beam.Flatten() | "RunFacts" >> WriteRunFacts(run_dir)
+    _ = pipeline | "Stats" >> CollectStats(outputs, run_dir)
     return outputs
 
 
@@ -130,11 +135,16 @@ def run(
     config: Any,
     beam_args: list[str],
     dedup_index: str | None = None,
+    previous_run: str | None = None,
+    drift_threshold: float = DEFAULT_THRESHOLD,
+    compare_previous: bool = True,
 ) -> dict:
     """Run the text job into ``<output>/<run_id>/`` and commit it; return the manifest.
 
     With ``dedup_index``, near-duplicates of documents published by earlier runs are dropped,
     and this run's band table is appended to the index only after its own ``_SUCCESS``.
+    The report compares against ``previous_run`` (default: the latest earlier run under
+    ``output``) unless ``compare_previous`` is False.
     """
     options = pipeline_options(beam_args)
     run_dir = join(output, run_id)
@@ -143,8 +153,9 @@ def run(
         raise ValueError("--dedup-index needs the dedup_minhash stage enabled")
     begin_run(run_dir)
     started = time.time()
-    with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, inputs, RunContext(run_dir, run_id, dedup_index), config)
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, inputs, RunContext(run_dir, run_id, dedup_index), config)
+    progress = run_with_progress(pipeline, stage_order(config))
     header = {
         "run_id": run_id,
         "job": "text",
@@ -155,10 +166,14 @@ def run(
         "code_version": code_version(),
         "runner": runner_name(options),
         "seconds": round(time.time() - started, 3),
+        "stage_seconds": progress.stage_seconds,
     }
     if minhash_on:
         header["dedup_minhash"] = load_minhash_stats(run_dir)
-    manifest = commit_run(run_dir, stage_order(config), header)
+    manifest = write_manifest(run_dir, stage_order(config), header)
+    write_report(run_dir, previous_run_dir=previous_run, drift_threshold=drift_threshold,
+                 manifest=manifest, find_previous=compare_previous, sealed=True)
+    seal_run(run_dir)
     if dedup_index:
         manifest["dedup_index"] = publish_band_table(run_dir, dedup_index, run_id)
     return manifest

@@ -2,10 +2,11 @@
 
 Layout (ARCHITECTURE §5): ``data/``, ``rejected/stage=<stage>/``, ``manifest.json``,
 ``_SUCCESS``. ``begin_run`` removes the markers of an earlier attempt first, so a folder is
-never seen as complete while it is being rewritten. ``commit_run`` checks conservation
+never seen as complete while it is being rewritten. ``write_manifest`` checks conservation
 (read = kept + rejected, and the files hold exactly those rows), deletes files that this
 attempt did not write (shards of an earlier attempt with other shard counts, temporary files
-of a crashed one), then writes the manifest and, last, ``_SUCCESS``.
+of a crashed one) and writes the manifest; the job then adds what it derives from it (the
+report) and ``seal_run`` writes ``_SUCCESS``, last.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 from typing import Any
 
 from transforms.run_facts import load_run_facts
-from transforms.storage import delete, exists, join, list_files, write_atomic
+from transforms.storage import delete, exists, join, list_files, read_bytes, write_atomic
 
 SUCCESS = "_SUCCESS"
 MANIFEST = "manifest.json"
@@ -63,8 +64,8 @@ def check_conservation(facts: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def commit_run(run_dir: str, stage_order: list[str], header: dict[str, Any]) -> dict[str, Any]:
-    """Check, clean, write ``manifest.json`` then ``_SUCCESS``; return the manifest."""
+def write_manifest(run_dir: str, stage_order: list[str], header: dict[str, Any]) -> dict[str, Any]:
+    """Check conservation, delete files this attempt did not write, write ``manifest.json``."""
     facts = load_run_facts(run_dir)
     prefix = run_dir.rstrip("/") + "/"
     for info in facts["files"]:
@@ -74,16 +75,28 @@ def commit_run(run_dir: str, stage_order: list[str], header: dict[str, Any]) -> 
     written = {join(run_dir, info["path"]) for info in facts["files"]}
     stale = [p for d in (DATA, REJECTED_DIR) for p in list_files(join(run_dir, d)) if p not in written]
     delete(stale)
-    delete(list_files(join(run_dir, "_staging")))
     manifest = {
         **header,
         "conservation": conservation,
         "funnel": funnel(stage_order, facts),
         "files": [{k: v for k, v in info.items() if k != "path_kind"} for info in facts["files"]],
     }
-    manifest_bytes = json.dumps(manifest, indent=2).encode()
-    write_atomic(join(run_dir, MANIFEST), manifest_bytes)
+    write_atomic(join(run_dir, MANIFEST), json.dumps(manifest, indent=2).encode())
+    return manifest
+
+
+def seal_run(run_dir: str) -> None:
+    """Drop the staging area and write ``_SUCCESS``, last: the run is published."""
+    delete(list_files(join(run_dir, "_staging")))
+    manifest_bytes = read_bytes(join(run_dir, MANIFEST))
     # Not empty: it names the manifest it seals (and Beam's S3 writer cannot upload 0 bytes).
-    seal = {"run_id": header.get("run_id"), "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
+    seal = {"run_id": json.loads(manifest_bytes).get("run_id"),
+            "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
     write_atomic(join(run_dir, SUCCESS), json.dumps(seal).encode())
+
+
+def commit_run(run_dir: str, stage_order: list[str], header: dict[str, Any]) -> dict[str, Any]:
+    """``write_manifest`` then ``seal_run``, for jobs with nothing to add in between."""
+    manifest = write_manifest(run_dir, stage_order, header)
+    seal_run(run_dir)
     return manifest

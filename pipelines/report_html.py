@@ -1,0 +1,517 @@
+"""``report/index.html``: the report as one static page that needs nothing but a browser.
+
+Plots are inline SVG drawn here (no script, no library, no network; a Content-Security-Policy
+forbids every fetch, so a page that tried one would show a console error in the browser
+test). Every section has an ``id`` and every plot the class ``plot`` and a ``data-plot`` name,
+so tests can check that each one rendered.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+BEFORE, AFTER, REJECT, ALARM = "#9aa5b1", "#2b6cb0", "#dd6b20", "#c53030"
+SECTIONS = (
+    ("summary", "Summary"),
+    ("funnel", "Funnel"),
+    ("distributions", "Distributions"),
+    ("dedup", "Dedup clusters"),
+    ("samples", "Rejected samples"),
+    ("validation", "Validation"),
+    ("drift", "Drift"),
+    ("inventory", "Output inventory"),
+)
+
+CSS = """
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1a202c;margin:0;background:#f7f8fa}
+main{max-width:1280px;margin:0 auto;padding:0 24px 48px}
+nav{position:sticky;top:0;background:#1a202c;padding:8px 24px;z-index:2}
+nav a{color:#e2e8f0;margin-right:18px;text-decoration:none;font-weight:500}
+nav a:hover{text-decoration:underline}h1{font-size:22px;margin:20px 0 4px}
+h2{font-size:18px;margin:32px 0 8px;padding-bottom:4px;border-bottom:2px solid #cbd5e0}
+h3{font-size:15px;margin:20px 0 6px}section{scroll-margin-top:48px}
+table{border-collapse:collapse;background:#fff;margin:6px 0 12px;width:100%}
+th,td{padding:4px 8px;border-bottom:1px solid #e2e8f0;text-align:left;vertical-align:top}
+th{background:#edf2f7;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.bad td{background:#fff5f5}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}.muted{color:#718096}
+.ok{color:#2f855a;font-weight:600}.bad{color:#c53030;font-weight:600}.warn{color:#b7791f;font-weight:600}
+.cards{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
+.card{background:#fff;border:1px solid #e2e8f0;border-radius:6px;padding:8px 12px;flex:1 1 auto;min-width:120px}
+.card b{display:block;font-size:20px}.card.alarm{border-color:#c53030;background:#fff5f5}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:12px}
+.plotcard{background:#fff;border:1px solid #e2e8f0;border-radius:6px;padding:8px 10px}
+.plotcard h4{margin:0;font-size:13px}.plotcard p{margin:0 0 4px;font-size:12px;color:#4a5568}
+svg.plot{display:block;max-width:100%;height:auto}
+.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px;vertical-align:middle}
+.snippet{min-width:300px;max-width:560px;color:#2d3748;font-size:12px}details{margin:6px 0}
+summary{cursor:pointer;font-weight:500}
+pre{background:#fff;border:1px solid #e2e8f0;padding:8px;overflow:auto;max-height:420px;font-size:12px}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;margin-right:6px}
+.badge.ok{background:#c6f6d5}.badge.bad{background:#fed7d7}.badge.warn{background:#fefcbf}
+.url{word-break:break-all;font-size:12px;max-width:280px}
+"""
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _n(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.3g}"
+    return f"{value:,}" if isinstance(value, int) else _e(value)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _short(label: str, limit: int) -> str:
+    """Paths and URLs keep their tail (the file name), other labels their head."""
+    if len(label) <= limit:
+        return label
+    return "…" + label[-(limit - 1):] if "/" in label else label[: limit - 1] + "…"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+# ---- SVG ---------------------------------------------------------------------------------------
+
+
+def _no_data(name: str, message: str = "no data") -> str:
+    return (f'<svg class="plot" data-plot="{_e(name)}" viewBox="0 0 380 60" width="380" role="img" '
+            f'aria-label="{_e(message)}">'
+            f'<text x="190" y="34" text-anchor="middle" fill="#718096" font-size="13">{_e(message)}</text></svg>')
+
+
+def bar_chart(name: str, labels: list[str], series: list[tuple[str, list[float], str]],
+              shares: bool = True) -> str:
+    """Grouped vertical bars; ``shares`` plots each series as % of its own total."""
+    totals = [sum(counts) for _, counts, _ in series]
+    if not any(totals):
+        return _no_data(name)
+    used = [i for i in range(len(labels)) if any(counts[i] for _, counts, _ in series)]
+    lo, hi = used[0], used[-1]
+    # Show a few empty bins around a narrow distribution, but not the under/overflow slots.
+    while hi - lo < 5 and (lo > 1 or hi < len(labels) - 2):
+        lo, hi = (lo - 1 if lo > 1 else lo), (hi + 1 if hi < len(labels) - 2 else hi)
+    idx = list(range(lo, hi + 1))
+    values = [[(c[i] / t if shares and t else c[i]) for i in idx] for (_, c, _), t in zip(series, totals)]
+    top = max(max(v) for v in values) or 1
+    width, left, right, top_pad = 380, 40, 8, 8
+    bottom = 30
+    height = 120 + bottom
+    plot_h = height - bottom - top_pad
+    step = (width - left - right) / len(idx)
+    bar = max(step * 0.8 / len(series), 1)
+    parts = [f'<svg class="plot" data-plot="{_e(name)}" viewBox="0 0 {width} {height}" width="{width}" role="img" '
+             f'aria-label="{_e(name)}" font-size="10">']
+    for frac in (0, 0.5, 1):
+        y = top_pad + plot_h * (1 - frac)
+        tick = f"{top * frac:.0%}" if shares else f"{top * frac:,.0f}"
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e2e8f0"/>'
+                     f'<text x="{left - 4}" y="{y + 3:.1f}" text-anchor="end" fill="#718096">{tick}</text>')
+    for j, i in enumerate(idx):
+        x0 = left + j * step + step * 0.1
+        for k, ((series_name, counts, color), vals) in enumerate(zip(series, values)):
+            h = plot_h * vals[j] / top
+            tip = f"{labels[i]} · {series_name}: {counts[i]:,}" + (f" ({vals[j]:.1%})" if shares else "")
+            parts.append(f'<rect x="{x0 + k * bar:.1f}" y="{top_pad + plot_h - h:.1f}" width="{bar:.1f}" '
+                         f'height="{max(h, 0):.1f}" fill="{color}"><title>{_e(tip)}</title></rect>')
+    every = -(-len(idx) // 6)
+    for j, i in enumerate(idx):
+        if j % every:
+            continue
+        x = left + j * step + step / 2
+        y = top_pad + plot_h + 12
+        parts.append(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" fill="#4a5568">{_e(labels[i])}</text>')
+    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top_pad + plot_h}" y2="{top_pad + plot_h}" '
+                 f'stroke="#a0aec0"/></svg>')
+    return "".join(parts)
+
+
+def hbar_chart(name: str, labels: list[str], series: list[tuple[str, list[float], str]]) -> str:
+    """Horizontal grouped bars for categorical values (labels stay readable), as shares."""
+    totals = [sum(counts) for _, counts, _ in series]
+    if not any(totals):
+        return _no_data(name)
+    idx = [i for i in range(len(labels)) if any(counts[i] for _, counts, _ in series)]
+    width, left, right = 380, 130, 44
+    group = 5 * len(series) + 6
+    height = group * len(idx) + 6
+    span = width - left - right
+    parts = [f'<svg class="plot" data-plot="{_e(name)}" viewBox="0 0 {width} {height}" width="{width}" role="img" '
+             f'aria-label="{_e(name)}" font-size="10">']
+    for j, i in enumerate(idx):
+        y = 4 + j * group
+        label = _short(labels[i], 22)
+        parts.append(f'<text x="{left - 4}" y="{y + group / 2 + 1:.1f}" text-anchor="end" fill="#2d3748">'
+                     f'{_e(label)}<title>{_e(labels[i])}</title></text>')
+        for k, ((series_name, counts, color), total) in enumerate(zip(series, totals)):
+            share = counts[i] / total if total else 0
+            w = span * share
+            tip = f"{labels[i]} · {series_name}: {counts[i]:,} ({share:.1%})"
+            parts.append(f'<rect x="{left}" y="{y + k * 5:.1f}" width="{max(w, 0.5):.1f}" height="4.5" '
+                         f'fill="{color}"><title>{_e(tip)}</title></rect>')
+        last = series[-1][1][i] / totals[-1] if totals[-1] else 0
+        parts.append(f'<text x="{left + span + 4}" y="{y + group / 2 + 1:.1f}" fill="#4a5568">{last:.0%}</text>')
+    parts.append(f'<line x1="{left}" x2="{left}" y1="0" y2="{height}" stroke="#a0aec0"/></svg>')
+    return "".join(parts)
+
+
+def funnel_chart(funnel: list[dict[str, Any]]) -> str:
+    if not funnel or not funnel[0]["in"]:
+        return _no_data("funnel", "no input records")
+    total = funnel[0]["in"]
+    row_h, left, width, label_w = 26, 150, 900, 190
+    height = row_h * len(funnel) + 30
+    span = width - left - label_w
+    parts = [f'<svg class="plot" data-plot="funnel" viewBox="0 0 {width} {height}" width="{width}" role="img" '
+             f'aria-label="funnel" font-size="12">']
+    for i, row in enumerate(funnel):
+        y = 8 + i * row_h
+        kept_w = span * row["kept"] / total
+        rej_w = span * row["rejected"] / total
+        parts.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" fill="#2d3748">{_e(row["stage"])}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{kept_w:.1f}" height="{row_h - 6}" fill="{AFTER}">'
+                     f'<title>{_e(row["stage"])}: kept {row["kept"]:,}</title></rect>')
+        parts.append(f'<rect x="{left + kept_w:.1f}" y="{y}" width="{rej_w:.1f}" height="{row_h - 6}" fill="{REJECT}">'
+                     f'<title>{_e(row["stage"])}: rejected {row["rejected"]:,}</title></rect>')
+        note = f'{row["kept"]:,} kept · {row["rejected"]:,} rejected'
+        parts.append(f'<text x="{left + kept_w + rej_w + 6:.1f}" y="{y + 15}" fill="#4a5568">{note}</text>')
+    y = 8 + len(funnel) * row_h + 12
+    parts.append(f'<rect x="{left}" y="{y - 9}" width="10" height="10" fill="{AFTER}"/>'
+                 f'<text x="{left + 14}" y="{y}" fill="#4a5568">kept</text>'
+                 f'<rect x="{left + 60}" y="{y - 9}" width="10" height="10" fill="{REJECT}"/>'
+                 f'<text x="{left + 74}" y="{y}" fill="#4a5568">rejected (bar length: share of {total:,} '
+                 f'input records)</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def distance_chart(rows: list[dict[str, Any]], threshold: float, noise_factor: float) -> str:
+    rows = [r for r in rows if r["distance"] is not None]
+    if not rows:
+        return _no_data("drift", "no distribution to compare")
+    row_h, left, width = 18, 240, 900
+    height = row_h * len(rows) + 30
+    span = width - left - 80
+    parts = [f'<svg class="plot" data-plot="drift" viewBox="0 0 {width} {height}" width="{width}" role="img" '
+             f'aria-label="drift" font-size="11">']
+    for i, row in enumerate(rows):
+        y = 6 + i * row_h
+        color = ALARM if row["alarm"] else (BEFORE if row["status"] == "within noise" else AFTER)
+        w = span * row["distance"]
+        parts.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end" fill="#2d3748">{_e(row["name"])}</text>'
+                     f'<rect x="{left}" y="{y}" width="{max(w, 1):.1f}" height="{row_h - 5}" fill="{color}">'
+                     f'<title>{_e(row["name"])}: {row["distance"]:.3f} (noise {row["noise"]:.3f})</title></rect>'
+                     f'<text x="{left + max(w, 1) + 4:.1f}" y="{y + 11}" fill="#4a5568">{row["distance"]:.3f}</text>')
+    for i, row in enumerate(rows):
+        tick = left + span * min(noise_factor * row["noise"], 1)
+        parts.append(f'<line x1="{tick:.1f}" x2="{tick:.1f}" y1="{6 + i * row_h - 1}" y2="{6 + i * row_h + row_h - 4}" '
+                     f'stroke="#1a202c" stroke-width="1.5"><title>{noise_factor:g}× sampling noise: '
+                     f'{noise_factor * row["noise"]:.3f}</title></line>')
+    x = left + span * threshold
+    parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height - 22}" stroke="{ALARM}" stroke-dasharray="4 3"/>'
+                 f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" fill="{ALARM}">'
+                 f'threshold {threshold:g}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# ---- sections --------------------------------------------------------------------------------
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset(),
+           bad_rows: set[int] = frozenset()) -> str:
+    head = "".join(f'<th class="n">{h}</th>' if i in numeric else f"<th>{h}</th>" for i, h in enumerate(headers))
+    body = []
+    for r, row in enumerate(rows):
+        cells = "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row))
+        body.append(f'<tr class="bad">{cells}</tr>' if r in bad_rows else f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _header(report: dict[str, Any]) -> str:
+    run = report["run"]
+    sealed = ('<span class="badge ok">_SUCCESS</span>' if report["sealed"]
+              else '<span class="badge bad">not sealed</span>')
+    alarms = len(report["drift"]["alarms"])
+    drift_badge = (f'<span class="badge bad">{alarms} drift alarm{"s" * (alarms != 1)}</span>' if alarms
+                   else '<span class="badge ok">no drift alarm</span>')
+    failures = report["validation"]["failures"]
+    warnings = report["validation"]["warnings"]
+    validation_badge = (f'<span class="badge bad">{_plural(failures, "failed expectation")}</span>' if failures else "")
+    validation_badge += f'<span class="badge warn">{_plural(warnings, "warning")}</span>' if warnings else ""
+    inputs = "".join(f"<div class='mono'>{_e(i)}</div>" for i in run.get("inputs") or [])
+    facts = [
+        ("run folder", f"<span class='mono'>{_e(report['run_dir'])}</span>"),
+        ("inputs", inputs),
+        ("config hash", f"<span class='mono'>{_e(run.get('config_hash'))}</span>"),
+        ("code version", f"<span class='mono'>{_e(run.get('code_version'))}</span>"),
+        ("runner", _e(run.get("runner"))),
+        ("schema", _e(run.get("schema_version"))),
+        ("wall time", f"{_n(run.get('seconds'))} s"),
+        ("report generated", _e(report["generated_at"])),
+    ]
+    rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
+    config = json.dumps(run.get("config"), indent=2, default=str)
+    return (f'<header id="header"><h1>Run <span class="mono">{_e(run.get("run_id"))}</span> · '
+            f'{_e(run.get("job"))} job</h1><div>{sealed}{drift_badge}{validation_badge}</div>'
+            f'<table>{rows}</table><details><summary>config (hash {_e((run.get("config_hash") or "")[:12])})'
+            f'</summary><pre>{_e(config)}</pre></details></header>')
+
+
+def _summary(report: dict[str, Any]) -> str:
+    c = report["conservation"]
+    data = report["inventory"]["by_partition"].get("data", {"files": 0, "rows": 0, "bytes": 0})
+    keep = c["kept"] / c["input"] if c["input"] else None
+    alarms = len(report["drift"]["alarms"])
+    failures = report["validation"]["failures"]
+    checks_ok = all(ch["ok"] for ch in report["inventory"]["checks"]) and all(
+        row["ok"] for row in report["stats_check"])
+    cards = [
+        ("input records", _n(c["input"]), False),
+        ("kept", f"{_n(c['kept'])} <small>({_pct(keep)})</small>", False),
+        ("rejected", _n(c["rejected"]), False),
+        ("published", f"{_plural(data['rows'], 'row')} · {_plural(data['files'], 'file')} · {_bytes(data['bytes'])}",
+         False),
+        ("counts reconciled", "yes" if checks_ok else "NO", not checks_ok),
+        ("validation failures",
+         f"{_n(failures)} <small>+ {_plural(report['validation']['warnings'], 'warning')}</small>", failures > 0),
+        ("drift alarms", _n(alarms), alarms > 0),
+    ]
+    html = "".join(f'<div class="card{" alarm" if bad else ""}"><span class="muted">{k}</span><b>{v}</b></div>'
+                   for k, v, bad in cards)
+    return f'<section id="summary"><h2>Summary</h2><div class="cards">{html}</div></section>'
+
+
+def _funnel(report: dict[str, Any]) -> str:
+    rows = []
+    for row in report["funnel"]:
+        reasons = "<br>".join(f"<code>{_e(r['reason'])}</code> {r['count']:,} ({_pct(r['share'])})"
+                              for r in row["reasons"]) or '<span class="muted">–</span>'
+        rows.append([_e(row["stage"]), _n(row["in"]), _n(row["kept"]), _n(row["rejected"]),
+                     _pct(row["keep_rate"]), _n(row["seconds"]), reasons])
+    table = _table(["stage", "in", "kept", "rejected", "kept %", "busy s", "reject reasons (share of stage input)"],
+                   rows, numeric={1, 2, 3, 4, 5})
+    mismatch = [r for r in report["stats_check"] if not r["ok"]]
+    note = ""
+    if mismatch:
+        note = ('<p class="bad">The stats combiners disagree with the run facts for: '
+                + ", ".join(_e(r["stage"]) for r in mismatch) + "</p>")
+    return (f'<section id="funnel"><h2>Funnel</h2><p class="muted">Every input record is kept by each stage or '
+            f'rejected with a reason. "busy s": seconds the runner spent in the stage\'s transforms, summed over '
+            f'workers (when the runner reports it).</p>{funnel_chart(report["funnel"])}{table}{note}</section>')
+
+
+def _plot_card(entry: dict[str, Any]) -> str:
+    before, after = entry["before"], entry["after"]
+    histogram = entry["kind"] == "histogram"
+    name = entry["field"]
+    series = [(f"before ({entry['before_stage']} input)", before["counts"], BEFORE),
+              ("after (published)", after["counts"], AFTER)]
+    chart = (bar_chart(f"dist.{name}", entry["labels"], series) if histogram
+             else hbar_chart(f"dist.{name}", entry["labels"], series))
+    if histogram:
+        stats = (f"before n={before['n']:,} mean {_n(before['mean'])} · after n={after['n']:,} "
+                 f"mean {_n(after['mean'])}")
+    else:
+        stats = f"before n={before['n']:,} ({before['distinct']} values) · after n={after['n']:,}"
+    return (f'<div class="plotcard"><h4><code>{_e(name)}</code></h4><p>{stats}</p>{chart}</div>')
+
+
+def _distributions(report: dict[str, Any]) -> str:
+    if not report["stats_available"]:
+        return ('<section id="distributions"><h2>Distributions</h2><p class="muted">No statistics in this run.</p>'
+                '</section>')
+    groups: dict[str, list[dict]] = {}
+    for entry in report["distributions"]:
+        groups.setdefault(entry["stage"], []).append(entry)
+    legend = (f'<p class="legend muted">Shares of the records that have a value.<span style="background:{BEFORE}">'
+              f'</span>before: the input of the stage that computes the column<span style="background:{AFTER}">'
+              f'</span>after: the published records. Fixed bins (fractions in 0.05 steps, counts on a 1-2-5 '
+              f'scale); hover a bar for its count.</p>')
+    blocks = []
+    for stage, entries in groups.items():
+        title = "core columns" if stage == report["funnel"][0]["stage"] else f"signals of <code>{_e(stage)}</code>"
+        blocks.append(f"<h3>{title}</h3><div class='grid'>{''.join(_plot_card(e) for e in entries)}</div>")
+    return (f'<section id="distributions"><h2>Distributions before and after filtering</h2>{legend}'
+            f'{"".join(blocks)}</section>')
+
+
+def _sample_cells(sample: dict[str, Any]) -> list[str]:
+    signals = ", ".join(f"{_e(k)}={_e(v)}" for k, v in sample.get("signals", {}).items())
+    return [f"<span class='mono'>{_e(sample['id'][:16])}</span>",
+            f"<div class='url'>{_e(sample.get('url'))}</div>",
+            f"<div class='snippet'>{_e(sample.get('snippet'))}</div>",
+            f"<span class='mono'>{signals}</span>"]
+
+
+def _dedup(report: dict[str, Any]) -> str:
+    if not report["clusters"]:
+        return ('<section id="dedup"><h2>Dedup clusters</h2><p class="muted">No dedup stage with cluster '
+                'statistics in this run.</p></section>')
+    blocks = []
+    for info in report["clusters"]:
+        chart = bar_chart(f"clusters.{info['stage']}", info["labels"],
+                          [("clusters", info["clusters_by_size"], AFTER)], shares=False)
+        rows = []
+        for cluster in info["top"]:
+            keeper = cluster["keeper"]
+            members = "<br>".join(f"<span class='url'>{_e(m.get('url'))}</span> <span class='mono muted'>"
+                                  f"{_e(m['id'][:12])}</span>" for m in cluster["members"])
+            rows.append([_n(cluster["size"]), f"<span class='mono'>{_e(keeper['id'][:16])}</span>",
+                         f"<div class='url'>{_e(keeper.get('url'))}</div><div class='snippet'>"
+                         f"{_e(keeper.get('snippet'))}</div>", members or "–"])
+        table = (_table(["size", "keeper id", "keeper", "removed members (smallest ids)"], rows, numeric={0})
+                 if rows else '<p class="muted">No cluster with more than one record.</p>')
+        facts = info.get("facts") or {}
+        facts_table = (_table(["figure", "value"], [[f"<code>{_e(k)}</code>", _n(v)] for k, v in facts.items()],
+                              numeric={1}) if facts else "")
+        blocks.append(
+            f"<h3><code>{_e(info['stage'])}</code>: {_plural(info['duplicates_removed'], 'duplicate')} removed</h3>"
+            f"{facts_table}"
+            f"<div class='grid'><div class='plotcard'><h4>clusters by size (<code>{_e(info['size_field'])}</code> "
+            f"of the kept representatives)</h4>{chart}</div></div>"
+            f"<p class='muted'>The largest clusters; the keeper is the record published, members carry "
+            f"<code>dup_of</code> = keeper id in rejected/.</p>{table}")
+    return f'<section id="dedup"><h2>Dedup clusters</h2>{"".join(blocks)}</section>'
+
+
+def _samples(report: dict[str, Any]) -> str:
+    samples = report["samples"]
+    if not samples or not samples["by_reason"]:
+        note = "No rejected records." if samples else "No statistics in this run."
+        return f'<section id="samples"><h2>Rejected samples</h2><p class="muted">{note}</p></section>'
+    counts = {r["reason"]: r["count"] for row in report["funnel"] for r in row["reasons"]}
+    order = [r["reason"] for row in report["funnel"] for r in row["reasons"]]
+    order += sorted(set(samples["by_reason"]) - set(order))
+    blocks = []
+    for reason in order:
+        items = samples["by_reason"].get(reason)
+        if not items:
+            continue
+        rows = [[*_sample_cells(s)[:2], f"<span class='mono'>{_e(s.get('detail'))}</span>", *_sample_cells(s)[2:]]
+                for s in items]
+        count = _plural(counts.get(reason, len(items)), "record")
+        blocks.append(f"<details open><summary><code>{_e(reason)}</code> · {count}</summary>"
+                      f"{_table(['id', 'url', 'detail', 'text snippet', 'signals'], rows)}</details>")
+    return (f'<section id="samples"><h2>Rejected samples per reason</h2><p class="muted">The {samples["k"]} '
+            f'records with the smallest ids of each reason: the same records on every rerun and runner. '
+            f'<code>dataprep trace RUN ID</code> shows one record in full.</p>{"".join(blocks)}</section>')
+
+
+def _validation(report: dict[str, Any]) -> str:
+    stages = report["validation"]["stages"]
+    if not stages:
+        return ('<section id="validation"><h2>Validation</h2><p class="muted">No validation results '
+                '(<code>validation/&lt;stage&gt;.json</code>) in this run.</p></section>')
+    blocks = []
+    for stage, result in stages.items():
+        status = {True: '<span class="ok">passed</span>', False: '<span class="bad">failed</span>'}.get(
+            result["success"], '<span class="muted">–</span>')
+        rows, bad = [], set()
+        for i, r in enumerate(result["results"]):
+            ok, warning = r.get("success"), r.get("severity") == "warning"
+            if ok is False and not warning:
+                bad.add(i)
+            observed = r.get("observed")
+            observed = observed if isinstance(observed, str) else json.dumps(observed, default=str)
+            examples = ", ".join(_e(x) for x in (r.get("example_ids") or [])[:5])
+            rows.append([f"<code>{_e(r.get('expectation'))}</code>", _e(r.get("severity")),
+                         '<span class="ok">✓</span>' if ok else "–" if ok is None
+                         else '<span class="warn">⚠ warning</span>' if warning else '<span class="bad">✗</span>',
+                         f"<span class='mono'>{_e(observed[:300])}</span>", f"<span class='mono'>{examples}</span>"])
+        error = f'<p class="bad">{_e(result["error"])}</p>' if result.get("error") else ""
+        blocks.append(f"<h3><code>{_e(stage)}</code> {status}</h3>{error}"
+                      + _table(["expectation", "severity", "success", "observed", "example ids"], rows, bad_rows=bad))
+    return f'<section id="validation"><h2>Validation</h2>{"".join(blocks)}</section>'
+
+
+def _drift(report: dict[str, Any]) -> str:
+    section = report["drift"]
+    previous = section["previous"]
+    intro = (f'<p class="muted">Jensen-Shannon distance (base 2, 0 = same shares, 1 = nothing in common) '
+             f'between this run and the previous one, per distribution. Alarm: distance ≥ {section["threshold"]:g} '
+             f'and more than {section["noise_factor"]:g}× the distance sampling alone would give (noise).</p>')
+    legend = (f'<p class="legend muted"><span style="background:{ALARM}"></span>alarm'
+              f'<span style="background:{BEFORE}"></span>above the threshold but within sampling noise'
+              f'<span style="background:{AFTER}"></span>below the threshold'
+              f'<span style="background:#1a202c;width:2px"></span>{section["noise_factor"]:g}× noise'
+              f'<span style="background:{ALARM};width:2px"></span>threshold</p>')
+    if previous is None:
+        return (f'<section id="drift"><h2>Drift</h2>{intro}<p class="muted">{_e(section.get("note"))}</p>'
+                f'{_no_data("drift", "no previous run")}</section>')
+    config = ('<span class="ok">same config</span>' if previous["same_config"] else
+              '<span class="warn">config changed</span>: ' + ", ".join(
+                  f"<code>{_e(c['key'])}</code> {_e(c['previous'])} → {_e(c['current'])}"
+                  for c in previous["config_changes"][:10]))
+    head = (f"<p>Previous run <span class='mono'>{_e(previous['run_id'])}</span> "
+            f"(<span class='mono'>{_e(previous['path'])}</span>) · {config}</p>")
+    alarms = "".join(f'<li class="bad">{_e(a)}</li>' for a in section["alarms"])
+    rows, bad = [], set()
+    for i, row in enumerate(section["rows"]):
+        if row["alarm"]:
+            bad.add(i)
+        changes = ", ".join(f"{_e(c['value'])} {c['previous']:.1%}→{c['current']:.1%}"
+                            for c in row.get("top_changes", []))
+        status_class = {"alarm": "bad", "within noise": "warn"}.get(row["status"], "ok")
+        rows.append([f"<code>{_e(row['name'])}</code>", _n(row["distance"]), _n(row["noise"]),
+                     f"{_n(row['n_current'])} / {_n(row['n_previous'])}",
+                     f'<span class="{status_class}">{_e(row["status"])}</span>', changes])
+    note = f'<p class="muted">{_e(section["note"])}</p>' if section.get("note") else ""
+    table = _table(["distribution", "distance", "noise", "n now / before", "status", "largest share changes"],
+                   rows, numeric={1, 2}, bad_rows=bad)
+    return (f'<section id="drift"><h2>Drift against the previous run</h2>{intro}{head}'
+            f'{"<ul>" + alarms + "</ul>" if alarms else ""}{note}{legend}'
+            f'{distance_chart(section["rows"], section["threshold"], section["noise_factor"])}{table}</section>')
+
+
+def _inventory(report: dict[str, Any]) -> str:
+    inventory = report["inventory"]
+    checks = [[_e(c["what"]), _n(c["expected"]), _n(c["actual"]),
+               '<span class="ok">✓</span>' if c["ok"] else '<span class="bad">✗</span>'] for c in inventory["checks"]]
+    bad = {i for i, c in enumerate(inventory["checks"]) if not c["ok"]}
+    parts = [[f"<code>{_e(k)}</code>", _n(v["files"]), _n(v["rows"]), _bytes(v["bytes"])]
+             for k, v in inventory["by_partition"].items()]
+    files = [[f"<span class='mono'>{_e(f['path'])}</span>", _n(f["rows"]), _bytes(f["bytes"]),
+              f"<span class='mono'>{_e(f.get('sha256', '')[:16])}</span>"] for f in inventory["files"]]
+    return (f'<section id="inventory"><h2>Output inventory, reconciled with the funnel</h2>'
+            f'{_table(["check", "funnel", "files", ""], checks, numeric={1, 2}, bad_rows=bad)}'
+            f'{_table(["partition", "files", "rows", "bytes"], parts, numeric={1, 2, 3})}'
+            f'<details><summary>{len(files)} files (from manifest.json)</summary>'
+            f'{_table(["path", "rows", "bytes", "sha256"], files, numeric={1, 2})}</details></section>')
+
+
+def render_html(report: dict[str, Any]) -> str:
+    nav = "".join(f'<a href="#{sid}">{title}</a>' for sid, title in SECTIONS)
+    body = "".join([
+        _header(report), _summary(report), _funnel(report), _distributions(report), _dedup(report),
+        _samples(report), _validation(report), _drift(report), _inventory(report),
+    ])
+    title = f"dataprep report · {report['run'].get('run_id')}"
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; "
+            "img-src data:\">"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body><nav>{nav}</nav><main>{body}</main>"
+            "</body></html>\n")
