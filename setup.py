@@ -30,12 +30,19 @@ RUNTIME = [
     "protego==0.7.0",
     "lxml==6.1.3",
     "idna==3.20",
+    "pillow==12.3.0",
+    "imagehash==4.3.2",
+    "nudenet==3.4.2",
+    "onnxruntime==1.32.0",
+    "opencv-python-headless==5.0.0.93",
 ]
 
 TEST = [
     "pytest==8.4.2",
     "moto[server]==5.2.5",
     "duckdb==1.4.1",
+    "websocket-client==1.9.2",
+    "scikit-learn==1.9.1",  # its bundled photos (china.jpg, flower.jpg) are the image tests' real photos
 ]
 
 setup(

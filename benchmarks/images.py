@@ -1,0 +1,186 @@
+"""Our image-caption job against img2dataset, over the same URL + caption table, on loopback.
+
+    .venv/bin/python -m benchmarks.images [--images 300] [--img2dataset PATH/bin/img2dataset]
+
+1. Makes ``--images`` distinct JPEGs (random crops of the two real photos scikit-learn ships,
+   resized to 480x360) and serves them from a threaded HTTP server on 127.0.0.1.
+2. Writes one CSV (``url``, ``caption``).
+3. Runs, each as a subprocess: img2dataset (its own venv: ``pip install img2dataset==1.47.0``;
+   border resize to 256, JPEG q95, parquet output, 1 process x 16 threads) when ``--img2dataset``
+   is given; ours with the same resize and download only (``minimal``: caption filters, NSFW and
+   dedup off) and ours with every stage on (``full``). Prints images kept, wall seconds, images/s
+   and CPU seconds (user + sys of the subprocess tree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import http.server
+import io
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+_OURS = """
+import json, sys
+from dataclasses import replace
+from pipelines import images
+from transforms.crawl.config import IMAGE_CONTENT_TYPES, CrawlConfig
+from transforms.images.download import DownloadConfig
+table, out, mode = sys.argv[1:4]
+crawl = CrawlConfig(content_types=IMAGE_CONTENT_TYPES, per_host_rate=10000.0, per_host_concurrency=16,
+                    allow_private_addresses=True, max_retries=0)
+config = images.Config(download=DownloadConfig(crawl=crawl))
+if mode == "minimal":
+    off = {"enabled": False}
+    config = replace(config, caption_length=replace(config.caption_length, **off),
+                     caption_boilerplate=replace(config.caption_boilerplate, **off),
+                     caption_language=replace(config.caption_language, **off),
+                     url_dedup=replace(config.url_dedup, **off), placeholder=replace(config.placeholder, **off),
+                     image_filter=replace(config.image_filter, **off), nsfw=replace(config.nsfw, **off),
+                     dedup_exact=replace(config.dedup_exact, **off), dedup_near=replace(config.dedup_near, **off))
+manifest = images.run([table], out, "bench", config, ["--runner=FnApiRunner"])
+print(json.dumps({"kept": manifest["conservation"]["kept"]}))
+"""
+
+
+def _photos() -> list[Image.Image]:
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    folder = Path(spec.submodule_search_locations[0]) / "datasets" / "images"
+    return [Image.open(folder / name).convert("RGB") for name in ("china.jpg", "flower.jpg")]
+
+
+def make_images(count: int, seed: int = 0) -> list[bytes]:
+    rng = random.Random(seed)
+    photos = _photos()
+    out = []
+    for i in range(count):
+        photo = photos[i % 2]
+        w, h = rng.randint(240, 640), rng.randint(200, 427)
+        x, y = rng.randint(0, 640 - w), rng.randint(0, 427 - h)
+        image = photo.crop((x, y, x + w, y + h)).resize((480, 360), Image.Resampling.BILINEAR)
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=90)
+        out.append(buf.getvalue())
+    return out
+
+
+def serve(bodies: list[bytes]) -> tuple[http.server.ThreadingHTTPServer, str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            name = self.path.rsplit("/", 1)[-1]
+            index = int(name.split(".")[0]) if name.split(".")[0].isdigit() else -1
+            body, kind, status = (
+                (bodies[index], "image/jpeg", 200) if 0 <= index < len(bodies) else (b"", "text/plain", 404)
+            )
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed:\n{done.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout
+
+
+def count_img2dataset(folder: Path) -> int:
+    total = 0
+    for stats in folder.glob("*_stats.json"):
+        total += json.loads(stats.read_text())["successes"]
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--img2dataset", help="the img2dataset executable of its own venv")
+    args = parser.parse_args()
+    bodies = make_images(args.images)
+    server, base = serve(bodies)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        table = Path(tmp) / "pairs.csv"
+        with open(table, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["url", "caption"])
+            for i in range(len(bodies)):
+                writer.writerow([f"{base}/img/{i}.jpg", f"a photograph of a temple or a flower, number {i}"])
+        if args.img2dataset:
+            out = Path(tmp) / "i2d"
+            wall, cpu, _ = timed(
+                [
+                    args.img2dataset,
+                    "--url_list",
+                    str(table),
+                    "--input_format",
+                    "csv",
+                    "--url_col",
+                    "url",
+                    "--caption_col",
+                    "caption",
+                    "--output_format",
+                    "parquet",
+                    "--output_folder",
+                    str(out),
+                    "--image_size",
+                    "256",
+                    "--resize_mode",
+                    "border",
+                    "--encode_quality",
+                    "95",
+                    "--processes_count",
+                    "1",
+                    "--thread_count",
+                    "16",
+                    "--enable_wandb",
+                    "False",
+                ],
+                REPO,
+            )
+            rows.append(("img2dataset 1.47.0", count_img2dataset(out), wall, cpu))
+        for mode in ("minimal", "full"):
+            wall, cpu, stdout = timed([sys.executable, "-c", _OURS, str(table), str(Path(tmp) / mode), mode], REPO)
+            kept = json.loads(stdout.strip().splitlines()[-1])["kept"]
+            rows.append((f"dataprep images ({mode})", kept, wall, cpu))
+    server.shutdown()
+    print(f"{len(bodies)} images on loopback, {os.cpu_count()} CPUs visible")
+    print(f"{'tool':<28}{'kept':>6}{'wall s':>9}{'img/s':>8}{'cpu s':>8}")
+    for name, kept, wall, cpu in rows:
+        print(f"{name:<28}{kept:>6}{wall:>9.1f}{len(bodies) / wall:>8.1f}{cpu:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""The image-caption job: read → caption filters → URL dedup → download → decode → placeholder →
+image filters → NSFW → exact and near dedup → write.
+
+    dataprep run images --input <tables-or-tars-or-warc>... --output <dir-or-s3-uri>
+                        [--config images.yaml] [-- <Beam flags>]
+
+A thin assembly, as ``pipelines/text.py``: the stages come from
+``transforms.images.stages.IMAGE_STAGES`` in order, each configured by the section of ``Config``
+named after it and skipped when not ``enabled``. Output, commit and manifest are the text job's
+(``ShardedParquetSink``, ``run_facts``, ``commit_run``); see ``docs/images.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import apache_beam as beam
+
+from pipelines.config import config_hash, to_dict
+from pipelines.runner import pipeline_options, runner_name
+from pipelines.text import StageOutputs
+from pipelines.version import code_version
+from schemas.images import IMAGE_SCHEMA, REJECTED_SCHEMA, SCHEMA_VERSION
+from transforms.crawl.config import CrawlConfig
+from transforms.images.caption_boilerplate import CaptionBoilerplateConfig
+from transforms.images.caption_language import CaptionLanguageConfig
+from transforms.images.caption_length import CaptionLengthConfig
+from transforms.images.decode import DecodeConfig
+from transforms.images.dedup import ExactImageDedupConfig, NearImageDedupConfig
+from transforms.images.download import DownloadConfig
+from transforms.images.image_filter import ImageFilterConfig
+from transforms.images.nsfw import NsfwConfig
+from transforms.images.placeholder import PlaceholderConfig
+from transforms.images.read import ImageReadConfig, ReadCaptionInputs
+from transforms.images.record import BODY
+from transforms.images.stages import IMAGE_STAGES
+from transforms.images.url_dedup import UrlDedupConfig
+from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
+from transforms.run_commit import DATA, REJECTED_DIR, begin_run, commit_run
+from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, read_fact, rejected_fact
+from transforms.stage import ApplyStage, RunContext, Stage
+from transforms.storage import join
+
+READ_STAGE = "read"
+ALWAYS_ON = ("download", "decode")  # without them there is no image to write
+
+
+@dataclass(frozen=True)
+class ImageOutputConfig:
+    # The sink bounds shards by rows (it counts text bytes, not image bytes): 5,000 images of
+    # ~25 KB (256 px JPEG q95) are ~125 MB per shard, 1,000-row groups ~25 MB.
+    max_rows_per_shard: int = 5_000
+    row_group_rows: int = 1_000
+    zstd_level: int = 3
+    # Rejected records keep their signals; their (re-encoded) image only when asked.
+    rejected_image_bytes: bool = False
+
+    def sink(self) -> ParquetSinkConfig:
+        return ParquetSinkConfig(
+            max_rows_per_shard=self.max_rows_per_shard,
+            row_group_rows=self.row_group_rows,
+            zstd_level=self.zstd_level,
+        )
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    """The image-caption job's settings: one section per stage, named after it."""
+
+    crawl: CrawlConfig = field(default_factory=CrawlConfig)  # pages crawled first with --urls
+    read: ImageReadConfig = field(default_factory=ImageReadConfig)
+    caption_length: CaptionLengthConfig = field(default_factory=CaptionLengthConfig)
+    caption_boilerplate: CaptionBoilerplateConfig = field(default_factory=CaptionBoilerplateConfig)
+    caption_language: CaptionLanguageConfig = field(default_factory=CaptionLanguageConfig)
+    url_dedup: UrlDedupConfig = field(default_factory=UrlDedupConfig)
+    download: DownloadConfig = field(default_factory=DownloadConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    placeholder: PlaceholderConfig = field(default_factory=PlaceholderConfig)
+    image_filter: ImageFilterConfig = field(default_factory=ImageFilterConfig)
+    nsfw: NsfwConfig = field(default_factory=NsfwConfig)
+    dedup_exact: ExactImageDedupConfig = field(default_factory=ExactImageDedupConfig)
+    dedup_near: NearImageDedupConfig = field(default_factory=NearImageDedupConfig)
+    output: ImageOutputConfig = field(default_factory=ImageOutputConfig)
+    # Records per stage batch (fastText over captions, ONNX over images).
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        for name in ALWAYS_ON:
+            if not getattr(self, name).enabled:
+                raise ValueError(f"{name} cannot be disabled: without it there is no image to write")
+
+
+Config = ImagesConfig
+
+
+def with_crawl_flags(config: ImagesConfig, args: argparse.Namespace) -> ImagesConfig:
+    """The CLI's crawl flags (``--allow-private-addresses``, ``--allowed-host``, rates...) applied
+    to the download's crawler, as ``dataprep crawl`` applies them to its own."""
+    from pipelines.crawl import config_from_args
+
+    download = replace(config.download, crawl=config_from_args(args, config.download.crawl))
+    return replace(config, download=download)
+
+
+def enabled_stages(config: ImagesConfig) -> list[Any]:
+    return [s for s in IMAGE_STAGES if getattr(config, s.name).enabled]
+
+
+def stage_order(config: ImagesConfig) -> list[str]:
+    return [READ_STAGE] + [stage.name for stage in enabled_stages(config)]
+
+
+def _strip_rejected(record: dict, keep_image: bool) -> dict:
+    record = {k: v for k, v in record.items() if k != BODY}
+    if not keep_image:
+        record["image"] = None
+    return record
+
+
+def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: ImagesConfig) -> StageOutputs:
+    """Add the image-caption job to ``pipeline``: every input pair ends in data/ or rejected/."""
+    run_dir = run.run_dir
+    outputs = StageOutputs()
+    read = pipeline | "Read" >> ReadCaptionInputs(inputs, config.read)
+    outputs.kept[READ_STAGE], outputs.rejected[READ_STAGE] = read.kept, read.rejected
+    records = read.kept
+    for stage_class in enabled_stages(config):
+        section = getattr(config, stage_class.name)
+        if issubclass(stage_class, Stage):
+            step = ApplyStage(stage_class(section), config.batch_size)
+        else:
+            step = stage_class.for_run(section, run)
+        out = records | step
+        outputs.kept[stage_class.name], outputs.rejected[stage_class.name] = out.kept, out.rejected
+        records = out.kept
+    outputs.final = records
+    keep_image = config.output.rejected_image_bytes
+    outputs.all_rejected = (
+        list(outputs.rejected.values())
+        | "AllRejected" >> beam.Flatten()
+        | "StripRejected" >> beam.Map(_strip_rejected, keep_image)
+    )
+    sink = config.output.sink()
+    data_files = records | "WriteData" >> ShardedParquetSink(join(run_dir, DATA), IMAGE_SCHEMA, sink)
+    rejected_files = outputs.all_rejected | "WriteRejected" >> ShardedParquetSink(
+        join(run_dir, REJECTED_DIR), REJECTED_SCHEMA, sink, partition_of=lambda r: f"stage={r['reject_stage']}"
+    )
+    facts = [
+        read.kept | "FactRead" >> beam.Map(read_fact),
+        read.rejected | "FactReadRejected" >> beam.Map(read_fact),
+        records | "FactKept" >> beam.Map(kept_fact),
+        outputs.all_rejected | "FactRejected" >> beam.Map(rejected_fact),
+        data_files | "FactDataFiles" >> beam.Map(file_fact),
+        rejected_files | "FactRejectedFiles" >> beam.Map(file_fact),
+    ]
+    _ = facts | "AllFacts" >> beam.Flatten() | "RunFacts" >> WriteRunFacts(run_dir)
+    return outputs
+
+
+def run(
+    inputs: list[str],
+    output: str,
+    run_id: str,
+    config: ImagesConfig,
+    beam_args: list[str],
+    allow_private_addresses: bool = False,
+    **_ignored: Any,
+) -> dict:
+    """Run the image-caption job into ``<output>/<run_id>/`` and commit it; return the manifest.
+
+    ``allow_private_addresses`` (``--allow-private-addresses``) lets the download reach
+    private and loopback addresses (tests, intranets). Other keyword arguments the CLI passes to
+    every job (``dedup_index``) do not apply to this job and are ignored.
+    """
+    if allow_private_addresses:
+        download = config.download
+        config = replace(
+            config, download=replace(download, crawl=replace(download.crawl, allow_private_addresses=True))
+        )
+    options = pipeline_options(beam_args)
+    run_dir = join(output, run_id)
+    begin_run(run_dir)
+    started = time.time()
+    with beam.Pipeline(options=options) as pipeline:
+        build(pipeline, list(inputs), RunContext(run_dir, run_id), config)
+    header = {
+        "run_id": run_id,
+        "job": "images",
+        "schema_version": SCHEMA_VERSION,
+        "inputs": list(inputs),
+        "config": to_dict(config),
+        "config_hash": config_hash(config),
+        "code_version": code_version(),
+        "runner": runner_name(options),
+        "seconds": round(time.time() - started, 3),
+    }
+    return commit_run(run_dir, stage_order(config), header)

@@ -1,0 +1,95 @@
+"""Decode and normalise with hard limits, on real photos and on hostile files made here."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from image_fixtures import corrupt_png, jpeg, photo, png_bomb, truncated, variant
+from PIL import Image
+
+from transforms.images.decode import Decode, DecodeConfig, normalise_bytes
+from transforms.images.normalise import ImageRejected, hamming
+
+
+def _reason(data, config=DecodeConfig()):
+    with pytest.raises(ImageRejected) as info:
+        normalise_bytes(data, config)
+    return info.value.reason
+
+
+def test_real_photo_metadata_and_default_border_resize():
+    out = normalise_bytes(photo("china"), DecodeConfig())
+    assert (out["original_width"], out["original_height"], out["original_format"]) == (640, 427, "JPEG")
+    assert (out["width"], out["height"], out["format"]) == (256, 256, "jpeg")
+    assert out["original_bytes"] == len(photo("china")) and len(out["sha256"]) == 64 and len(out["phash"]) == 16
+    decoded = Image.open(io.BytesIO(out["image"]))
+    assert decoded.format == "JPEG" and decoded.size == (256, 256) and out["bytes"] == len(out["image"])
+    assert decoded.getpixel((128, 5)) == pytest.approx((255, 255, 255), abs=3)  # the white border
+
+
+@pytest.mark.parametrize(
+    ("mode", "size"),
+    [("keep_ratio", (384, 256)), ("center_crop", (256, 256)), ("border", (256, 256)), ("no", (640, 427))],
+)
+def test_resize_modes(mode, size):
+    out = normalise_bytes(photo("flower"), DecodeConfig(resize_mode=mode, image_size=256))
+    assert (out["width"], out["height"]) == size
+
+
+def test_webp_output_and_quality():
+    small = normalise_bytes(photo("china"), DecodeConfig(output_format="webp", quality=30))
+    large = normalise_bytes(photo("china"), DecodeConfig(output_format="webp", quality=95))
+    assert Image.open(io.BytesIO(small["image"])).format == "WEBP" and small["bytes"] < large["bytes"]
+
+
+def test_exif_orientation_applied():
+    image = Image.open(io.BytesIO(photo("china")))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    rotated = jpeg(image, exif=exif.tobytes())
+    out = normalise_bytes(rotated, DecodeConfig(resize_mode="no"))
+    assert (out["original_width"], out["original_height"]) == (427, 640)
+    upright = normalise_bytes(jpeg(image.transpose(Image.Transpose.ROTATE_270)), DecodeConfig(resize_mode="no"))
+    assert hamming(out["phash"], upright["phash"]) <= 4
+
+
+def test_rgba_png_flattened_to_rgb():
+    image = Image.open(io.BytesIO(photo("flower"))).convert("RGBA")
+    image.putalpha(128)
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    out = normalise_bytes(buf.getvalue(), DecodeConfig(resize_mode="no"))
+    assert Image.open(io.BytesIO(out["image"])).mode == "RGB" and out["original_format"] == "PNG"
+
+
+def test_decompression_bomb_refused_before_decoding():
+    assert _reason(png_bomb()) == "too_many_pixels"
+    # Below Pillow's own limit but above ours: our check refuses it from the header alone.
+    assert _reason(png_bomb(5000, 5000), DecodeConfig(max_pixels=1_000_000)) == "too_many_pixels"
+
+
+def test_truncated_corrupt_and_not_images():
+    assert _reason(truncated(photo("china"))) == "corrupt"
+    assert _reason(corrupt_png()) == "corrupt"
+    assert _reason(b"<html>not found</html>") == "not_an_image"
+    assert _reason(photo("china"), DecodeConfig(max_bytes=1000)) == "too_large"
+    assert _reason(photo("china"), DecodeConfig(allowed_formats=("PNG",))) == "unsupported_format"
+
+
+def test_phash_near_for_copies_far_for_other_photos():
+    base = normalise_bytes(photo("china"), DecodeConfig())["phash"]
+    resized = normalise_bytes(variant("china", size=(320, 213), quality=60), DecodeConfig())["phash"]
+    other = normalise_bytes(photo("flower"), DecodeConfig())["phash"]
+    crop = normalise_bytes(variant("china", box=(0, 0, 320, 427)), DecodeConfig())["phash"]
+    assert hamming(base, resized) <= 10 < hamming(base, other)
+    assert hamming(base, crop) > 10
+
+
+def test_stage_drops_raw_bytes_and_keeps_sha_on_rejection():
+    stage = Decode()
+    stage.setup()
+    good, bad = {"id": "a", "body": photo("china")}, {"id": "b", "body": truncated(photo("china"))}
+    drops = stage.process_batch([good, bad])
+    assert drops[0] is None and drops[1].reason == "corrupt"
+    assert "body" not in good and "body" not in bad and bad["sha256"] and good["image"]

@@ -1,0 +1,121 @@
+"""``Decode``: raw bytes → normalised, re-encoded image with its metadata (``normalise`` does
+the image work). The raw bytes leave the record here; rejections are ``decode.too_large``,
+``decode.too_many_pixels``, ``decode.unsupported_format``, ``decode.not_an_image``,
+``decode.corrupt`` (truncated or damaged data, failed ``verify``).
+
+``sha256`` is of the bytes as served (what the placeholder check and exact dedup compare);
+``phash`` is of the oriented RGB image before resizing (cropping would shift it); original
+width/height are after EXIF orientation. ``Image.MAX_IMAGE_PIXELS`` is set to ``max_pixels`` in
+``setup`` (per worker process) so no other Pillow call in the worker decodes a bigger image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pyarrow as pa
+from PIL import Image
+
+from transforms.images.normalise import (
+    OUTPUT_FORMATS,
+    RESIZE_MODES,
+    ImageRejected,
+    encode,
+    open_checked,
+    phash64,
+    resize,
+    to_rgb,
+)
+from transforms.images.record import BODY
+from transforms.stage import Drop, Record, Stage
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    enabled: bool = True
+    # The crawler's body limit (CrawlConfig.max_body_bytes).
+    max_bytes: int = 10 * 1024 * 1024
+    # Pillow's own default Image.MAX_IMAGE_PIXELS (~89.5 Mpx, "about 0.25 GB for a 24-bit image").
+    max_pixels: int = 89_478_485
+    allowed_formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF")
+    # img2dataset's defaults: 256 px, border, JPEG quality 95.
+    resize_mode: str = "border"
+    image_size: int = 256
+    only_downscale: bool = False
+    border_color: tuple[int, int, int] = (255, 255, 255)
+    output_format: str = "jpeg"
+    quality: int = 95
+
+    def __post_init__(self) -> None:
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, got {self.output_format!r}")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"quality must be in [1, 100], got {self.quality}")
+        if min(self.max_bytes, self.max_pixels, self.image_size) < 1:
+            raise ValueError("max_bytes, max_pixels and image_size must be >= 1")
+        object.__setattr__(self, "allowed_formats", tuple(f.upper() for f in self.allowed_formats))
+        object.__setattr__(self, "border_color", tuple(int(c) for c in self.border_color))
+
+
+def normalise_bytes(data: bytes, config: DecodeConfig) -> Record:
+    """The columns ``Decode`` adds for one image; raises ``ImageRejected``."""
+    image = open_checked(data, config.max_bytes, config.max_pixels, config.allowed_formats)
+    original_format = image.format or "?"
+    rgb = to_rgb(image, config.border_color)
+    phash = phash64(rgb)
+    out = resize(rgb, config.resize_mode, config.image_size, config.only_downscale, config.border_color)
+    encoded = encode(out, config.output_format, config.quality)
+    return {
+        "image": encoded,
+        "width": out.width,
+        "height": out.height,
+        "format": config.output_format,
+        "bytes": len(encoded),
+        "original_width": rgb.width,
+        "original_height": rgb.height,
+        "original_format": original_format,
+        "original_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "phash": phash,
+    }
+
+
+class Decode(Stage):
+    name = "decode"
+    signal_fields = (
+        pa.field("image", pa.binary()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("format", pa.string()),
+        pa.field("bytes", pa.int64()),
+        pa.field("original_width", pa.int32()),
+        pa.field("original_height", pa.int32()),
+        pa.field("original_format", pa.string()),
+        pa.field("original_bytes", pa.int64()),
+        pa.field("sha256", pa.string()),
+        pa.field("phash", pa.string()),
+    )
+
+    def __init__(self, config: DecodeConfig = DecodeConfig()):
+        self.config = config
+
+    def setup(self) -> None:
+        Image.MAX_IMAGE_PIXELS = self.config.max_pixels
+
+    def process_batch(self, records: list[Record]) -> list[Drop | None]:
+        drops: list[Drop | None] = []
+        for record in records:
+            data = record.get(BODY) or b""
+            try:
+                record.update(normalise_bytes(data, self.config))
+                drops.append(None)
+            except ImageRejected as exc:
+                record["original_bytes"] = len(data)
+                record["sha256"] = hashlib.sha256(data).hexdigest()
+                drops.append(Drop(exc.reason, exc.detail))
+            # Popped only once handled, so a batch retried record by record still has the bytes.
+            record.pop(BODY, None)
+        return drops

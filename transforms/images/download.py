@@ -1,0 +1,127 @@
+"""``Download``: image URLs → image bytes, through the crawler (``transforms.crawl``).
+
+No second HTTP client: URLs are normalised as the crawler does, deduplicated, and fetched by
+``FetchHosts`` (robots.txt, per-host rate and concurrency, backoff with Retry-After, timeouts,
+the byte limit, content-type allow-list, SSRF guard with ``allow_private_addresses``, opt-out
+directives incl. ``noai`` / ``noimageai``). Outcomes are joined back to the caption records by
+URL (``CoGroupByKey``); a URL that was not fetched rejects its records as
+``download.<crawler reason>`` (``download.http_404``, ``download.robots_disallowed``...).
+Records that came with their bytes (WebDataset samples) pass through untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam import pvalue
+
+from transforms.crawl import reasons
+from transforms.crawl.config import IMAGE_CONTENT_TYPES, CrawlConfig
+from transforms.crawl.fetch_hosts import FetchHosts
+from transforms.crawl.fetcher import url_record
+from transforms.crawl.url_norm import InvalidUrl, normalize_url
+from transforms.images.record import BODY, StageOutputPair
+from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
+
+# The crawler's politeness defaults, with the image media types and an image-sized byte cap.
+IMAGE_CRAWL = CrawlConfig(content_types=IMAGE_CONTENT_TYPES)
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    enabled: bool = True
+    crawl: CrawlConfig = field(default_factory=lambda: IMAGE_CRAWL)
+
+
+def _normalised(record: Record) -> tuple[str | None, tuple[str, str] | None]:
+    try:
+        return normalize_url(record.get("url") or ""), None
+    except InvalidUrl as exc:
+        return None, (exc.reason, exc.detail)
+
+
+class _JoinFn(beam.DoFn):
+    def __init__(self, stage: str):
+        self._stage = stage
+
+    def process(self, element: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+        _url, groups = element
+        outcomes = groups["outcome"]
+        outcome = outcomes[0] if outcomes else None
+        for record in groups["record"]:
+            if outcome is None:  # every admitted URL gets one outcome; guard all the same
+                yield pvalue.TaggedOutput(
+                    REJECTED, rejected(record, self._stage, reasons.FETCH_ERROR, "no outcome")
+                )
+                continue
+            signals = {
+                "http_status": outcome.get("status"),
+                "content_type": outcome.get("content_type"),
+                "fetched_at": outcome.get("fetched_at"),
+                "final_url": outcome.get("final_url"),
+            }
+            if outcome["outcome"] == reasons.FETCHED:
+                yield {**record, **signals, BODY: outcome["body"]}
+            else:
+                yield pvalue.TaggedOutput(
+                    REJECTED,
+                    rejected({**record, **signals}, self._stage, outcome["reason"], outcome.get("detail") or ""),
+                )
+
+
+class Download(beam.PTransform):
+    name = "download"
+    signal_fields = (
+        pa.field("http_status", pa.int32()),
+        pa.field("content_type", pa.string()),
+        pa.field("fetched_at", pa.timestamp("ms", tz="UTC")),
+        pa.field("final_url", pa.string()),
+    )
+
+    def __init__(self, config: DownloadConfig = DownloadConfig()):
+        super().__init__(label=self.name)
+        self.config = config
+
+    @classmethod
+    def for_run(cls, config: DownloadConfig, run: RunContext) -> Download:
+        return cls(config)
+
+    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+        stage, crawl = self.name, self.config.crawl
+        has_bytes, to_fetch = records | "HasBytes" >> beam.Partition(
+            lambda r, _n: 0 if r.get(BODY) is not None else 1, 2
+        )
+
+        def split(record: Record) -> Iterator[Any]:
+            url, invalid = _normalised(record)
+            if invalid is not None:
+                yield pvalue.TaggedOutput(REJECTED, rejected(record, stage, *invalid))
+            else:
+                yield (url, record)
+
+        keyed = to_fetch | "Normalise" >> beam.FlatMap(split).with_outputs(REJECTED, main=KEPT)
+        outcomes = (
+            keyed.kept
+            | "Urls" >> beam.Keys()
+            | "DistinctUrls" >> beam.Distinct()
+            | "UrlRecords" >> beam.Map(url_record)
+            | "Fetch" >> FetchHosts(crawl)
+            | "KeyOutcome" >> beam.Map(lambda o: (o["url"], o))
+        )
+        joined = (
+            {"record": keyed.kept, "outcome": outcomes}
+            | "JoinOutcomes" >> beam.CoGroupByKey()
+            | "Merge" >> beam.ParDo(_JoinFn(stage)).with_outputs(REJECTED, main=KEPT)
+        )
+        kept = (joined.kept, has_bytes) | "AllFetched" >> beam.Flatten()
+        all_rejected = (keyed.rejected, joined.rejected) | "AllRejected" >> beam.Flatten()
+        return StageOutputPair(kept, all_rejected)
+
+
+def with_private_addresses(config: DownloadConfig, allow: bool) -> DownloadConfig:
+    """``--allow-private-addresses`` for the download's crawler."""
+    return replace(config, crawl=replace(config.crawl, allow_private_addresses=allow)) if allow else config

@@ -1,0 +1,32 @@
+"""Every image-caption stage class by name, in pipeline order (the images job's registry).
+
+Cheap first: caption length and boilerplate need only the caption, language ID a fastText call,
+URL dedup a shuffle; all run before any download. Then download, decode; the placeholder check
+counts URLs over every decoded image before the size filters drop any; NSFW (the costly model)
+runs on what the cheap image filters kept; exact dedup (cheap) before near dedup.
+"""
+
+from transforms.images.caption_boilerplate import CaptionBoilerplateFilter
+from transforms.images.caption_language import CaptionLanguageFilter
+from transforms.images.caption_length import CaptionLengthFilter
+from transforms.images.decode import Decode
+from transforms.images.dedup import ExactImageDedup, NearImageDedup
+from transforms.images.download import Download
+from transforms.images.image_filter import ImageFilter
+from transforms.images.nsfw import NsfwFilter
+from transforms.images.placeholder import Placeholder
+from transforms.images.url_dedup import UrlDedup
+
+IMAGE_STAGES = (
+    CaptionLengthFilter,
+    CaptionBoilerplateFilter,
+    CaptionLanguageFilter,
+    UrlDedup,
+    Download,
+    Decode,
+    Placeholder,
+    ImageFilter,
+    NsfwFilter,
+    ExactImageDedup,
+    NearImageDedup,
+)
