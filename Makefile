@@ -21,5 +21,11 @@ demo: $(STAMP)
 	$(BIN)/python -m benchmarks.sample_site --out out/sample/python-docs.warc.gz --max-pages 300
 	$(BIN)/dataprep run text --input out/sample/python-docs.warc.gz --output out/runs --run-id demo
 
-test: $(STAMP)
+# Debian's Chromium renders the report in the browser test.
+CHROMIUM_STAMP := $(VENV)/.chromium
+$(CHROMIUM_STAMP):
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	touch $@
+
+test: $(STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest
