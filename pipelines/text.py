@@ -20,6 +20,7 @@ from pipelines.report import write_report
 from pipelines.runner import pipeline_options, runner_name
 from pipelines.version import code_version
 from schemas.text import REJECTED_SCHEMA, SCHEMA_VERSION, TEXT_SCHEMA
+from schemas.text_suites import text_suites
 from transforms.crawl.config import CrawlConfig
 from transforms.dedup_exact import ExactDedupConfig
 from transforms.dedup_minhash import MinHashDedupConfig, load_minhash_stats, publish_band_table
@@ -37,7 +38,9 @@ from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs
 from transforms.registry import TEXT_STAGES
 from transforms.run_commit import DATA, REJECTED_DIR, begin_run, seal_run, write_manifest
-from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, read_fact, rejected_fact
+from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, load_run_facts, read_fact, rejected_fact
+from transforms.run_gate import ValidationFailed, gate
+from transforms.validate import ValidateStages
 from transforms.stage import ApplyStage, RunContext, Stage
 from transforms.stats import CollectStats
 from transforms.storage import join
@@ -125,6 +128,7 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: A
     ]
     _ = facts | "AllFacts" >> beam.Flatten() | "RunFacts" >> WriteRunFacts(run_dir)
     _ = pipeline | "Stats" >> CollectStats(outputs, run_dir)
+    _ = pipeline | "Validate" >> ValidateStages(outputs, text_suites(config), run_dir)
     return outputs
 
 
@@ -170,9 +174,18 @@ def run(
     }
     if minhash_on:
         header["dedup_minhash"] = load_minhash_stats(run_dir)
+    failure = None
+    try:
+        gate_result = gate(run_dir, load_run_facts(run_dir))
+    except ValidationFailed as exc:
+        failure, gate_result = exc, exc.result
+    header["validation"] = gate_result.summary()
     manifest = write_manifest(run_dir, stage_order(config), header)
+    # Rendered on failure too: the report shows which expectation failed and on which records.
     write_report(run_dir, previous_run_dir=previous_run, drift_threshold=drift_threshold,
-                 manifest=manifest, find_previous=compare_previous, sealed=True)
+                 manifest=manifest, find_previous=compare_previous, sealed=failure is None)
+    if failure is not None:
+        raise failure
     seal_run(run_dir)
     if dedup_index:
         manifest["dedup_index"] = publish_band_table(run_dir, dedup_index, run_id)

@@ -1,0 +1,500 @@
+"""Great Expectations suites of the text job: one per stage, beside the stage schemas.
+
+A suite is kept in GE's own JSON form (``{"name", "expectations": [{"type", "kwargs", "meta",
+"severity", "notes"}], "meta"}``), built from plain data, so that building one costs nothing and
+does not import GE (3.5-4 s); ``transforms.validate`` turns it into a ``gx.ExpectationSuite``
+once per worker. Every expectation's ``meta`` says:
+
+- ``severity``: ``critical`` (a failure fails the run) or ``warning`` (reported only); GE's own
+  ``severity`` field carries the same value;
+- ``scope``: what it is evaluated on: ``kept`` (the stage's kept records, in batches, inside
+  the pipeline), ``rejected`` (the stage's rejected records, likewise) or ``dataset`` (merged
+  aggregates of the stage: rows in/kept/rejected, ids seen more than once);
+- ``key``: a name that is stable and unique within the stage (``lang_score.range``), used in
+  reports and to override a severity (``severity_overrides={"language:lang_score.range": ...}``).
+
+What each suite checks, and why, is listed in ``docs/validation.md``. The columns and their
+types come from the stage registry (``signal_fields``); the rest (value ranges, the closed set
+of reasons, config-derived checks) is in ``_RULES`` below, one entry per stage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from schemas.text import BASE_FIELDS, SCHEMA_VERSION
+from transforms.filters.c4 import REMOVAL_RULES
+from transforms.filters.gopher_repetition import RULES as REPETITION_RULES
+from transforms.readers.base import READ_STAGE
+from transforms.registry import TEXT_STAGES
+
+CRITICAL, WARNING = "critical", "warning"
+SEVERITIES = (CRITICAL, WARNING)
+KEPT, REJECTED, DATASET = "kept", "rejected", "dataset"
+SCOPES = (KEPT, REJECTED, DATASET)
+
+Suite = dict[str, Any]
+Expectation = dict[str, Any]
+
+FRACTION = (0.0, 1.0)
+COUNT = (0, None)
+# Every ``Stage`` may reject a record as ``<stage>.error`` (``transforms.stage.run_stage``).
+ERROR_REASON = "error"
+# The aggregate columns that dataset-scope expectations name (see ``transforms.run_gate``).
+RECORDS_IN, RECORDS_OUT = "records_in", "records_out"
+
+# The GE expectation types the suites use.
+COLUMNS = "expect_table_columns_to_match_set"
+NOT_NULL = "expect_column_values_to_not_be_null"
+IS_NULL = "expect_column_values_to_be_null"
+TYPES = "expect_column_values_to_be_in_type_list"
+BETWEEN = "expect_column_values_to_be_between"
+IN_SET = "expect_column_values_to_be_in_set"
+REGEX = "expect_column_values_to_match_regex"
+LENGTHS = "expect_column_value_lengths_to_be_between"
+UNIQUE = "expect_column_values_to_be_unique"
+PAIR_EQUAL = "expect_column_pair_values_to_be_equal"
+ROW_COUNT = "expect_table_row_count_to_be_between"
+
+
+@dataclass(frozen=True)
+class StageRules:
+    """What a stage guarantees about its records, beyond its columns and their types."""
+
+    # The closed set of reasons (without the ``<stage>.`` prefix); ``None``: not declared, any
+    # snake_case reason with the stage's prefix is accepted.
+    reasons: tuple[str, ...] | None = None
+    # Regular expressions for reasons that carry a value (``http_status_404``).
+    reason_patterns: tuple[str, ...] = ()
+    # Whether ``<stage>.error`` is possible: true of every ``Stage`` subclass.
+    may_error: bool = True
+    # Signals that kept records may leave empty; every other signal must be set.
+    nullable: tuple[str, ...] = ()
+    # Declared: the stage's signals join the column contract and a missing one is critical.
+    # A registry stage without an entry in ``_RULES`` gets ``_UNDECLARED``: its signals are
+    # type-checked, but not required to be present, and a missing value is only a warning.
+    declared: bool = True
+    # Signals that must be empty on kept records (set only on the records the stage rejects).
+    must_be_null: tuple[str, ...] = ()
+    ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    value_sets: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    # Config-derived expectations: ``(config) -> [expectation, ...]``.
+    extra: Callable[[Any], list[Expectation]] | None = None
+
+
+def expectation(type_: str, key: str, severity: str, scope: str = KEPT, notes: str = "", **kwargs: Any) -> Expectation:
+    """One expectation in GE's JSON form, with our ``meta`` (``severity``, ``scope``, ``key``)."""
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    out: Expectation = {
+        "type": type_,
+        "kwargs": kwargs,
+        "meta": {"severity": severity, "scope": scope, "key": key},
+        "severity": severity,
+    }
+    if notes:
+        out["notes"] = notes
+    return out
+
+
+def critical(type_: str, key: str, scope: str = KEPT, notes: str = "", **kwargs: Any) -> Expectation:
+    return expectation(type_, key, CRITICAL, scope, notes, **kwargs)
+
+
+def warning(type_: str, key: str, scope: str = KEPT, notes: str = "", **kwargs: Any) -> Expectation:
+    return expectation(type_, key, WARNING, scope, notes, **kwargs)
+
+
+def _language_checks(config: Any) -> list[Expectation]:
+    lang = config.language
+    floor = min([lang.min_score, *lang.per_language_min_score.values()])
+    checks = [
+        critical(
+            BETWEEN,
+            "lang_score.min_score",
+            notes="language.min_score (or the lowest per-language threshold)",
+            column="lang_score",
+            min_value=floor,
+        ),
+    ]
+    if lang.allowed_languages:  # empty: every language is allowed
+        checks.append(
+            critical(
+                IN_SET,
+                "lang.allowed",
+                notes="language.allowed_languages",
+                column="lang",
+                value_set=sorted(lang.allowed_languages),
+            )
+        )
+    return checks
+
+
+def _extract_checks(config: Any) -> list[Expectation]:
+    return [
+        warning(
+            BETWEEN,
+            "replacement_char_ratio.max",
+            notes="extract.max_replacement_ratio applies to HTML only: texts from WET, JSONL, Parquet pass unchecked",
+            column="replacement_char_ratio",
+            max_value=config.extract.max_replacement_ratio,
+        ),
+    ]
+
+
+def _harm_checks(config: Any) -> list[Expectation]:
+    return [
+        critical(
+            BETWEEN,
+            "toxicity_score.max",
+            notes="harm.max_toxicity",
+            column="toxicity_score",
+            max_value=config.harm.max_toxicity,
+        ),
+        critical(
+            BETWEEN,
+            "bad_words_ratio.max",
+            notes="harm.max_bad_word_ratio",
+            column="bad_words_ratio",
+            max_value=config.harm.max_bad_word_ratio,
+        ),
+    ]
+
+
+_READ_REASONS = (
+    # WARC record types that carry no page (transforms/readers/warc.py)
+    "warc_request_record",
+    "warc_metadata_record",
+    "warcinfo_record",
+    "warc_revisit_record",
+    "warc_continuation_record",
+    "warc_unknown_record",
+    # records
+    "http_status_invalid",
+    "record_too_large",
+    "invalid_utf8",
+    "http_decoding_error",
+    "missing_id",
+    "missing_text",
+    "line_too_large",
+    "invalid_json",
+    # whole files (quarantine)
+    "truncated_file",
+    "corrupt_file",
+    "unsupported_format",
+    "wrong_schema",
+)
+
+_RULES: dict[str, StageRules] = {
+    READ_STAGE: StageRules(
+        reasons=_READ_REASONS,
+        reason_patterns=(r"http_status_[0-9]{3}",),
+        may_error=False,
+    ),
+    "url_filter": StageRules(
+        reasons=("blocked_domain", "banned_word"),
+        must_be_null=("url_banned_word",),
+        value_sets={"url_blocked_domain": (False,)},
+    ),
+    "extract": StageRules(
+        reasons=(
+            "too_large",
+            "unsupported_content_type",
+            "binary_content",
+            "too_deep",
+            "parse_error",
+            "empty_text",
+            "bad_encoding",
+        ),
+        nullable=("html_bytes", "encoding"),
+        ranges={"html_bytes": COUNT, "text_chars": COUNT, "replacement_char_ratio": FRACTION},
+        value_sets={"extractor": ("none", "plain", "resiliparse", "trafilatura")},
+        extra=_extract_checks,
+    ),
+    "language": StageRules(
+        reasons=("low_language_score", "language_not_allowed"),
+        ranges={"lang_score": FRACTION},
+        extra=_language_checks,
+    ),
+    "gopher_repetition": StageRules(
+        reasons=("empty_text", *REPETITION_RULES),
+        ranges={f"rep_{rule}": FRACTION for rule in REPETITION_RULES},
+    ),
+    "gopher_quality": StageRules(
+        reasons=(
+            "empty_text",
+            "word_count",
+            "mean_word_length",
+            "hash_word_ratio",
+            "ellipsis_word_ratio",
+            "bullet_line_frac",
+            "ellipsis_line_frac",
+            "alpha_word_frac",
+            "stop_word_count",
+        ),
+        ranges={
+            "gopher_word_count": COUNT,
+            "gopher_mean_word_length": COUNT,
+            "gopher_hash_word_ratio": FRACTION,
+            "gopher_ellipsis_word_ratio": FRACTION,
+            "gopher_bullet_line_frac": FRACTION,
+            "gopher_ellipsis_line_frac": FRACTION,
+            "gopher_alpha_word_frac": FRACTION,
+            "gopher_stop_word_count": COUNT,
+        },
+    ),
+    "c4_quality": StageRules(
+        reasons=(
+            "empty_text",
+            "lorem_ipsum",
+            "curly_bracket",
+            "all_lines_removed",
+            "too_few_sentences",
+            "terminal_punct_line_frac",
+        ),
+        ranges={
+            "c4_lines_before": COUNT,
+            "c4_lines_after": COUNT,
+            "c4_sentences": COUNT,
+            **{f"c4_lines_removed_{rule}": COUNT for rule in REMOVAL_RULES},
+            "c4_terminal_punct_line_frac": FRACTION,
+            "c4_removed_char_frac": FRACTION,
+        },
+        # decide() drops every record that has either, whatever the config says.
+        value_sets={"c4_lorem_ipsum": (False,), "c4_curly_bracket": (False,)},
+    ),
+    "fineweb_quality": StageRules(
+        reasons=("empty_text", "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "newline_ratio"),
+        ranges={
+            "fineweb_line_punct_ratio": FRACTION,
+            "fineweb_short_line_ratio": FRACTION,
+            "fineweb_char_dup_ratio": FRACTION,
+            "fineweb_newline_ratio": FRACTION,
+        },
+    ),
+    "harm": StageRules(
+        reasons=("toxic", "bad_words"),
+        # bad_words_ratio counts listed phrases per token: not bounded by 1.
+        ranges={"toxicity_score": FRACTION, "bad_words_count": COUNT, "bad_words_ratio": COUNT},
+        extra=_harm_checks,
+    ),
+    "pii": StageRules(
+        reasons=(),
+        ranges={
+            name: COUNT
+            for name in (
+                "pii_emails",
+                "pii_phones",
+                "pii_ips",
+                "pii_credit_cards",
+                "pii_api_keys",
+                "pii_redactions",
+            )
+        },
+    ),
+    "dedup_exact": StageRules(
+        reasons=("duplicate",),
+        may_error=False,
+        must_be_null=("dup_of",),
+        ranges={"dup_cluster_size": (1, None)},
+    ),
+    "dedup_minhash": StageRules(
+        reasons=("near_duplicate", "near_duplicate_of_previous_run"),
+        may_error=False,
+        must_be_null=("dup_of",),
+        ranges={"minhash_cluster_size": (1, None)},
+    ),
+}
+
+_UNDECLARED = StageRules(declared=False)
+# Where a record came from: set by every reader.
+_READ_REQUIRED = ("source", "source_key")
+
+
+def type_list(arrow_type: pa.DataType) -> list[str] | None:
+    """GE type names (``expect_column_values_to_be_in_type_list``) that a value of a column of
+    ``arrow_type`` may have in a record; ``None`` where no check applies (timestamps)."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return ["str"]
+    if pa.types.is_boolean(arrow_type):
+        return ["bool"]
+    if pa.types.is_integer(arrow_type):
+        return ["int", "int32", "int64"]
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return ["list"]
+    if pa.types.is_floating(arrow_type):
+        # An int is a valid value of a float column (Arrow converts it). GE's "int" also admits
+        # bool (a subclass of int in Python).
+        return ["float", "float32", "int"]
+    return None
+
+
+def _signal_checks(stage: str, signals: tuple[pa.Field, ...], rules: StageRules) -> list[Expectation]:
+    checks = []
+    for signal in signals:
+        name = signal.name
+        types = type_list(signal.type)
+        if types:
+            checks.append(
+                critical(
+                    TYPES, f"{name}.type", notes=f"{signal.type} in {stage}.signal_fields", column=name, type_list=types
+                )
+            )
+        if name in rules.must_be_null:
+            checks.append(critical(IS_NULL, f"{name}.null", notes="set on rejected records only", column=name))
+        elif name not in rules.nullable:
+            not_null = critical if rules.declared else warning
+            checks.append(not_null(NOT_NULL, f"{name}.not_null", notes="every kept record is scored", column=name))
+        if name in rules.ranges:
+            low, high = rules.ranges[name]
+            bounds = {k: v for k, v in (("min_value", low), ("max_value", high)) if v is not None}
+            checks.append(critical(BETWEEN, f"{name}.range", column=name, **bounds))
+        if name in rules.value_sets:
+            checks.append(critical(IN_SET, f"{name}.in_set", column=name, value_set=list(rules.value_sets[name])))
+    return checks
+
+
+def _reason_check(stage: str, rules: StageRules) -> Expectation:
+    prefix = f"{stage}."
+    key, notes = "reject_reason.allowed", "reasons are part of the output schema: a new one is a schema change"
+    if rules.reasons is None:
+        return critical(
+            REGEX,
+            key,
+            REJECTED,
+            "no closed set declared: any snake_case reason with the prefix",
+            column="reject_reason",
+            regex=f"^{re.escape(prefix)}[a-z0-9_]+$",
+        )
+    reasons = sorted(rules.reasons + ((ERROR_REASON,) if rules.may_error else ()))
+    if rules.reason_patterns:
+        alternatives = "|".join([re.escape(r) for r in reasons] + list(rules.reason_patterns))
+        return critical(
+            REGEX, key, REJECTED, notes, column="reject_reason", regex=f"^{re.escape(prefix)}(?:{alternatives})$"
+        )
+    return critical(IN_SET, key, REJECTED, notes, column="reject_reason", value_set=[prefix + r for r in reasons])
+
+
+def _text_checks(text_required: bool, max_text_chars: int) -> list[Expectation]:
+    empty = critical if text_required else warning
+    # Texts from WET, JSONL and Parquet pass extract as they are (min_text_chars applies to HTML
+    # only); the filters after it drop empty ones, so extract's own output may hold some.
+    why_empty = "no empty document after extract" if text_required else "text inputs skip min_text_chars"
+    return [
+        critical(NOT_NULL, "text.not_null", column="text"),
+        empty(LENGTHS, "text.min_length", notes=why_empty, column="text", min_value=1),
+        critical(
+            LENGTHS,
+            "text.max_length",
+            notes="no more characters than the input had bytes (read.max_record_bytes, extract.max_body_bytes)",
+            column="text",
+            max_value=max_text_chars,
+        ),
+    ]
+
+
+def stage_suite(
+    stage: str,
+    signals: tuple[pa.Field, ...],
+    columns: list[str],
+    rules: StageRules,
+    config: Any,
+    text_checks: list[Expectation],
+) -> Suite:
+    """The suite of one stage; ``columns`` are the columns its kept records must have."""
+    checks = [
+        critical(
+            COLUMNS,
+            "columns.present",
+            notes="the base columns and the signals of this and every earlier enabled stage",
+            column_set=columns,
+            exact_match=False,
+        ),
+        critical(NOT_NULL, "id.not_null", column="id"),
+    ]
+    if stage == READ_STAGE:
+        checks.append(critical(TYPES, "id.type", notes="minted by the readers", column="id", type_list=["str"]))
+        checks += [critical(NOT_NULL, f"{name}.not_null", column=name) for name in _READ_REQUIRED]
+    checks += text_checks
+    checks += _signal_checks(stage, signals, rules)
+    if rules.extra is not None:
+        checks += rules.extra(config)
+    checks += [
+        critical(NOT_NULL, "rejected_id.not_null", REJECTED, column="id"),
+        critical(IN_SET, "reject_stage.this_stage", REJECTED, column="reject_stage", value_set=[stage]),
+        _reason_check(stage, rules),
+        critical(
+            UNIQUE,
+            "id.unique",
+            DATASET,
+            "over the stage's kept and rejected records, run-wide (one shuffle)",
+            column="id",
+        ),
+        critical(
+            PAIR_EQUAL,
+            "rows.conservation",
+            DATASET,
+            "records in (the previous stage's kept) = kept + rejected",
+            column_A=RECORDS_IN,
+            column_B=RECORDS_OUT,
+        ),
+        warning(ROW_COUNT, "rows.kept", DATASET, "a stage that keeps nothing is usually misconfigured", min_value=1),
+    ]
+    keys = [c["meta"]["key"] for c in checks]
+    duplicated = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicated:
+        raise ValueError(f"suite of {stage}: expectation keys used twice: {duplicated}")
+    return {
+        "name": f"text.{stage}",
+        "expectations": checks,
+        "meta": {"stage": stage, "schema_version": SCHEMA_VERSION},
+    }
+
+
+def text_suites(config: Any, severity_overrides: Mapping[str, str] | None = None) -> dict[str, Suite]:
+    """The suite of every stage that ``config`` runs, in pipeline order, ``read`` first.
+
+    ``severity_overrides`` maps ``"<stage>:<key>"`` (or ``"*:<key>"``: every stage) to a
+    severity, e.g. ``{"language:lang.allowed": "warning"}``; one that matches nothing raises.
+    """
+    registry_order = [s.name for s in TEXT_STAGES]
+    extract_at = registry_order.index("extract")
+    max_text_chars = max(config.read.max_record_bytes, config.extract.max_body_bytes)
+    columns = [f.name for f in BASE_FIELDS]
+    suites = {READ_STAGE: stage_suite(READ_STAGE, (), list(columns), _RULES[READ_STAGE], config, [])}
+    for stage_class in TEXT_STAGES:
+        name = stage_class.name
+        if not getattr(config, name).enabled:
+            continue
+        position = registry_order.index(name)
+        rules = _RULES.get(name, _UNDECLARED)
+        if rules.declared:
+            columns += [f.name for f in stage_class.signal_fields if f.name not in columns]
+        text = _text_checks(position > extract_at, max_text_chars) if position >= extract_at else []
+        suites[name] = stage_suite(name, tuple(stage_class.signal_fields), list(columns), rules, config, text)
+    return apply_severity_overrides(suites, severity_overrides or {})
+
+
+def apply_severity_overrides(suites: dict[str, Suite], overrides: Mapping[str, str]) -> dict[str, Suite]:
+    """Set severities in place (``"*:<key>"`` first, then ``"<stage>:<key>"``, which wins)."""
+    unused = dict(overrides)
+    for stage, suite in suites.items():
+        for check in suite["expectations"]:
+            key = check["meta"]["key"]
+            for name in (f"*:{key}", f"{stage}:{key}"):
+                if name in overrides:
+                    severity = overrides[name]
+                    if severity not in SEVERITIES:
+                        raise ValueError(f"severity of {name} must be one of {SEVERITIES}, got {severity!r}")
+                    check["meta"]["severity"] = check["severity"] = severity
+                    unused.pop(name, None)
+    if unused:
+        raise ValueError(f"severity overrides match no expectation: {sorted(unused)}")
+    return suites

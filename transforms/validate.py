@@ -1,0 +1,444 @@
+"""Per-stage validation inside the pipeline: Great Expectations on record batches, merged.
+
+``ValidateStages`` takes every stage's kept and rejected outputs and its suite
+(``schemas/text_suites.py``):
+
+- ``kept`` / ``rejected`` expectations run on batches of records (``BatchFn``: a pandas
+  DataFrame per batch, validated by GE, in parallel on any runner). Each batch leaves a small,
+  mergeable result per expectation: values evaluated, missing and unexpected, the ``examples``
+  smallest ids among the unexpected rows (deterministic whatever the batching), and observed
+  values (min/max of the column; the types or values that were unexpected).
+- ids go through one shuffle keyed by (stage, id): ids seen more than once feed the
+  ``id.unique`` expectation.
+- ``ResultsFn`` merges all of it, with the row counts of each stage, into one dict written to
+  ``<run_dir>/_staging/validation.json``; ``transforms.run_gate`` evaluates it after the
+  pipeline and decides.
+
+The DataFrame holds the records' values as they are (``object`` columns, no pandas inference,
+so an int is not turned into a float nor a None into NaN), and only the columns the suite
+names. GE is imported in ``setup`` (once per worker), never at module import.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, datetime
+from typing import Any
+
+import apache_beam as beam
+
+from transforms.stage import Record
+from transforms.storage import join, read_bytes, write_atomic
+
+VALIDATION_FILE = "_staging/validation.json"
+KEPT, REJECTED, DATASET = "kept", "rejected", "dataset"
+EXAMPLES = 5
+# Records per GE validation: GE costs ~10 ms per expectation per batch whatever its size, so
+# batches are large; the records are referenced, not copied, by the DataFrame.
+BATCH_SIZE = 2000
+MAX_VALUE_CHARS = 80
+_TABLE_TYPES = ("expect_table_columns_to_match_set",)
+_RANGE_TYPES = ("expect_column_values_to_be_between",)
+_LENGTH_TYPES = ("expect_column_value_lengths_to_be_between",)
+_TYPE_TYPES = ("expect_column_values_to_be_in_type_list",)
+_NULL_TYPES = ("expect_column_values_to_not_be_null", "expect_column_values_to_be_null")
+
+Partial = dict[str, Any]
+
+
+def expectations_of(suite: Mapping[str, Any], scope: str) -> list[dict[str, Any]]:
+    return [e for e in suite["expectations"] if e["meta"]["scope"] == scope]
+
+
+def to_gx_suite(name: str, expectations: list[dict[str, Any]]) -> Any:
+    """A ``gx.ExpectationSuite`` of ``expectations`` (GE's JSON form); raises on an invalid one
+    (GE's own constructor logs and drops it)."""
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    built = [ExpectationConfiguration(**e).to_domain_obj() for e in expectations]
+    suite = ExpectationSuite(name=name, expectations=built)
+    if len(suite.expectations) != len(built):
+        raise ValueError(f"suite {name}: GE refused {len(built) - len(suite.expectations)} expectations")
+    return suite
+
+
+# ---------------------------------------------------------------------------------------------
+# Mergeable results
+
+
+def json_value(value: Any) -> Any:
+    """A short JSON-ready form of a value seen in a record."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value if len(value) <= MAX_VALUE_CHARS else f"{value[:MAX_VALUE_CHARS]}… ({len(value)} chars)"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if hasattr(value, "item"):  # numpy scalars
+        return json_value(value.item())
+    return json_value(repr(value))
+
+
+def _id_key(example: list[Any]) -> tuple[bool, str]:
+    return (example[0] is None, str(example[0]))
+
+
+def _smallest(examples: Iterable[list[Any]], k: int) -> list[list[Any]]:
+    unique = {json.dumps(e, sort_keys=True): e for e in examples}
+    return sorted(unique.values(), key=lambda e: (_id_key(e), json.dumps(e[1:], sort_keys=True)))[:k]
+
+
+def _merge_counts(a: dict[str, int], b: dict[str, int], k: int) -> dict[str, int]:
+    """Counts of the ``k`` smallest keys: exact after any merge order (a key among the k
+    smallest overall is among the k smallest of every part that holds it)."""
+    merged = dict(a)
+    for key, n in b.items():
+        merged[key] = merged.get(key, 0) + n
+    return {key: merged[key] for key in sorted(merged)[:k]}
+
+
+def empty_result() -> dict[str, Any]:
+    return {
+        "evaluated": 0,
+        "missing": 0,
+        "unexpected": 0,
+        "batches": 0,
+        "skipped_batches": 0,
+        "errors": 0,
+        "error": None,
+        "examples": [],
+        "observed": {},
+    }
+
+
+def merge_result(a: dict[str, Any], b: dict[str, Any], k: int = EXAMPLES) -> dict[str, Any]:
+    out = {
+        key: a[key] + b[key] for key in ("evaluated", "missing", "unexpected", "batches", "skipped_batches", "errors")
+    }
+    errors = [e for e in (a["error"], b["error"]) if e]
+    out["error"] = min(errors) if errors else None
+    out["examples"] = _smallest(a["examples"] + b["examples"], k)
+    observed: dict[str, Any] = {}
+    for key in sorted(set(a["observed"]) | set(b["observed"])):
+        x, y = a["observed"].get(key), b["observed"].get(key)
+        if x is None or y is None:
+            observed[key] = x if y is None else y
+        elif key.startswith("min"):
+            observed[key] = min(x, y)
+        elif key.startswith("max"):
+            observed[key] = max(x, y)
+        else:  # counts of values, types or missing columns
+            observed[key] = _merge_counts(x, y, k * 2)
+    out["observed"] = observed
+    return out
+
+
+def empty_partial() -> Partial:
+    return {
+        "rows": {KEPT: 0, REJECTED: 0},
+        "results": {},
+        "duplicates": {"ids": 0, "rows": 0, "examples": []},
+    }
+
+
+def merge_partial(a: Partial, b: Partial, k: int = EXAMPLES) -> Partial:
+    results = dict(a["results"])
+    for key, result in b["results"].items():
+        results[key] = merge_result(results[key], result, k) if key in results else result
+    da, db = a["duplicates"], b["duplicates"]
+    return {
+        "rows": {scope: a["rows"][scope] + b["rows"][scope] for scope in (KEPT, REJECTED)},
+        "results": results,
+        "duplicates": {
+            "ids": da["ids"] + db["ids"],
+            "rows": da["rows"] + db["rows"],
+            "examples": _smallest(da["examples"] + db["examples"], k),
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# One batch through GE
+
+
+def _numbers(values: Iterable[Any]) -> list[float]:
+    return [
+        v
+        for v in values
+        if isinstance(v, int | float) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
+    ]
+
+
+def _exception_message(info: Any) -> str | None:
+    if not isinstance(info, dict):
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message") or "raised an exception")
+    messages = [_exception_message(v) for v in info.values() if isinstance(v, dict)]
+    messages = [m for m in messages if m]
+    return min(messages) if messages else None
+
+
+def summarise(
+    expectation: dict[str, Any], gx_result: dict[str, Any], column: list[Any] | None, k: int
+) -> dict[str, Any]:
+    """The mergeable result of one expectation on one batch, from GE's result dict."""
+    out = empty_result()
+    out["batches"] = 1
+    type_ = expectation["type"]
+    result = gx_result.get("result") or {}
+    message = _exception_message(gx_result.get("exception_info"))
+    if message:
+        out["errors"], out["error"] = 1, message[:500]
+        return out
+    if type_ in _TABLE_TYPES:
+        missing = (result.get("details") or {}).get("mismatched", {}).get("missing", [])
+        out["evaluated"], out["unexpected"] = 1, int(not gx_result["success"])
+        if missing:
+            out["observed"]["missing_columns"] = dict.fromkeys(missing, 1)
+        return out
+    out["evaluated"] = int(result.get("element_count", 0))
+    out["missing"] = int(result.get("missing_count", 0) or 0)
+    out["unexpected"] = int(result.get("unexpected_count", 0) or 0)
+    name = expectation["kwargs"].get("column")
+    rows = result.get("unexpected_index_list") or []
+    out["examples"] = _smallest(([row.get("id"), json_value(row.get(name))] for row in rows), k)
+    unexpected = [row.get(name) for row in rows]
+    if type_ in _RANGE_TYPES and column is not None:
+        numbers = _numbers(column)
+        if numbers:
+            out["observed"] = {"min": min(numbers), "max": max(numbers)}
+    elif type_ in _LENGTH_TYPES and column is not None:
+        lengths = [len(v) for v in column if isinstance(v, str)]
+        if lengths:
+            out["observed"] = {"min_length": min(lengths), "max_length": max(lengths)}
+    elif type_ in _TYPE_TYPES:
+        if unexpected:
+            out["observed"] = {
+                "unexpected_types": _merge_counts({}, _count(type(v).__name__ for v in unexpected), k * 2)
+            }
+    elif type_ not in _NULL_TYPES and unexpected:
+        out["observed"] = {
+            "unexpected_values": _merge_counts({}, _count(json.dumps(json_value(v)) for v in unexpected), k * 2)
+        }
+    return out
+
+
+def _count(values: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return counts
+
+
+_GX_LOCK = threading.Lock()
+
+
+class BatchFn(beam.DoFn):
+    """Validate batches of one stage's kept (or rejected) records against part of its suite."""
+
+    def __init__(self, stage: str, scope: str, expectations: list[dict[str, Any]], examples: int = EXAMPLES):
+        self._stage = stage
+        self._scope = scope
+        self._expectations = expectations
+        self._examples = examples
+        self._columns = sorted(
+            {"id"}.union(*(_columns_of(e) + list(e["kwargs"].get("column_set", ())) for e in expectations))
+        )
+        self._batch_definition = None
+        self._gx_suites: dict[frozenset[str], Any] = {}
+
+    def setup(self) -> None:
+        # The import (3.5-4 s) happens here, once per worker, and only if a stage has records.
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
+
+        with _GX_LOCK:  # GE's context creation is not known to be thread-safe
+            context = gx.get_context(
+                mode="ephemeral",
+                project_config=DataContextConfig(
+                    analytics_enabled=False,
+                    progress_bars=ProgressBarsConfig(globally=False),
+                    store_backend_defaults=InMemoryStoreBackendDefaults(),
+                ),
+            )
+            asset = context.data_sources.add_pandas("records").add_dataframe_asset(f"{self._stage}.{self._scope}")
+            self._batch_definition = asset.add_batch_definition_whole_dataframe("batch")
+
+    def _gx_suite(self, absent: frozenset[str]) -> Any:
+        """The suite without the column expectations whose column no record of the batch has
+        (``columns.present`` reports those columns; GE would raise on each)."""
+        if absent not in self._gx_suites:
+            kept = [e for e in self._expectations if e["type"] in _TABLE_TYPES or not (set(_columns_of(e)) & absent)]
+            self._gx_suites[absent] = to_gx_suite(f"text.{self._stage}.{self._scope}", kept)
+        return self._gx_suites[absent]
+
+    def process(self, batch: list[Record]) -> Iterator[tuple[str, Partial]]:
+        import pandas as pd
+
+        records = list(batch)
+        present = set().union(*(r.keys() for r in records)) | {"id"}
+        columns = {name: [r.get(name) for r in records] for name in self._columns if name in present}
+        frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
+        gx_suite = self._gx_suite(frozenset(set(self._columns) - present))
+        results = self._batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+            gx_suite,
+            result_format={
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": ["id"],
+                "return_unexpected_index_query": False,
+            },
+        )
+        by_key = {r.expectation_config.meta["key"]: r.to_json_dict() for r in results.results}
+        partial = empty_partial()
+        partial["rows"][self._scope] = len(records)
+        for expectation in self._expectations:
+            key = expectation["meta"]["key"]
+            if key in by_key:
+                column = columns.get(expectation["kwargs"].get("column"))
+                partial["results"][key] = summarise(expectation, by_key[key], column, self._examples)
+            else:
+                skipped = empty_result()
+                skipped["skipped_batches"] = 1
+                partial["results"][key] = skipped
+        yield self._stage, partial
+
+
+def _columns_of(expectation: dict[str, Any]) -> list[str]:
+    kwargs = expectation["kwargs"]
+    return [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+
+
+# ---------------------------------------------------------------------------------------------
+# Merge and write
+
+
+class ResultsFn(beam.CombineFn):
+    """(stage, partial) pairs into one document for ``transforms.run_gate``."""
+
+    def __init__(self, suites: Mapping[str, Mapping[str, Any]], examples: int = EXAMPLES):
+        self._suites = {stage: dict(suite) for stage, suite in suites.items()}
+        self._examples = examples
+
+    def create_accumulator(self) -> dict[str, Partial]:
+        return {}
+
+    def add_input(self, acc: dict[str, Partial], element: tuple[str, Partial]) -> dict[str, Partial]:
+        stage, partial = element
+        acc[stage] = merge_partial(acc[stage], partial, self._examples) if stage in acc else partial
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[dict[str, Partial]]) -> dict[str, Partial]:
+        merged: dict[str, Partial] = {}
+        for acc in accs:
+            for element in acc.items():
+                self.add_input(merged, element)
+        return merged
+
+    def extract_output(self, acc: dict[str, Partial]) -> dict[str, Any]:
+        return {
+            "order": list(self._suites),
+            "stages": {
+                stage: {"suite": suite, **acc.get(stage, empty_partial())} for stage, suite in self._suites.items()
+            },
+        }
+
+
+def _duplicate_partial(element: tuple[tuple[str, Any], int]) -> tuple[str, Partial]:
+    (stage, record_id), seen = element
+    partial = empty_partial()
+    partial["duplicates"] = {"ids": 1, "rows": seen - 1, "examples": [[record_id, seen]]}
+    return stage, partial
+
+
+def _write(path: str, document: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(document, indent=1, sort_keys=False).encode())
+
+
+def _stage_outputs(outputs: Any) -> dict[str, tuple[beam.PCollection, beam.PCollection | None]]:
+    if hasattr(outputs, "kept") and hasattr(outputs, "rejected"):
+        return {stage: (kept, outputs.rejected.get(stage)) for stage, kept in outputs.kept.items()}
+    return {stage: tuple(pair) for stage, pair in outputs.items()}
+
+
+class ValidateStages(beam.PTransform):
+    """Validate every stage's outputs against its suite; write ``_staging/validation.json``.
+
+    ``outputs``: a ``StageOutputs`` (``kept`` and ``rejected`` dicts of PCollections, in
+    pipeline order) or a mapping ``stage -> (kept, rejected)``. ``suites``: ``stage -> suite``
+    (``schemas.text_suites.text_suites(config)``); every stage of ``outputs`` needs one.
+    Apply it to the pipeline: ``pipeline | "Validate" >> ValidateStages(outputs, suites, run_dir)``.
+    """
+
+    def __init__(
+        self,
+        outputs: Any,
+        suites: Mapping[str, Mapping[str, Any]],
+        run_dir: str,
+        batch_size: int = BATCH_SIZE,
+        examples: int = EXAMPLES,
+    ):
+        super().__init__()
+        self._outputs = _stage_outputs(outputs)
+        if not self._outputs:
+            raise ValueError("outputs name no stage")
+        missing = [stage for stage in self._outputs if stage not in suites]
+        if missing:
+            raise ValueError(f"no validation suite for stages {missing}; suites exist for {list(suites)}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if examples < 1:
+            raise ValueError(f"examples must be >= 1, got {examples}")
+        for suite in suites.values():
+            for e in suite["expectations"]:
+                if "severity" in e and e["severity"] != e["meta"]["severity"]:
+                    raise ValueError(f"suite {suite['name']}: meta.severity and severity differ for {e['meta']['key']}")
+        self._suites = {stage: suites[stage] for stage in self._outputs}
+        self._path = join(run_dir, VALIDATION_FILE)
+        self._batch_size = batch_size
+        self._examples = examples
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        partials, ids = [], []
+        size = self._batch_size
+        for stage, (kept, rejected) in self._outputs.items():
+            for scope, records in ((KEPT, kept), (REJECTED, rejected)):
+                if records is None:
+                    continue
+                checks = expectations_of(self._suites[stage], scope)
+                partials.append(
+                    records
+                    | f"Batch {stage} {scope}" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
+                    | f"Check {stage} {scope}" >> beam.ParDo(BatchFn(stage, scope, checks, self._examples))
+                )
+                ids.append(records | f"Ids {stage} {scope}" >> beam.Map(lambda r, s=stage: (s, r.get("id"))))
+        partials.append(
+            ids
+            | "AllIds" >> beam.Flatten()
+            | "CountIds" >> beam.combiners.Count.PerElement()
+            | "Duplicated" >> beam.Filter(lambda element: element[1] > 1)
+            | "DuplicatePartials" >> beam.Map(_duplicate_partial)
+        )
+        path = self._path
+        return (
+            partials
+            | "AllPartials" >> beam.Flatten()
+            | "Merge" >> beam.CombineGlobally(ResultsFn(self._suites, self._examples))
+            | "Write" >> beam.Map(lambda document: _write(path, document))
+        )
+
+
+def load_validation(run_dir: str) -> dict[str, Any]:
+    return json.loads(read_bytes(join(run_dir, VALIDATION_FILE)))
