@@ -7,7 +7,6 @@ import argparse
 import io
 import json
 import shutil
-import time
 from pathlib import Path
 
 import apache_beam as beam
@@ -16,7 +15,6 @@ import pytest
 from conftest import SHARED_DATA, aeb_pages, write_warc
 
 from pipelines import text
-from pipelines.config import config_hash, to_dict
 from pipelines.drift import js_distance, sampling_noise
 from pipelines.progress import run_with_progress
 from pipelines.report import (
@@ -24,17 +22,12 @@ from pipelines.report import (
     add_report_arguments,
     drift_alarms,
     find_previous_run,
-    keep_stats,
     load_report,
     load_validation,
     report_command,
     write_report,
 )
-from pipelines.runner import pipeline_options, runner_name
-from pipelines.version import code_version
-from transforms.run_commit import begin_run, commit_run
-from transforms.stage import RunContext
-from transforms.stats import CollectStats
+from pipelines.runner import pipeline_options
 
 pytestmark = pytest.mark.slow
 
@@ -43,26 +36,14 @@ COPIES = 5
 
 
 def run_text(inputs: list[str], output: str, run_id: str, before_report=None) -> dict:
-    """The text job as ``pipelines.text.run`` runs it with the report wired in: stats in the
-    pipeline, progress around it, stats kept before commit, the report after."""
-    config = text.Config()
-    options = pipeline_options([])
+    """``pipelines.text.run`` (which writes the report); ``before_report`` changes the finished run
+    and the report is re-rendered from it, as ``dataprep report`` does."""
+    text.run(inputs, output, run_id, text.Config(), [])
     run_dir = f"{output}/{run_id}"
-    begin_run(run_dir)
-    started = time.time()
-    pipeline = beam.Pipeline(options=options)
-    outputs = text.build(pipeline, inputs, RunContext(run_dir, run_id), config)
-    _ = pipeline | "ReportStats" >> CollectStats(outputs, run_dir)
-    progress = run_with_progress(pipeline, text.stage_order(config))
-    keep_stats(run_dir)
     if before_report:
         before_report(run_dir)
-    header = {"run_id": run_id, "job": "text", "schema_version": text.SCHEMA_VERSION, "inputs": list(inputs),
-              "config": to_dict(config), "config_hash": config_hash(config), "code_version": code_version(),
-              "runner": runner_name(options), "seconds": round(time.time() - started, 3),
-              "stage_seconds": progress.stage_seconds}
-    commit_run(run_dir, text.stage_order(config), header)
-    return write_report(run_dir)
+        return write_report(run_dir)
+    return load_report(run_dir)
 
 
 def write_gate_shaped_validation(run_dir: str) -> None:
