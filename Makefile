@@ -28,4 +28,5 @@ $(CHROMIUM_STAMP):
 	touch $@
 
 test: $(STAMP) $(CHROMIUM_STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest

@@ -42,6 +42,7 @@ TEST = [
     "moto[server]==5.2.5",
     "duckdb==1.4.1",
     "websocket-client==1.9.2",
+    "ruff==0.14.6",
     "scikit-learn==1.9.1",  # its bundled photos (china.jpg, flower.jpg) are the image tests' real photos
 ]
 
