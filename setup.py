@@ -35,6 +35,7 @@ RUNTIME = [
     "nudenet==3.4.2",
     "onnxruntime==1.32.0",
     "opencv-python-headless==5.0.0.93",
+    "bpe-openai==0.1.4",
 ]
 
 TEST = [

@@ -21,7 +21,9 @@ from pipelines.runner import pipeline_options, runner_name
 from pipelines.version import code_version
 from schemas.text import REJECTED_SCHEMA, SCHEMA_VERSION, TEXT_SCHEMA
 from schemas.text_suites import text_suites
+from transforms.balance import BalanceConfig, load_balance_stats
 from transforms.crawl.config import CrawlConfig
+from transforms.decontaminate import DecontaminateConfig, load_decontaminate_stats
 from transforms.dedup_exact import ExactDedupConfig
 from transforms.dedup_minhash import MinHashDedupConfig, load_minhash_stats, publish_band_table
 from transforms.extract import ExtractConfig
@@ -31,8 +33,11 @@ from transforms.filters.gopher_quality import GopherQualityConfig
 from transforms.filters.gopher_repetition import GopherRepetitionConfig
 from transforms.filters.harm import HarmFilterConfig
 from transforms.filters.language import LanguageFilterConfig
+from transforms.filters.quality_model import QualityModelConfig
+from transforms.line_dedup import LineDedupConfig
 from transforms.filters.url_filter import UrlFilterConfig
 from transforms.pii import RedactPiiConfig
+from transforms.tokens import TokenCountConfig, TokenTotals, load_token_totals
 from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs
@@ -67,6 +72,11 @@ class TextConfig:
     pii: RedactPiiConfig = field(default_factory=RedactPiiConfig)
     dedup_exact: ExactDedupConfig = field(default_factory=ExactDedupConfig)
     dedup_minhash: MinHashDedupConfig = field(default_factory=MinHashDedupConfig)
+    line_dedup: LineDedupConfig = field(default_factory=LineDedupConfig)
+    quality_model: QualityModelConfig = field(default_factory=QualityModelConfig)
+    decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
+    tokens: TokenCountConfig = field(default_factory=TokenCountConfig)
     output: ParquetSinkConfig = field(default_factory=ParquetSinkConfig)
     # Records per stage batch: large enough for fastText / scikit-learn to vectorise.
     batch_size: int = 256
@@ -110,6 +120,8 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: A
         outputs.kept[stage_class.name], outputs.rejected[stage_class.name] = out.kept, out.rejected
         records = out.kept
     outputs.final = records
+    if config.tokens.enabled:
+        _ = records | "TokenTotals" >> TokenTotals(config.tokens.encoding, run_dir)
     outputs.all_rejected = list(outputs.rejected.values()) | "AllRejected" >> beam.Flatten()
     data_files = records | "WriteData" >> ShardedParquetSink(
         join(run_dir, DATA), TEXT_SCHEMA, config.output
@@ -152,8 +164,7 @@ def run(
     """
     options = pipeline_options(beam_args)
     run_dir = join(output, run_id)
-    minhash_on = config.dedup_minhash.enabled
-    if dedup_index and not minhash_on:
+    if dedup_index and not config.dedup_minhash.enabled:
         raise ValueError("--dedup-index needs the dedup_minhash stage enabled")
     begin_run(run_dir)
     started = time.time()
@@ -172,8 +183,15 @@ def run(
         "seconds": round(time.time() - started, 3),
         "stage_seconds": progress.stage_seconds,
     }
-    if minhash_on:
-        header["dedup_minhash"] = load_minhash_stats(run_dir)
+    staged = {
+        "dedup_minhash": load_minhash_stats,
+        "tokens": load_token_totals,
+        "balance": load_balance_stats,
+        "decontaminate": load_decontaminate_stats,
+    }
+    for name, load in staged.items():  # global steps' own report data, staged by the pipeline
+        if getattr(config, name).enabled:
+            header[name] = load(run_dir)
     failure = None
     try:
         gate_result = gate(run_dir, load_run_facts(run_dir))
