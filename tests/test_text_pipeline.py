@@ -220,3 +220,33 @@ def test_run_text_from_urls_crawls_then_cleans(tmp_path):
     assert (run_dir / "_SUCCESS").exists()
     read = manifest["funnel"][0]
     assert read["kept"] == len(pages)  # every fetched page reached the text job
+
+
+def test_bad_input_is_quarantined_with_a_reason_and_the_run_completes(tmp_path):
+    """Binary and mis-encoded bodies, a 50 MB page, a 50 MB JSONL line and a broken JSON line
+    each end as one rejected record with a stable reason; the good records are published."""
+    url, html, _ = aeb_pages(1)[0]
+    huge_page = b"<html><body><p>" + b"word " * (10 * 1024 * 1024) + b"</p></body></html>"  # 50 MB
+    binary = bytes(range(256)) * 64
+    latin1_garbage = ("caf\xe9 na\xefve " * 2000).encode("latin-1") + b"\xff\xfe" * 4000
+    warc = write_warc(tmp_path / "bad.warc.gz", [
+        (url, html), ("https://x.test/bin", binary), ("https://x.test/latin1", latin1_garbage),
+        ("https://x.test/huge", huge_page),
+    ])
+    jsonl = tmp_path / "bad.jsonl"
+    with open(jsonl, "w") as handle:
+        handle.write(json.dumps({"url": "https://x.test/ok", "text": "fine " * 100}) + "\n")
+        handle.write('{"url": "https://x.test/broken", "text": "no closing brace"\n')
+        handle.write(json.dumps({"url": "https://x.test/hugeline", "text": "a" * (50 * 1024 * 1024)}) + "\n")
+    manifest = text.run([str(warc), str(jsonl)], str(tmp_path / "out"), "bad", text.Config(), [],
+                        compare_previous=False)
+    rejected = pd.read_parquet(tmp_path / "out" / "bad" / "rejected", columns=["url", "reject_reason"])
+    reason_of = dict(zip(rejected["url"].fillna(""), rejected["reject_reason"]))
+    assert reason_of["https://x.test/bin"] == "extract.binary_content"
+    assert reason_of["https://x.test/latin1"] == "extract.bad_encoding"
+    assert reason_of["https://x.test/huge"] == "read.record_too_large"
+    unreadable = sorted(rejected[rejected["url"].isna()]["reject_reason"])
+    assert unreadable == ["read.invalid_json", "read.line_too_large"]
+    c = manifest["conservation"]
+    assert c["input"] == 7 == c["kept"] + c["rejected"]
+    assert (tmp_path / "out" / "bad" / "_SUCCESS").exists()
