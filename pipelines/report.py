@@ -326,6 +326,8 @@ def build_report(run_dir: str, manifest: dict[str, Any], stats: dict[str, Any] |
         "samples": {"k": stats["samples"]["k"], "by_reason": stats["samples"]["by_reason"]} if stats else None,
         "validation": {"stages": validation, "failures": critical, "warnings": len(failed) - critical},
         "drift": _drift(run_dir, stats, manifest, previous_run_dir, drift_threshold),
+        "tokens": manifest.get("tokens"),
+        "balance": manifest.get("balance"),
         "inventory": _inventory(manifest),
     }
 

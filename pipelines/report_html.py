@@ -21,6 +21,7 @@ SECTIONS = (
     ("samples", "Rejected samples"),
     ("validation", "Validation"),
     ("drift", "Drift"),
+    ("tokens", "Tokens and balance"),
     ("inventory", "Output inventory"),
 )
 
@@ -502,11 +503,33 @@ def _inventory(report: dict[str, Any]) -> str:
             f'{_table(["path", "rows", "bytes", "sha256"], files, numeric={1, 2})}</details></section>')
 
 
+def _tokens(report: dict[str, Any]) -> str:
+    """Published tokens per language and source; the balance step's before/after when it ran."""
+    parts = ['<section id="tokens"><h2>Tokens and balance</h2>']
+    tokens = report.get("tokens")
+    if tokens:
+        parts.append(f"<p>{_n(tokens['tokens'])} tokens ({_e(tokens.get('encoding', ''))}) in "
+                     f"{_n(tokens['documents'])} published documents.</p>")
+        for kind in ("language", "source"):
+            rows = [[_e(key), _n(v["documents"]), _n(v["tokens"])] for key, v in tokens.get(kind, {}).items()]
+            parts.append(f"<h3>per {kind}</h3>" + _table([kind, "documents", "tokens"], rows, numeric={1, 2}))
+    else:
+        parts.append("<p>Token counting was off for this run.</p>")
+    balance = report.get("balance")
+    if balance:
+        for kind in ("language", "domain"):
+            rows = [[_e(key), _n(v["before"]), _n(v["after"])] for key, v in balance.get(kind, {}).items()]
+            parts.append(f"<h3>balance: documents per {kind}</h3>"
+                         + _table([kind, "before", "after"], rows, numeric={1, 2}))
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def render_html(report: dict[str, Any]) -> str:
     nav = "".join(f'<a href="#{sid}">{title}</a>' for sid, title in SECTIONS)
     body = "".join([
         _header(report), _summary(report), _funnel(report), _distributions(report), _dedup(report),
-        _samples(report), _validation(report), _drift(report), _inventory(report),
+        _samples(report), _validation(report), _drift(report), _tokens(report), _inventory(report),
     ])
     title = f"dataprep report · {report['run'].get('run_id')}"
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -275,3 +275,15 @@ def test_progress_is_quiet_when_not_a_terminal():
     stream = io.StringIO()
     progress = run_with_progress(pipeline, stages, stream=stream)
     assert stream.getvalue() == "" and progress.stage_counts["even"]["kept"] == 5
+
+
+def test_tokens_per_language_and_source_are_in_the_manifest_and_the_report(runs):
+    out, reports = runs
+    manifest = json.loads((out / "r1" / "manifest.json").read_text())
+    tokens = manifest["tokens"]
+    assert tokens["documents"] == manifest["conservation"]["kept"]
+    assert tokens["tokens"] == sum(v["tokens"] for v in tokens["language"].values()) > 0
+    assert sum(v["documents"] for v in tokens["source"].values()) == tokens["documents"]
+    assert reports["r1"]["tokens"] == tokens
+    html = (out / "r1" / "report" / "index.html").read_text()
+    assert 'id="tokens"' in html and f"{tokens['tokens']:,}" in html
