@@ -108,7 +108,9 @@ def build_round(
     raw = pipeline | "ReadUrls" >> ReadUrlFiles(inputs, reader, **reader_args)
     seen = pipeline | "ReadSeen" >> ReadUrlFiles(seen_files, _seen_urls) if seen_files else None
     prepared = raw | "Prepare" >> PrepareUrls(config, seen, budget)
-    results = prepared[ADMITTED] | "Fetch" >> FetchHosts(config, postprocess=encode_page)
+    results = prepared[ADMITTED] | "Fetch" >> FetchHosts(
+        config, postprocess=encode_page, robots_cache=join(run_dir, STAGING, "robots")
+    )
     fetched, fetch_rejected = results | "ByOutcome" >> beam.Partition(
         lambda r, _n: 0 if r["outcome"] == reasons.FETCHED else 1, 2
     )

@@ -240,3 +240,14 @@ def test_prepare_urls_dedups_drops_seen_and_applies_the_budget():
             label="Rejected",
         )
         assert_that(budgeted[ADMITTED] | beam.combiners.Count.Globally(), equal_to([4]), label="Budget")
+
+
+def test_robots_txt_is_fetched_once_per_host_for_the_whole_crawl(tmp_path):
+    with serve(linked_site(12, fanout=2)) as site:
+        config = dataclasses.replace(CONFIG, depth=3)
+        manifest = crawl.run(
+            [_url_list(tmp_path, "seed.txt", [site.url + "/p0.html"])], str(tmp_path / "out"), "robots", config, BEAM
+        )
+        robots_fetches = site.paths().count("/robots.txt")
+    assert len(manifest["rounds"]) >= 3  # several rounds, each on its own Beam job
+    assert robots_fetches == 1

@@ -29,9 +29,12 @@ _MAX_BUFFERED = 64
 
 
 class _FetchHostsFn(beam.DoFn):
-    def __init__(self, config: CrawlConfig, postprocess: Callable[[Record], Record] | None):
+    def __init__(
+        self, config: CrawlConfig, postprocess: Callable[[Record], Record] | None, robots_cache: str | None
+    ):
         self._config = config
         self._postprocess = postprocess
+        self._robots_cache = robots_cache
         self._hosts = beam.metrics.Metrics.counter("crawl", "hosts")
         self._fetched = beam.metrics.Metrics.counter("crawl", "fetched")
         self._rejected = beam.metrics.Metrics.counter("crawl", "rejected")
@@ -68,7 +71,7 @@ class _FetchHostsFn(beam.DoFn):
     def process(self, element: tuple[str, Iterable[Record]]) -> Iterator[Record]:
         _key, records = element
         if self._fetcher is None:
-            self._fetcher = self._loop.run_until_complete(Fetcher.open(self._config))
+            self._fetcher = self._loop.run_until_complete(Fetcher.open(self._config, self._robots_cache))
             self._changed = asyncio.Event()
         self._hosts.inc()
         records = sorted(records, key=lambda r: r["url"])
@@ -109,13 +112,20 @@ class FetchHosts(beam.PTransform):
 
     Every input URL gives exactly one outcome; fetched ones carry ``body`` and ``headers``, or
     whatever ``postprocess`` (run off the event loop, e.g. ``warc_writer.encode_page``) makes
-    of them.
+    of them. ``robots_cache`` (a folder, local or ``s3://``) keeps each origin's robots.txt for
+    the whole run, so later rounds and other workers do not fetch it again.
     """
 
-    def __init__(self, config: CrawlConfig, postprocess: Callable[[Record], Record] | None = None):
+    def __init__(
+        self,
+        config: CrawlConfig,
+        postprocess: Callable[[Record], Record] | None = None,
+        robots_cache: str | None = None,
+    ):
         super().__init__()
         self._config = config
         self._postprocess = postprocess
+        self._robots_cache = robots_cache
 
     def expand(self, urls: beam.PCollection) -> beam.PCollection:
         scope = self._config.politeness_scope
@@ -123,7 +133,7 @@ class FetchHosts(beam.PTransform):
             urls
             | "KeyByHost" >> beam.Map(lambda r: (politeness_key(r["url"], scope), r))
             | "GroupByHost" >> beam.GroupByKey()
-            | "FetchHostLoops" >> beam.ParDo(_FetchHostsFn(self._config, self._postprocess))
+            | "FetchHostLoops" >> beam.ParDo(_FetchHostsFn(self._config, self._postprocess, self._robots_cache))
         )
 
 

@@ -6,7 +6,8 @@ as it is known: a fetched record (body and headers, for the WARC) or a rejected 
 stable reason (``transforms.crawl.reasons``). Many hosts run concurrently in one event loop
 (``FetchHosts``), so one core keeps many hosts busy while each host sees a polite client.
 
-Per URL, in order: robots.txt of the URL's origin (fetched once per host loop, cached),
+Per URL, in order: robots.txt of the URL's origin (fetched once per run: cached in the run
+folder, so later rounds of a seed crawl and other workers reuse it),
 the SSRF check (IP literals here, names in ``CheckedResolver`` after DNS), the request under
 connect/read/total timeouts, 429/5xx/timeouts retried with backoff (host-wide, honouring
 Retry-After), redirects followed by hand (every hop checked again: scope, robots, SSRF; a
@@ -32,7 +33,15 @@ from transforms.crawl import reasons
 from transforms.crawl.config import CrawlConfig
 from transforms.crawl.html_scan import HTML_TYPES, scan_html
 from transforms.crawl.politeness import HostPacer, backoff_delay, parse_retry_after
-from transforms.crawl.robots import MAX_ROBOTS_BYTES, RobotsRules, opt_out, robots_token, x_robots_directives
+from transforms.crawl.robots import (
+    MAX_ROBOTS_BYTES,
+    RobotsRules,
+    cache_robots,
+    load_cached_robots,
+    opt_out,
+    robots_token,
+    x_robots_directives,
+)
 from transforms.crawl.ssrf import AddressPolicy, CheckedResolver, SsrfBlocked
 from transforms.crawl.url_norm import InvalidUrl, Scope, host_port, origin, resolve_link
 from transforms.record import stable_id
@@ -131,8 +140,15 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
 class Fetcher:
     """Fetches URLs host by host. Open with ``await Fetcher.open(config)``; close when done."""
 
-    def __init__(self, config: CrawlConfig, session: aiohttp.ClientSession, resolver: CheckedResolver | None = None):
+    def __init__(
+        self,
+        config: CrawlConfig,
+        session: aiohttp.ClientSession,
+        resolver: CheckedResolver | None = None,
+        robots_cache: str | None = None,
+    ):
         self._config = config
+        self._robots_cache = robots_cache
         self._session = session
         self._resolver = resolver
         self._policy = AddressPolicy(config.allow_private_addresses, config.allowed_networks)
@@ -146,7 +162,7 @@ class Fetcher:
         )
 
     @classmethod
-    async def open(cls, config: CrawlConfig) -> Fetcher:
+    async def open(cls, config: CrawlConfig, robots_cache: str | None = None) -> Fetcher:
         policy = AddressPolicy(config.allow_private_addresses, config.allowed_networks)
         resolver = CheckedResolver(policy)
         connector = aiohttp.TCPConnector(
@@ -160,7 +176,7 @@ class Fetcher:
             trust_env=False,  # no proxy from the environment: the SSRF check must see the target
             auto_decompress=True,
         )
-        return cls(config, session, resolver)
+        return cls(config, session, resolver, robots_cache)
 
     async def close(self) -> None:
         await self._session.close()
@@ -265,6 +281,18 @@ class Fetcher:
             raise _Failure(reasons.ROBOTS_DISALLOWED, f"{key}/robots.txt disallows it for {self._token}")
 
     async def _fetch_robots(self, key: str, state: _HostState) -> RobotsRules:
+        """The rules of ``key``: from the run's robots cache when an earlier round (or another
+        worker) fetched them, otherwise from the host, then cached for the rest of the run."""
+        if self._robots_cache is None:
+            return await self._fetch_robots_from_host(key, state)
+        cached = await asyncio.to_thread(load_cached_robots, self._robots_cache, key)
+        if cached is not None:
+            return cached
+        rules = await self._fetch_robots_from_host(key, state)
+        await asyncio.to_thread(cache_robots, self._robots_cache, key, rules)
+        return rules
+
+    async def _fetch_robots_from_host(self, key: str, state: _HostState) -> RobotsRules:
         url = f"{key}/robots.txt"
         progress = _UrlProgress(url, [url])
         for _ in range(MAX_ROBOTS_REDIRECTS + 1):

@@ -12,11 +12,15 @@ are the AI-training ones introduced by DeviantArt (2022) and honoured by several
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from protego import Protego
+
+from transforms.storage import exists, join, read_bytes, write_atomic
 
 # RFC 9309 §2.5: crawlers must parse at least the first 500 KiB.
 MAX_ROBOTS_BYTES = 500 * 1024
@@ -25,6 +29,27 @@ MAX_ROBOTS_BYTES = 500 * 1024
 # user agent that the rest of the value is scoped to ("googlebot: noindex").
 _VALUED_DIRECTIVES = frozenset({"max-snippet", "max-image-preview", "max-video-preview", "unavailable_after"})
 _SCOPED = re.compile(r"^\s*([A-Za-z0-9_.*-]+)\s*:\s*(.*)$")
+
+
+def _cache_path(cache_dir: str, origin: str) -> str:
+    return join(cache_dir, hashlib.sha1(origin.encode()).hexdigest() + ".json")
+
+
+def cache_robots(cache_dir: str, origin: str, rules: RobotsRules) -> None:
+    """Keep what ``origin`` answered for the rest of the run. An unreachable robots.txt is not
+    kept: a later round (or ``--retry-failed``) asks again."""
+    if rules.unavailable is not None:
+        return
+    entry = {"origin": origin, "text": rules.text}  # text None: allow all (a 4xx answer)
+    write_atomic(_cache_path(cache_dir, origin), json.dumps(entry).encode())
+
+
+def load_cached_robots(cache_dir: str, origin: str) -> RobotsRules | None:
+    path = _cache_path(cache_dir, origin)
+    if not exists(path):
+        return None
+    entry = json.loads(read_bytes(path))
+    return RobotsRules.allow_all() if entry["text"] is None else RobotsRules.parse(entry["text"].encode())
 
 
 def robots_token(user_agent: str) -> str:
@@ -42,11 +67,12 @@ class RobotsRules:
     # fetch failure's (``ssrf_blocked`` stays itself; anything else is ``robots_unavailable``).
     unavailable: str | None = None
     reason: str | None = None
+    text: str | None = None  # the parsed robots.txt, kept for the run's cache
 
     @classmethod
     def parse(cls, content: bytes) -> RobotsRules:
         text = content[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
-        return cls(parser=Protego.parse(text))
+        return cls(parser=Protego.parse(text), text=text)
 
     @classmethod
     def allow_all(cls) -> RobotsRules:
