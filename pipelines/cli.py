@@ -36,6 +36,7 @@ from pipelines import crawl, train_quality  # noqa: E402
 from pipelines.config import dump_config, load_config  # noqa: E402
 from pipelines.report import (  # noqa: E402
     DRIFT_EXIT,
+    REPORT_JSON,
     add_drift_arguments,
     add_report_arguments,
     drift_alarms,
@@ -44,7 +45,7 @@ from pipelines.report import (  # noqa: E402
     report_command,
 )
 from pipelines.trace import add_trace_arguments, trace_command  # noqa: E402
-from transforms.storage import join  # noqa: E402
+from transforms.storage import exists, join  # noqa: E402
 
 JOBS = {"text": "pipelines.text", "images": "pipelines.images"}  # job name -> module with ``Config`` and ``run``
 
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     run_dir = join(args.output, run_id)
     _print_summary(manifest, run_dir)
+    if not exists(join(run_dir, REPORT_JSON)):  # the images job has no report yet
+        return 0
     report = load_report(run_dir)
     print(f"report: {join(run_dir, 'report/index.html')}")
     print_drift(report)
