@@ -28,5 +28,6 @@ $(CHROMIUM_STAMP):
 	touch $@
 
 test: $(STAMP) $(CHROMIUM_STAMP)
+	PYTHON=$(PYTHON) infra/airflow/setup_venv.sh   # Airflow in its own venv, for the DAG tests
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
