@@ -15,6 +15,8 @@ crashed run.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import asyncio
 import hashlib
 import importlib.util
@@ -118,11 +120,12 @@ def estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-class Backend:
+class Backend(ABC):
     model_id: str
 
+    @abstractmethod
     def generate(self, requests: list[GenerationRequest]) -> list[Outcome]:
-        raise NotImplementedError
+        """One outcome per request, in order: an answer, or a rejection reason."""
 
     def check(self) -> None:
         """Raise ``BackendUnavailable`` with a clear message if the backend cannot answer."""
