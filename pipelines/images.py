@@ -21,7 +21,8 @@ import apache_beam as beam
 
 from pipelines.config import config_hash, to_dict
 from pipelines.runner import pipeline_options, runner_name
-from pipelines.text import StageOutputs
+from pipelines import assembly
+from pipelines.assembly import StageOutputs, apply_stages
 from pipelines.version import code_version
 from schemas.images import IMAGE_SCHEMA, REJECTED_SCHEMA, SCHEMA_VERSION
 from transforms.crawl.config import CrawlConfig
@@ -41,10 +42,9 @@ from transforms.images.url_dedup import UrlDedupConfig
 from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
 from transforms.run_commit import DATA, REJECTED_DIR, begin_run, commit_run
 from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, read_fact, rejected_fact
-from transforms.stage import ApplyStage, RunContext, Stage
+from transforms.stage import RunContext
 from transforms.storage import join
 
-READ_STAGE = "read"
 ALWAYS_ON = ("download", "decode")  # without them there is no image to write
 
 
@@ -108,11 +108,11 @@ def with_crawl_flags(config: ImagesConfig, args: argparse.Namespace) -> ImagesCo
 
 
 def enabled_stages(config: ImagesConfig) -> list[Any]:
-    return [s for s in IMAGE_STAGES if getattr(config, s.name).enabled]
+    return assembly.enabled_stages(IMAGE_STAGES, config)
 
 
 def stage_order(config: ImagesConfig) -> list[str]:
-    return [READ_STAGE] + [stage.name for stage in enabled_stages(config)]
+    return assembly.stage_order(IMAGE_STAGES, config)
 
 
 def _strip_rejected(record: dict, keep_image: bool) -> dict:
@@ -125,20 +125,9 @@ def _strip_rejected(record: dict, keep_image: bool) -> dict:
 def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: ImagesConfig) -> StageOutputs:
     """Add the image-caption job to ``pipeline``: every input pair ends in data/ or rejected/."""
     run_dir = run.run_dir
-    outputs = StageOutputs()
     read = pipeline | "Read" >> ReadCaptionInputs(inputs, config.read)
-    outputs.kept[READ_STAGE], outputs.rejected[READ_STAGE] = read.kept, read.rejected
-    records = read.kept
-    for stage_class in enabled_stages(config):
-        section = getattr(config, stage_class.name)
-        if issubclass(stage_class, Stage):
-            step = ApplyStage(stage_class(section), config.batch_size)
-        else:
-            step = stage_class.for_run(section, run)
-        out = records | step
-        outputs.kept[stage_class.name], outputs.rejected[stage_class.name] = out.kept, out.rejected
-        records = out.kept
-    outputs.final = records
+    outputs = apply_stages(read, IMAGE_STAGES, config, run, config.batch_size)
+    records = outputs.final
     keep_image = config.output.rejected_image_bytes
     outputs.all_rejected = (
         list(outputs.rejected.values())

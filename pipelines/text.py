@@ -13,6 +13,8 @@ from typing import Any
 
 import apache_beam as beam
 
+from pipelines import assembly
+from pipelines.assembly import StageOutputs, apply_stages
 from pipelines.config import config_hash, to_dict
 from pipelines.drift import DEFAULT_THRESHOLD
 from pipelines.progress import run_with_progress
@@ -46,13 +48,12 @@ from transforms.run_commit import DATA, REJECTED_DIR, begin_run, seal_run, write
 from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, load_run_facts, read_fact, rejected_fact
 from transforms.run_gate import ValidationFailed, gate
 from transforms.validate import ValidateStages
-from transforms.stage import ApplyStage, RunContext, Stage
+from transforms.stage import RunContext
 from transforms.stats import CollectStats
 from transforms.storage import join
 
 log = logging.getLogger(__name__)
 
-READ_STAGE = "read"
 
 
 @dataclass(frozen=True)
@@ -86,40 +87,19 @@ Config = TextConfig
 
 
 def enabled_stages(config: Any) -> list[Any]:
-    return [stage for stage in TEXT_STAGES if getattr(config, stage.name).enabled]
+    return assembly.enabled_stages(TEXT_STAGES, config)
 
 
 def stage_order(config: Any) -> list[str]:
-    return [READ_STAGE] + [stage.name for stage in enabled_stages(config)]
-
-
-@dataclass
-class StageOutputs:
-    """What each stage of a built job produced, in order: hooks for stats and validation."""
-
-    kept: dict[str, beam.PCollection] = field(default_factory=dict)
-    rejected: dict[str, beam.PCollection] = field(default_factory=dict)
-    final: beam.PCollection | None = None
-    all_rejected: beam.PCollection | None = None
+    return assembly.stage_order(TEXT_STAGES, config)
 
 
 def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: Any) -> StageOutputs:
     """Add the text job to ``pipeline``: every input record ends in data/ or rejected/."""
     run_dir = run.run_dir
-    outputs = StageOutputs()
     read = pipeline | "Read" >> ReadInputs(inputs, config.read)
-    outputs.kept[READ_STAGE], outputs.rejected[READ_STAGE] = read.kept, read.rejected
-    records = read.kept
-    for stage_class in enabled_stages(config):
-        section = getattr(config, stage_class.name)
-        if issubclass(stage_class, Stage):
-            step = ApplyStage(stage_class(section), config.batch_size)
-        else:
-            step = stage_class.for_run(section, run)
-        out = records | step
-        outputs.kept[stage_class.name], outputs.rejected[stage_class.name] = out.kept, out.rejected
-        records = out.kept
-    outputs.final = records
+    outputs = apply_stages(read, TEXT_STAGES, config, run, config.batch_size)
+    records = outputs.final
     if config.tokens.enabled:
         _ = records | "TokenTotals" >> TokenTotals(config.tokens.encoding, run_dir)
     outputs.all_rejected = list(outputs.rejected.values()) | "AllRejected" >> beam.Flatten()
