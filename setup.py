@@ -45,6 +45,8 @@ TEST = [
     "websocket-client==1.9.2",
     "ruff==0.14.6",
     "scikit-learn==1.9.1",  # its bundled photos (china.jpg, flower.jpg) are the image tests' real photos
+    "hypothesis==6.170.15",
+    "atheris==3.0.0",  # 3.1.0 ships only cp312+ wheels and no sdist: not installable on Python 3.11
 ]
 
 # The local LLM backend (llama.cpp; compiled from source: ~10 minutes on 2 cores, cached by pip
@@ -59,6 +61,19 @@ SYNTHETIC = [
     "pydantic-settings==2.16.3",
 ]
 
+# The images job's alignment scorer (off by default). torch: the CPU wheel from --find-links /opt/wheels
+# (2.13.0+cpu satisfies ==2.13.0 and pulls no nvidia-* packages). torchvision 0.28.0 is the release for
+# torch 2.13.0 (a CUDA build: transforms/images/alignment.py says how it imports beside CPU torch).
+CLIP = [
+    "torch==2.13.0",
+    "torchvision==0.28.0",
+    "open_clip_torch==3.3.0",
+    "timm==1.0.31",
+    "huggingface_hub==2.4.0",
+    "safetensors==0.8.0",
+    "ftfy==6.3.1",
+]
+
 setup(
     name="genai-dataprep",
     version="0.1.0",
@@ -67,6 +82,6 @@ setup(
     packages=find_packages(include=["pipelines*", "transforms*", "schemas*"]),
     package_data={"transforms": ["data/*.txt"]},
     install_requires=RUNTIME,
-    extras_require={"test": TEST, "synthetic": SYNTHETIC},
+    extras_require={"test": TEST, "synthetic": SYNTHETIC, "clip": CLIP},
     entry_points={"console_scripts": ["dataprep=pipelines.cli:main"]},
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import apache_beam as beam
 
@@ -30,26 +30,62 @@ class StageOutputs:
     all_rejected: beam.PCollection | None = None
 
 
+class Branch(Protocol):
+    """A step that adds records to the stream (synthetic data). It joins at ``position`` (the
+    text job: before the first global step, so that dedup judges old and new records together)
+    and gets the per-record stages that ran so far, to gate its own records with them (Beam
+    graphs cannot loop back)."""
+
+    name: str
+
+    def position(self, stages: Sequence[Any]) -> int:
+        """Where in the enabled ``stages`` it joins (``len(stages)``: after the last one)."""
+
+    def __call__(self, records: beam.PCollection, gates: list[Stage]) -> tuple[beam.PCollection, beam.PCollection]:
+        """``(records and the branch's new kept records, the branch's rejected records)``."""
+
+
 def enabled_stages(stage_classes: Sequence[Any], config: Any) -> list[Any]:
     return [stage for stage in stage_classes if getattr(config, stage.name).enabled]
 
 
-def stage_order(stage_classes: Sequence[Any], config: Any) -> list[str]:
-    return [READ_STAGE] + [stage.name for stage in enabled_stages(stage_classes, config)]
+def branch_position(stages: Sequence[Any]) -> int:
+    """Where a branch joins ``stages``: before the first global step (or after the last stage)."""
+    return next((i for i, stage in enumerate(stages) if not issubclass(stage, Stage)), len(stages))
+
+
+def stage_order(stage_classes: Sequence[Any], config: Any, branch: Branch | None = None) -> list[str]:
+    stages = enabled_stages(stage_classes, config)
+    names = [stage.name for stage in stages]
+    if branch is not None:
+        names.insert(branch.position(stages), branch.name)
+    return [READ_STAGE] + names
 
 
 def apply_stages(
-    read: Any, stage_classes: Sequence[Any], config: Any, run: RunContext, batch_size: int
+    read: Any, stage_classes: Sequence[Any], config: Any, run: RunContext, batch_size: int,
+    branch: Branch | None = None,
 ) -> StageOutputs:
     """Run the enabled stages after ``read`` (a kept/rejected outputs tuple); ``final`` is what
-    the last stage kept. ``all_rejected`` is left to the job (it may strip fields first)."""
+    the last stage kept. ``all_rejected`` is left to the job (it may strip fields first).
+    ``branch``, when given, joins at ``branch_position`` and is recorded as a stage of its name."""
     outputs = StageOutputs()
     outputs.kept[READ_STAGE], outputs.rejected[READ_STAGE] = read.kept, read.rejected
     records = read.kept
-    for stage_class in enabled_stages(stage_classes, config):
+    stages = enabled_stages(stage_classes, config)
+    join_at = branch.position(stages) if branch is not None else None
+    gates: list[Stage] = []
+    for position, stage_class in enumerate([*stages, None]):
+        if position == join_at:
+            records, rejected = branch(records, list(gates))
+            outputs.kept[branch.name], outputs.rejected[branch.name] = records, rejected
+        if stage_class is None:
+            break
         section = getattr(config, stage_class.name)
         if issubclass(stage_class, Stage):
-            step = ApplyStage(stage_class(section), batch_size)
+            stage = stage_class(section)
+            gates.append(stage)
+            step = ApplyStage(stage, batch_size)
         else:
             step = stage_class.for_run(section, run)
         out = records | step

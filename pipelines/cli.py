@@ -36,7 +36,6 @@ from pipelines import crawl, train_quality  # noqa: E402
 from pipelines.config import dump_config, load_config  # noqa: E402
 from pipelines.report import (  # noqa: E402
     DRIFT_EXIT,
-    REPORT_JSON,
     add_drift_arguments,
     add_report_arguments,
     drift_alarms,
@@ -45,7 +44,8 @@ from pipelines.report import (  # noqa: E402
     report_command,
 )
 from pipelines.trace import add_trace_arguments, trace_command  # noqa: E402
-from transforms.storage import exists, join  # noqa: E402
+from transforms.storage import join  # noqa: E402
+from transforms.synthetic import add_synthetic_options, with_synthetic_options  # noqa: E402
 
 JOBS = {"text": "pipelines.text", "images": "pipelines.images"}  # job name -> module with ``Config`` and ``run``
 
@@ -77,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dedup-index", help="folder or s3:// URI of the cross-run near-dup index "
                      "(text job): drop what earlier runs published, append this run after _SUCCESS")
     run.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
+    add_synthetic_options(run)
     add_drift_arguments(run)
     crawl.add_crawl_options(run)
     crawl_command = commands.add_parser("crawl", help="fetch URLs politely into WARC + a fetch log")
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         config = load_config(job.Config, args.config)
+        if hasattr(config, "synthetic"):  # --synthetic TASKS, --synthetic-max-records N
+            config = with_synthetic_options(config, args)
         if hasattr(job, "with_crawl_flags"):  # the images job downloads through the crawler
             config = job.with_crawl_flags(config, args)
     except (OSError, ValueError) as exc:
@@ -149,8 +152,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     run_dir = join(args.output, run_id)
     _print_summary(manifest, run_dir)
-    if not exists(join(run_dir, REPORT_JSON)):  # the images job has no report yet
-        return 0
     report = load_report(run_dir)
     print(f"report: {join(run_dir, 'report/index.html')}")
     print_drift(report)

@@ -20,8 +20,13 @@ import yaml
 T = TypeVar("T")
 
 
-def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``, recursing into nested dataclasses."""
+def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "", base: T | None = None) -> T:
+    """Build dataclass ``cls`` from ``data`` over ``base`` (default: ``cls()``'s field defaults).
+
+    Nested sections overlay the parent's default for that field key by key: a YAML
+    ``download: {crawl: {per_host_rate: 5}}`` keeps every other setting of the download's own
+    crawl default (its image content types), not those of a bare ``CrawlConfig()``.
+    """
     data = data or {}
     if not isinstance(data, dict):
         raise ValueError(f"config {where or cls.__name__}: expected a mapping, got {type(data).__name__}")
@@ -35,10 +40,21 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
         hint = hints[name]
         path = f"{where}.{name}" if where else name
         if dataclasses.is_dataclass(hint):
-            values[name] = from_dict(hint, value, path)
+            values[name] = from_dict(hint, value, path, _default(fields[name], base, hint))
         else:
             values[name] = _coerce(hint, value, path)
-    return cls(**values)
+    return dataclasses.replace(base, **values) if base is not None else cls(**values)
+
+
+def _default(field: dataclasses.Field, parent: Any, hint: type) -> Any:
+    """What a nested section overlays: the parent's value, else the field's own default."""
+    if parent is not None:
+        value = getattr(parent, field.name)
+    elif field.default_factory is not dataclasses.MISSING:
+        value = field.default_factory()
+    else:
+        value = field.default
+    return value if isinstance(value, hint) else None
 
 
 def _coerce(hint: Any, value: Any, path: str) -> Any:

@@ -5,7 +5,9 @@ The distributions compared (all from data the runs already keep):
 - ``funnel``: where input records went: kept, or each reject reason (from the manifests);
 - ``input.domain``: the domains of the records read;
 - ``after.<field>``: every profiled column of the published records: text length, language,
-  domain, each numeric signal (its fixed-bin histogram) and each categorical signal.
+  domain, each numeric signal (its fixed-bin histogram) and each categorical signal;
+- ``clusters.<stage>``: sizes of the duplicate clusters of a dedup stage that counts them from
+  the removed members (the images job's).
 
 The measure is the Jensen-Shannon distance with base-2 logarithms: the square root of
 ``JSD(P, Q) = ½ KL(P‖M) + ½ KL(Q‖M)`` with ``M = ½ (P + Q)``. It is symmetric, defined when a
@@ -87,6 +89,9 @@ def distributions(stats: dict[str, Any], manifest: dict[str, Any]) -> dict[str, 
             continue
         vector = _counts_vector(top)
         out[f"after.{name}"] = {"labels": list(vector), "counts": list(vector.values())}
+    for stage, info in stats.get("clusters", {}).items():
+        if "sizes" in info:
+            out[f"clusters.{stage}"] = {"labels": info["labels"], "counts": list(info["sizes"]["counts"])}
     return out
 
 

@@ -1,13 +1,16 @@
 """The image-caption job: read → caption filters → URL dedup → download → decode → placeholder →
-image filters → NSFW → exact and near dedup → write.
+image filters → NSFW → [alignment] → exact and near dedup → [caption rewrites] → write
+(Parquet, and WebDataset tars when ``output.webdataset``).
 
     dataprep run images --input <tables-or-tars-or-warc>... --output <dir-or-s3-uri>
                         [--config images.yaml] [-- <Beam flags>]
 
 A thin assembly, as ``pipelines/text.py``: the stages come from
 ``transforms.images.stages.IMAGE_STAGES`` in order, each configured by the section of ``Config``
-named after it and skipped when not ``enabled``. Output, commit and manifest are the text job's
-(``ShardedParquetSink``, ``run_facts``, ``commit_run``); see ``docs/images.md``.
+named after it and skipped when not ``enabled``. Output, manifest, statistics, validation, gate
+and report are the text job's (``ShardedParquetSink``, ``run_facts``, ``CollectStats``,
+``ValidateStages`` with ``schemas/images_suites.py``, ``gate``, ``write_report``); see
+``docs/images.md``.
 """
 
 from __future__ import annotations
@@ -19,31 +22,47 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines.config import config_hash, to_dict
-from pipelines.runner import pipeline_options, runner_name
 from pipelines import assembly
 from pipelines.assembly import StageOutputs, apply_stages
-from pipelines.version import code_version
+from pipelines.drift import DEFAULT_THRESHOLD
+from pipelines.progress import run_with_progress
+from pipelines.publish import publish_run, run_header
+from pipelines.runner import pipeline_options
 from schemas.images import IMAGE_SCHEMA, REJECTED_SCHEMA, SCHEMA_VERSION
+from schemas.images_suites import images_suites
 from transforms.crawl.config import CrawlConfig
+from transforms.images.alignment import AlignmentConfig
 from transforms.images.caption_boilerplate import CaptionBoilerplateConfig
 from transforms.images.caption_language import CaptionLanguageConfig
 from transforms.images.caption_length import CaptionLengthConfig
+from transforms.images.caption_rewrite import CaptionRewriteJoin, default_images_synthetic
 from transforms.images.decode import DecodeConfig
 from transforms.images.dedup import ExactImageDedupConfig, NearImageDedupConfig
 from transforms.images.download import DownloadConfig
 from transforms.images.image_filter import ImageFilterConfig
 from transforms.images.nsfw import NsfwConfig
 from transforms.images.placeholder import PlaceholderConfig
+from transforms.images.profile import IMAGE_PROFILE
 from transforms.images.read import ImageReadConfig, ReadCaptionInputs
 from transforms.images.record import BODY
 from transforms.images.stages import IMAGE_STAGES
 from transforms.images.url_dedup import UrlDedupConfig
+from transforms.images.webdataset_writer import WebDatasetSink
 from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
-from transforms.run_commit import DATA, REJECTED_DIR, begin_run, commit_run
-from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, read_fact, rejected_fact
+from transforms.run_commit import DATA, REJECTED_DIR, WEBDATASET_DIR, begin_run
+from transforms.run_facts import WriteRunFacts, created_fact, file_fact, kept_fact, read_fact, rejected_fact
 from transforms.stage import RunContext
+from transforms.stats import CollectStats
 from transforms.storage import join
+from transforms.synthetic import (
+    STAGE as SYNTHETIC_STAGE,
+    GenerateSynthetic,
+    SyntheticConfig,
+    SyntheticReport,
+    load_synthetic_stats,
+    preflight,
+)
+from transforms.validate import ValidateStages
 
 ALWAYS_ON = ("download", "decode")  # without them there is no image to write
 
@@ -57,6 +76,10 @@ class ImageOutputConfig:
     zstd_level: int = 3
     # Rejected records keep their signals; their (re-encoded) image only when asked.
     rejected_image_bytes: bool = False
+    # Kept records also as WebDataset tars (webdataset/shard-SSSSS.tar: <id>.jpg, .txt, .json),
+    # for training loaders that stream tars; shards are held in memory, as the Parquet ones.
+    webdataset: bool = False
+    webdataset_samples_per_shard: int = 5_000
 
     def sink(self) -> ParquetSinkConfig:
         return ParquetSinkConfig(
@@ -81,8 +104,11 @@ class ImagesConfig:
     placeholder: PlaceholderConfig = field(default_factory=PlaceholderConfig)
     image_filter: ImageFilterConfig = field(default_factory=ImageFilterConfig)
     nsfw: NsfwConfig = field(default_factory=NsfwConfig)
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
     dedup_exact: ExactImageDedupConfig = field(default_factory=ExactImageDedupConfig)
     dedup_near: NearImageDedupConfig = field(default_factory=NearImageDedupConfig)
+    # LaCLIP-style caption rewrites of kept images (``--synthetic caption``; off by default).
+    synthetic: SyntheticConfig = field(default_factory=default_images_synthetic)
     output: ImageOutputConfig = field(default_factory=ImageOutputConfig)
     # Records per stage batch (fastText over captions, ONNX over images).
     batch_size: int = 64
@@ -112,7 +138,11 @@ def enabled_stages(config: ImagesConfig) -> list[Any]:
 
 
 def stage_order(config: ImagesConfig) -> list[str]:
-    return assembly.stage_order(IMAGE_STAGES, config)
+    return assembly.stage_order(IMAGE_STAGES, config, _caption_rewrite(config, None))
+
+
+def _caption_rewrite(config: ImagesConfig, run: RunContext | None) -> CaptionRewriteJoin | None:
+    return CaptionRewriteJoin(config.synthetic, run, config.batch_size) if config.synthetic.enabled else None
 
 
 def _strip_rejected(record: dict, keep_image: bool) -> dict:
@@ -126,7 +156,8 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: I
     """Add the image-caption job to ``pipeline``: every input pair ends in data/ or rejected/."""
     run_dir = run.run_dir
     read = pipeline | "Read" >> ReadCaptionInputs(inputs, config.read)
-    outputs = apply_stages(read, IMAGE_STAGES, config, run, config.batch_size)
+    synthetic = _caption_rewrite(config, run)
+    outputs = apply_stages(read, IMAGE_STAGES, config, run, config.batch_size, branch=synthetic)
     records = outputs.final
     keep_image = config.output.rejected_image_bytes
     outputs.all_rejected = (
@@ -147,7 +178,23 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: I
         data_files | "FactDataFiles" >> beam.Map(file_fact),
         rejected_files | "FactRejectedFiles" >> beam.Map(file_fact),
     ]
+    if config.output.webdataset:
+        webdataset_files = records | "WriteWebDataset" >> WebDatasetSink(
+            join(run_dir, WEBDATASET_DIR), IMAGE_SCHEMA, config.output.webdataset_samples_per_shard
+        )
+        facts.append(webdataset_files | "FactWebDatasetFiles" >> beam.Map(file_fact))
+    if synthetic is not None:
+        # Records born in this run: the input grows by them (input = kept + rejected).
+        facts.append(synthetic.parts["born"] | "FactCreated" >> beam.Map(created_fact(SYNTHETIC_STAGE)))
+        _ = {
+            "generated": synthetic.parts["generated"], "failed": synthetic.parts["failed"], "final": records,
+            "rejected": outputs.all_rejected, "selection": synthetic.parts["selection"],
+        } | "SyntheticReport" >> SyntheticReport(run_dir)
     _ = facts | "AllFacts" >> beam.Flatten() | "RunFacts" >> WriteRunFacts(run_dir)
+    _ = pipeline | "Stats" >> CollectStats(
+        outputs, run_dir, (*IMAGE_STAGES, GenerateSynthetic), profile=IMAGE_PROFILE
+    )
+    _ = pipeline | "Validate" >> ValidateStages(outputs, images_suites(config), run_dir)
     return outputs
 
 
@@ -158,13 +205,19 @@ def run(
     config: ImagesConfig,
     beam_args: list[str],
     allow_private_addresses: bool = False,
+    previous_run: str | None = None,
+    drift_threshold: float = DEFAULT_THRESHOLD,
+    compare_previous: bool = True,
     **_ignored: Any,
 ) -> dict:
     """Run the image-caption job into ``<output>/<run_id>/`` and commit it; return the manifest.
 
     ``allow_private_addresses`` (``--allow-private-addresses``) lets the download reach
-    private and loopback addresses (tests, intranets). Other keyword arguments the CLI passes to
-    every job (``dedup_index``) do not apply to this job and are ignored.
+    private and loopback addresses (tests, intranets). The report compares against
+    ``previous_run`` (default: the latest earlier run under ``output``) unless
+    ``compare_previous`` is False. Other keyword arguments the CLI passes to every job
+    (``dedup_index``) do not apply to this job and are ignored. A run whose critical
+    expectation failed raises ``ValidationFailed`` after writing its report, unsealed.
     """
     if allow_private_addresses:
         download = config.download
@@ -173,19 +226,13 @@ def run(
         )
     options = pipeline_options(beam_args)
     run_dir = join(output, run_id)
+    preflight(config.synthetic)  # a clear error now if the model or server cannot answer
     begin_run(run_dir)
     started = time.time()
-    with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, list(inputs), RunContext(run_dir, run_id), config)
-    header = {
-        "run_id": run_id,
-        "job": "images",
-        "schema_version": SCHEMA_VERSION,
-        "inputs": list(inputs),
-        "config": to_dict(config),
-        "config_hash": config_hash(config),
-        "code_version": code_version(),
-        "runner": runner_name(options),
-        "seconds": round(time.time() - started, 3),
-    }
-    return commit_run(run_dir, stage_order(config), header)
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, list(inputs), RunContext(run_dir, run_id), config)
+    progress = run_with_progress(pipeline, stage_order(config))
+    header = run_header("images", SCHEMA_VERSION, run_id, inputs, config, options, started, progress.stage_seconds)
+    if config.synthetic.enabled:
+        header["synthetic"] = load_synthetic_stats(run_dir)
+    return publish_run(run_dir, stage_order(config), header, previous_run, drift_threshold, compare_previous)

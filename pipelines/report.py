@@ -146,7 +146,8 @@ def _funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         reasons = sorted(row["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))
         rows.append({
             **{k: row[k] for k in ("stage", "in", "kept", "rejected")},
-            "keep_rate": round(row["kept"] / row["in"], 4) if row["in"] else None,
+            "created": row.get("created", 0),  # records the stage added (synthetic)
+            "keep_rate": round(row["kept"] / (row["in"] + row.get("created", 0)), 4) if row["in"] else None,
             "reasons": [{"reason": r, "count": n, "share": round(n / row["in"], 4) if row["in"] else None}
                         for r, n in reasons],
             "seconds": seconds.get(row["stage"]),
@@ -232,6 +233,8 @@ def _clusters(stats: dict[str, Any], manifest: dict[str, Any]) -> list[dict[str,
         size_field = info.get("size_field")
         keepers = stats["profiles"][stage]["kept"]["hist"].get(size_field) if size_field else None
         labels = stats["fields"][size_field]["bins"]["labels"] if size_field in stats["fields"] else []
+        if "sizes" in info:  # counted from the removed members: clusters of two or more
+            keepers, labels = info["sizes"], info["labels"]
         dropped = stats["profiles"][stage]["rejected"]["n"]
         own = manifest.get(stage)
         own = own if isinstance(own, dict) else {}
@@ -323,11 +326,13 @@ def build_report(run_dir: str, manifest: dict[str, Any], stats: dict[str, Any] |
         "stats_check": _stats_check(funnel, stats) if stats else [],
         "distributions": _distributions(stats) if stats else [],
         "clusters": _clusters(stats, manifest) if stats else [],
-        "samples": {"k": stats["samples"]["k"], "by_reason": stats["samples"]["by_reason"]} if stats else None,
+        "samples": {"k": stats["samples"]["k"], "snippet_of": stats["samples"].get("snippet_of", "text"),
+                    "by_reason": stats["samples"]["by_reason"]} if stats else None,
         "validation": {"stages": validation, "failures": critical, "warnings": len(failed) - critical},
         "drift": _drift(run_dir, stats, manifest, previous_run_dir, drift_threshold),
         "tokens": manifest.get("tokens"),
         "balance": manifest.get("balance"),
+        "synthetic": manifest.get("synthetic"),
         "inventory": _inventory(manifest),
     }
 

@@ -22,6 +22,7 @@ SECTIONS = (
     ("validation", "Validation"),
     ("drift", "Drift"),
     ("tokens", "Tokens and balance"),
+    ("synthetic", "Synthetic data"),
     ("inventory", "Output inventory"),
 )
 
@@ -54,6 +55,7 @@ pre{background:#fff;border:1px solid #e2e8f0;padding:8px;overflow:auto;max-heigh
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;margin-right:6px}
 .badge.ok{background:#c6f6d5}.badge.bad{background:#fed7d7}.badge.warn{background:#fefcbf}
 .url{word-break:break-all;font-size:12px;max-width:280px}
+code.wrap{overflow-wrap:anywhere}
 """
 
 
@@ -181,7 +183,7 @@ def hbar_chart(name: str, labels: list[str], series: list[tuple[str, list[float]
 def funnel_chart(funnel: list[dict[str, Any]]) -> str:
     if not funnel or not funnel[0]["in"]:
         return _no_data("funnel", "no input records")
-    total = funnel[0]["in"]
+    total = max(row["in"] + row.get("created", 0) for row in funnel)
     row_h, left, width, label_w = 26, 150, 900, 190
     height = row_h * len(funnel) + 30
     span = width - left - label_w
@@ -310,7 +312,8 @@ def _funnel(report: dict[str, Any]) -> str:
     for row in report["funnel"]:
         reasons = "<br>".join(f"<code>{_e(r['reason'])}</code> {r['count']:,} ({_pct(r['share'])})"
                               for r in row["reasons"]) or '<span class="muted">–</span>'
-        rows.append([_e(row["stage"]), _n(row["in"]), _n(row["kept"]), _n(row["rejected"]),
+        created = f' <small>+ {_n(row["created"])} created</small>' if row.get("created") else ""
+        rows.append([_e(row["stage"]), _n(row["in"]) + created, _n(row["kept"]), _n(row["rejected"]),
                      _pct(row["keep_rate"]), _n(row["seconds"]), reasons])
     table = _table(["stage", "in", "kept", "rejected", "kept %", "busy s", "reject reasons (share of stage input)"],
                    rows, numeric={1, 2, 3, 4, 5})
@@ -391,11 +394,17 @@ def _dedup(report: dict[str, Any]) -> str:
         blocks.append(
             f"<h3><code>{_e(info['stage'])}</code>: {_plural(info['duplicates_removed'], 'duplicate')} removed</h3>"
             f"{facts_table}"
-            f"<div class='grid'><div class='plotcard'><h4>clusters by size (<code>{_e(info['size_field'])}</code> "
-            f"of the kept representatives)</h4>{chart}</div></div>"
+            f"<div class='grid'><div class='plotcard'><h4>clusters by size ({_cluster_sizes_of(info)})</h4>"
+            f"{chart}</div></div>"
             f"<p class='muted'>The largest clusters; the keeper is the record published, members carry "
             f"<code>dup_of</code> = keeper id in rejected/.</p>{table}")
     return f'<section id="dedup"><h2>Dedup clusters</h2>{"".join(blocks)}</section>'
+
+
+def _cluster_sizes_of(info: dict[str, Any]) -> str:
+    if info["size_field"] is None:  # counted from the removed members
+        return "the keeper and the records naming it in <code>dup_of</code>; two or more"
+    return f"<code>{_e(info['size_field'])}</code> of the kept representatives"
 
 
 def _samples(report: dict[str, Any]) -> str:
@@ -404,6 +413,7 @@ def _samples(report: dict[str, Any]) -> str:
         note = "No rejected records." if samples else "No statistics in this run."
         return f'<section id="samples"><h2>Rejected samples</h2><p class="muted">{note}</p></section>'
     counts = {r["reason"]: r["count"] for row in report["funnel"] for r in row["reasons"]}
+    snippet = "caption" if samples.get("snippet_of") == "caption" else "text snippet"
     order = [r["reason"] for row in report["funnel"] for r in row["reasons"]]
     order += sorted(set(samples["by_reason"]) - set(order))
     blocks = []
@@ -415,7 +425,7 @@ def _samples(report: dict[str, Any]) -> str:
                 for s in items]
         count = _plural(counts.get(reason, len(items)), "record")
         blocks.append(f"<details open><summary><code>{_e(reason)}</code> · {count}</summary>"
-                      f"{_table(['id', 'url', 'detail', 'text snippet', 'signals'], rows)}</details>")
+                      f"{_table(['id', 'url', 'detail', snippet, 'signals'], rows)}</details>")
     return (f'<section id="samples"><h2>Rejected samples per reason</h2><p class="muted">The {samples["k"]} '
             f'records with the smallest ids of each reason: the same records on every rerun and runner. '
             f'<code>dataprep trace RUN ID</code> shows one record in full.</p>{"".join(blocks)}</section>')
@@ -438,7 +448,7 @@ def _validation(report: dict[str, Any]) -> str:
             observed = r.get("observed")
             observed = observed if isinstance(observed, str) else json.dumps(observed, default=str)
             examples = ", ".join(_e(x) for x in (r.get("example_ids") or [])[:5])
-            rows.append([f"<code>{_e(r.get('expectation'))}</code>", _e(r.get("severity")),
+            rows.append([f"<code class='wrap'>{_e(r.get('expectation'))}</code>", _e(r.get("severity")),
                          '<span class="ok">✓</span>' if ok else "–" if ok is None
                          else '<span class="warn">⚠ warning</span>' if warning else '<span class="bad">✗</span>',
                          f"<span class='mono'>{_e(observed[:300])}</span>", f"<span class='mono'>{examples}</span>"])
@@ -506,6 +516,8 @@ def _inventory(report: dict[str, Any]) -> str:
 def _tokens(report: dict[str, Any]) -> str:
     """Published tokens per language and source; the balance step's before/after when it ran."""
     parts = ['<section id="tokens"><h2>Tokens and balance</h2>']
+    if report["run"].get("job") == "images":
+        return parts[0] + "<p>Token counts and balancing apply to the text job only.</p></section>"
     tokens = report.get("tokens")
     if tokens:
         parts.append(f"<p>{_n(tokens['tokens'])} tokens ({_e(tokens.get('encoding', ''))}) in "
@@ -525,11 +537,40 @@ def _tokens(report: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _synthetic(report: dict[str, Any]) -> str:
+    """LLM-generated records: their share of the output and, per template, what became of them."""
+    parts = ['<section id="synthetic"><h2>Synthetic data</h2>']
+    synthetic = report.get("synthetic")
+    if not synthetic:
+        return parts[0] + "<p>Synthetic generation was off for this run.</p></section>"
+    parts.append(f"<p>{_n(synthetic['synthetic_records'])} of {_n(synthetic['final_records'])} published records "
+                 f"({_pct(synthetic['share'])}) are synthetic. They met the same gates and dedup as crawled "
+                 f"records; a duplicate of its parent is dropped as such.</p>")
+    rows, reasons = [], []
+    for name, t in synthetic["templates"].items():
+        rows.append([f"<code>{_e(name)}</code>", _n(t["attempted"]), _n(t["generated"]), _n(t["cached"]),
+                     _n(t["accepted"]), _pct(t["acceptance_rate"]), _n(t["tokens"]), _n(t["generation_seconds"]),
+                     _n(t["tokens_per_second"])])
+        reasons += [[f"<code>{_e(name)}</code>", f"<code>{_e(r)}</code>", _n(n)] for r, n in t["rejected"].items()]
+    parts.append(_table(["template", "attempted", "generated", "from cache", "accepted", "acceptance",
+                         "tokens", "generation s", "tokens/s"], rows, numeric=set(range(1, 9))))
+    if reasons:
+        parts.append("<h3>why synthetic records were dropped</h3>"
+                     + _table(["template", "reason", "records"], reasons, numeric={2}))
+    selection = synthetic.get("selection")
+    if selection:
+        rows = [[_e(k), _n(v)] for k, v in selection.items() if isinstance(v, (int, float))]
+        parts.append("<h3>seed selection</h3>" + _table(["", "count"], rows, numeric={1}))
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def render_html(report: dict[str, Any]) -> str:
     nav = "".join(f'<a href="#{sid}">{title}</a>' for sid, title in SECTIONS)
     body = "".join([
         _header(report), _summary(report), _funnel(report), _distributions(report), _dedup(report),
-        _samples(report), _validation(report), _drift(report), _tokens(report), _inventory(report),
+        _samples(report), _validation(report), _drift(report), _tokens(report), _synthetic(report),
+        _inventory(report),
     ])
     title = f"dataprep report · {report['run'].get('run_id')}"
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -1,4 +1,5 @@
-"""The text job: read → url filter → extract → language → quality → harm → PII → exact dedup → write.
+"""The text job: read → url filter → extract → language → quality → harm → PII → [synthetic] →
+exact and near dedup → write.
 
 A thin assembly: the stages come from ``transforms.registry.TEXT_STAGES`` in order, each
 configured by the section of ``TextConfig`` named after it, skipped when not ``enabled``.
@@ -15,12 +16,10 @@ import apache_beam as beam
 
 from pipelines import assembly
 from pipelines.assembly import StageOutputs, apply_stages
-from pipelines.config import config_hash, to_dict
 from pipelines.drift import DEFAULT_THRESHOLD
 from pipelines.progress import run_with_progress
-from pipelines.report import write_report
-from pipelines.runner import pipeline_options, runner_name
-from pipelines.version import code_version
+from pipelines.publish import publish_run, run_header
+from pipelines.runner import pipeline_options
 from schemas.text import REJECTED_SCHEMA, SCHEMA_VERSION, TEXT_SCHEMA
 from schemas.text_suites import text_suites
 from transforms.balance import BalanceConfig, load_balance_stats
@@ -44,12 +43,27 @@ from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs
 from transforms.registry import TEXT_STAGES
-from transforms.run_commit import DATA, REJECTED_DIR, begin_run, seal_run, write_manifest
-from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, load_run_facts, read_fact, rejected_fact
-from transforms.run_gate import ValidationFailed, gate
+from transforms.run_commit import DATA, REJECTED_DIR, begin_run
+from transforms.run_facts import (
+    WriteRunFacts,
+    created_fact,
+    file_fact,
+    kept_fact,
+    read_fact,
+    rejected_fact,
+)
 from transforms.validate import ValidateStages
 from transforms.stage import RunContext
 from transforms.stats import CollectStats
+from transforms.synthetic import (
+    STAGE as SYNTHETIC_STAGE,
+    GenerateSynthetic,
+    SyntheticBranch,
+    SyntheticConfig,
+    SyntheticReport,
+    load_synthetic_stats,
+    preflight,
+)
 from transforms.storage import join
 
 log = logging.getLogger(__name__)
@@ -78,6 +92,8 @@ class TextConfig:
     decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
     balance: BalanceConfig = field(default_factory=BalanceConfig)
     tokens: TokenCountConfig = field(default_factory=TokenCountConfig)
+    # LLM-generated records seeded by kept ones, gated like crawled ones (off by default).
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     output: ParquetSinkConfig = field(default_factory=ParquetSinkConfig)
     # Records per stage batch: large enough for fastText / scikit-learn to vectorise.
     batch_size: int = 256
@@ -91,14 +107,37 @@ def enabled_stages(config: Any) -> list[Any]:
 
 
 def stage_order(config: Any) -> list[str]:
-    return assembly.stage_order(TEXT_STAGES, config)
+    branch = SyntheticJoin(config.synthetic, None, config.batch_size) if config.synthetic.enabled else None
+    return assembly.stage_order(TEXT_STAGES, config, branch)
+
+
+class SyntheticJoin:
+    """The synthetic branch as the job's ``assembly.Branch``: seeded by the records that passed
+    every per-record stage, gated by those same stages, joined before dedup (which judges
+    crawled and synthetic records together). ``parts`` keeps the branch's outputs for the
+    run facts and the report."""
+
+    name = SYNTHETIC_STAGE
+
+    def __init__(self, config: SyntheticConfig, run: RunContext | None, batch_size: int):
+        self._config, self._run, self._batch_size = config, run, batch_size
+        self.parts: dict[str, beam.PCollection] = {}
+
+    def position(self, stages: list[Any]) -> int:
+        return assembly.branch_position(stages)
+
+    def __call__(self, records: beam.PCollection, gates: list[Any]) -> tuple[beam.PCollection, beam.PCollection]:
+        self.parts = records | "Synthetic" >> SyntheticBranch(self._config, self._run, gates, self._batch_size)
+        merged = (records, self.parts["kept"]) | "WithSynthetic" >> beam.Flatten()
+        return merged, self.parts["rejected"]
 
 
 def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: Any) -> StageOutputs:
     """Add the text job to ``pipeline``: every input record ends in data/ or rejected/."""
     run_dir = run.run_dir
     read = pipeline | "Read" >> ReadInputs(inputs, config.read)
-    outputs = apply_stages(read, TEXT_STAGES, config, run, config.batch_size)
+    synthetic = SyntheticJoin(config.synthetic, run, config.batch_size) if config.synthetic.enabled else None
+    outputs = apply_stages(read, TEXT_STAGES, config, run, config.batch_size, branch=synthetic)
     records = outputs.final
     if config.tokens.enabled:
         _ = records | "TokenTotals" >> TokenTotals(config.tokens.encoding, run_dir)
@@ -118,8 +157,15 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: A
         data_files | "FactDataFiles" >> beam.Map(file_fact),
         rejected_files | "FactRejectedFiles" >> beam.Map(file_fact),
     ]
+    if synthetic is not None:
+        # Records born in this run: the input grows by them (input = kept + rejected).
+        facts.append(synthetic.parts["born"] | "FactCreated" >> beam.Map(created_fact(SYNTHETIC_STAGE)))
+        _ = {
+            "generated": synthetic.parts["generated"], "failed": synthetic.parts["failed"], "final": records,
+            "rejected": outputs.all_rejected, "selection": synthetic.parts["selection"],
+        } | "SyntheticReport" >> SyntheticReport(run_dir)
     _ = facts | "AllFacts" >> beam.Flatten() | "RunFacts" >> WriteRunFacts(run_dir)
-    _ = pipeline | "Stats" >> CollectStats(outputs, run_dir)
+    _ = pipeline | "Stats" >> CollectStats(outputs, run_dir, stage_classes=(*TEXT_STAGES, GenerateSynthetic))
     _ = pipeline | "Validate" >> ValidateStages(outputs, text_suites(config), run_dir)
     return outputs
 
@@ -146,45 +192,24 @@ def run(
     run_dir = join(output, run_id)
     if dedup_index and not config.dedup_minhash.enabled:
         raise ValueError("--dedup-index needs the dedup_minhash stage enabled")
+    preflight(config.synthetic)  # a clear error now if the model or server cannot answer
     begin_run(run_dir)
     started = time.time()
     pipeline = beam.Pipeline(options=options)
     build(pipeline, inputs, RunContext(run_dir, run_id, dedup_index), config)
     progress = run_with_progress(pipeline, stage_order(config))
-    header = {
-        "run_id": run_id,
-        "job": "text",
-        "schema_version": SCHEMA_VERSION,
-        "inputs": list(inputs),
-        "config": to_dict(config),
-        "config_hash": config_hash(config),
-        "code_version": code_version(),
-        "runner": runner_name(options),
-        "seconds": round(time.time() - started, 3),
-        "stage_seconds": progress.stage_seconds,
-    }
+    header = run_header("text", SCHEMA_VERSION, run_id, inputs, config, options, started, progress.stage_seconds)
     staged = {
         "dedup_minhash": load_minhash_stats,
         "tokens": load_token_totals,
         "balance": load_balance_stats,
         "decontaminate": load_decontaminate_stats,
+        "synthetic": load_synthetic_stats,
     }
     for name, load in staged.items():  # global steps' own report data, staged by the pipeline
         if getattr(config, name).enabled:
             header[name] = load(run_dir)
-    failure = None
-    try:
-        gate_result = gate(run_dir, load_run_facts(run_dir))
-    except ValidationFailed as exc:
-        failure, gate_result = exc, exc.result
-    header["validation"] = gate_result.summary()
-    manifest = write_manifest(run_dir, stage_order(config), header)
-    # Rendered on failure too: the report shows which expectation failed and on which records.
-    write_report(run_dir, previous_run_dir=previous_run, drift_threshold=drift_threshold,
-                 manifest=manifest, find_previous=compare_previous, sealed=failure is None)
-    if failure is not None:
-        raise failure
-    seal_run(run_dir)
+    manifest = publish_run(run_dir, stage_order(config), header, previous_run, drift_threshold, compare_previous)
     if dedup_index:
         manifest["dedup_index"] = publish_band_table(run_dir, dedup_index, run_id)
     return manifest

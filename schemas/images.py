@@ -1,8 +1,9 @@
 """Schemas of image-caption records: kept (``data/``) and rejected (``rejected/``).
 
 Base columns are fixed here; each stage of ``transforms.images.stages.IMAGE_STAGES`` adds its
-named signal columns (``image`` and its metadata from ``decode``, ``nsfw_score``...). Rejected
-records carry the same columns plus the reason; their ``image`` is null unless
+named signal columns (``image`` and its metadata from ``decode``, ``nsfw_score``...). A stage
+that did not run leaves its columns null (``alignment_score``: the alignment stage is off by
+default). Rejected records carry the same columns plus the reason; their ``image`` is null unless
 ``output.rejected_image_bytes`` is set.
 """
 
@@ -12,6 +13,7 @@ import pyarrow as pa
 
 from schemas.text import REJECT_FIELDS
 from transforms.images.stages import IMAGE_STAGES
+from transforms.synthetic import GenerateSynthetic
 
 SCHEMA_VERSION = "images/1"
 
@@ -23,12 +25,18 @@ BASE_FIELDS = (
     pa.field("caption", pa.string()),
     pa.field("source", pa.string()),  # the input file's URI
     pa.field("source_key", pa.string()),  # row:N, tar:<key>, <WARC-Record-ID>#img<N>
+    # Provenance, as in the text job: a rewritten caption (``--synthetic caption``) is a record
+    # of its own with its parent's image.
+    pa.field("synthetic", pa.bool_()),
+    pa.field("parent_id", pa.string()),
+    pa.field("generator", pa.string()),
+    pa.field("template", pa.string()),
 )
 
 
 def _signal_fields() -> tuple[pa.Field, ...]:
     fields: dict[str, pa.Field] = {}
-    for stage in IMAGE_STAGES:
+    for stage in (*IMAGE_STAGES, GenerateSynthetic):
         for field in stage.signal_fields:
             if field.name in fields and fields[field.name] != field:
                 raise ValueError(f"signal {field.name} declared twice with different types")

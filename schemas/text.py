@@ -10,6 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from transforms.registry import TEXT_STAGES
+from transforms.synthetic import GenerateSynthetic
 
 SCHEMA_VERSION = "text/1"
 
@@ -37,7 +38,7 @@ REJECT_FIELDS = (
 
 def _signal_fields() -> tuple[pa.Field, ...]:
     fields: dict[str, pa.Field] = {}
-    for stage in TEXT_STAGES:
+    for stage in (*TEXT_STAGES, GenerateSynthetic):
         for field in stage.signal_fields:
             if field.name in fields and fields[field.name] != field:
                 raise ValueError(f"signal {field.name} declared twice with different types")

@@ -32,6 +32,10 @@ from transforms.filters.c4 import REMOVAL_RULES
 from transforms.filters.gopher_repetition import RULES as REPETITION_RULES
 from transforms.readers.base import READ_STAGE
 from transforms.registry import TEXT_STAGES
+from transforms.stage import Stage
+from transforms.synthetic import STAGE as SYNTHETIC_STAGE
+from transforms.synthetic import GenerateSynthetic
+from transforms.synthetic.branch import NOT_GATES
 
 CRITICAL, WARNING = "critical", "warning"
 SEVERITIES = (CRITICAL, WARNING)
@@ -85,6 +89,9 @@ class StageRules:
     value_sets: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     # Config-derived expectations: ``(config) -> [expectation, ...]``.
     extra: Callable[[Any], list[Expectation]] | None = None
+    # Other stages whose reasons this stage's rejections may carry (the synthetic branch runs
+    # the job's own per-record stages on its records): any snake_case reason of these prefixes.
+    reason_prefixes: tuple[str, ...] = ()
 
 
 def expectation(type_: str, key: str, severity: str, scope: str = KEPT, notes: str = "", **kwargs: Any) -> Expectation:
@@ -329,6 +336,8 @@ def type_list(arrow_type: pa.DataType) -> list[str] | None:
         return ["int", "int32", "int64"]
     if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
         return ["list"]
+    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
+        return ["bytes"]
     if pa.types.is_floating(arrow_type):
         # An int is a valid value of a float column (Arrow converts it). GE's "int" also admits
         # bool (a subclass of int in Python).
@@ -364,6 +373,12 @@ def _signal_checks(stage: str, signals: tuple[pa.Field, ...], rules: StageRules)
 def _reason_check(stage: str, rules: StageRules) -> Expectation:
     prefix = f"{stage}."
     key, notes = "reject_reason.allowed", "reasons are part of the output schema: a new one is a schema change"
+    if rules.reason_prefixes:
+        stages = "|".join(re.escape(name) for name in (stage, *rules.reason_prefixes))
+        return critical(
+            REGEX, key, REJECTED, "the stage's own reasons or those of the stages it runs",
+            column="reject_reason", regex=f"^(?:{stages})\\.[a-z0-9_]+$",
+        )
     if rules.reasons is None:
         return critical(
             REGEX,
@@ -407,8 +422,11 @@ def stage_suite(
     rules: StageRules,
     config: Any,
     text_checks: list[Expectation],
+    job: str = "text",
+    schema_version: str = SCHEMA_VERSION,
 ) -> Suite:
-    """The suite of one stage; ``columns`` are the columns its kept records must have."""
+    """The suite of one stage; ``columns`` are the columns its kept records must have.
+    ``text_checks``: the job's checks of its main content column (``text``, ``caption``)."""
     checks = [
         critical(
             COLUMNS,
@@ -452,9 +470,9 @@ def stage_suite(
     if duplicated:
         raise ValueError(f"suite of {stage}: expectation keys used twice: {duplicated}")
     return {
-        "name": f"text.{stage}",
+        "name": f"{job}.{stage}",
         "expectations": checks,
-        "meta": {"stage": stage, "schema_version": SCHEMA_VERSION},
+        "meta": {"stage": stage, "schema_version": schema_version},
     }
 
 
@@ -469,17 +487,55 @@ def text_suites(config: Any, severity_overrides: Mapping[str, str] | None = None
     max_text_chars = max(config.read.max_record_bytes, config.extract.max_body_bytes)
     columns = [f.name for f in BASE_FIELDS]
     suites = {READ_STAGE: stage_suite(READ_STAGE, (), list(columns), _RULES[READ_STAGE], config, [])}
+    gates: list[str] = []  # per-record stages so far: the synthetic branch runs them too
     for stage_class in TEXT_STAGES:
         name = stage_class.name
         if not getattr(config, name).enabled:
             continue
+        if config.synthetic.enabled and SYNTHETIC_STAGE not in suites and not issubclass(stage_class, Stage):
+            suites[SYNTHETIC_STAGE] = synthetic_suite(config, list(columns), gates, _text_checks(True, max_text_chars))
+        if issubclass(stage_class, Stage) and name not in NOT_GATES:
+            gates.append(name)
         position = registry_order.index(name)
         rules = _RULES.get(name, _UNDECLARED)
         if rules.declared:
             columns += [f.name for f in stage_class.signal_fields if f.name not in columns]
         text = _text_checks(position > extract_at, max_text_chars) if position >= extract_at else []
         suites[name] = stage_suite(name, tuple(stage_class.signal_fields), list(columns), rules, config, text)
+    if config.synthetic.enabled and SYNTHETIC_STAGE not in suites:
+        suites[SYNTHETIC_STAGE] = synthetic_suite(config, list(columns), gates, _text_checks(True, max_text_chars))
     return apply_severity_overrides(suites, severity_overrides or {})
+
+
+def synthetic_suite(config: Any, columns: list[str], reason_prefixes: list[str], content_checks: list[Expectation],
+                    job: str = "text", schema_version: str = SCHEMA_VERSION) -> Suite:
+    """The synthetic step's suite (both jobs). Its kept records are the crawled ones passing
+    through plus the synthetic ones that met every gate, so its signals may be empty (crawled
+    records have none) and its template column holds only null or an active template; its
+    rejected records are all synthetic, with generation's reasons or those of
+    ``reason_prefixes`` (the gates it ran)."""
+    rules = StageRules(
+        reasons=None,
+        reason_prefixes=tuple(reason_prefixes),
+        nullable=tuple(f.name for f in GenerateSynthetic.signal_fields),
+        ranges={"synthetic_tokens": COUNT, "synthetic_prompt_tokens": COUNT, "synthetic_seconds": COUNT},
+        extra=_synthetic_checks,
+    )
+    return stage_suite(SYNTHETIC_STAGE, tuple(GenerateSynthetic.signal_fields), columns, rules, config,
+                       content_checks, job, schema_version)
+
+
+def _synthetic_checks(config: Any) -> list[Expectation]:
+    templates = sorted(t.ref for t in config.synthetic.active_templates())
+    return [
+        critical(NOT_NULL, "synthetic.not_null", notes="readers set False, generation True", column="synthetic"),
+        critical(IN_SET, "template.active", notes="synthetic.tasks: null on crawled records",
+                 column="template", value_set=templates),
+        critical(REGEX, "parent_id.format", notes="the seed's id: null on crawled records",
+                 column="parent_id", regex="^[0-9a-f]{32}$"),
+        critical(IN_SET, "rejected.synthetic_only", REJECTED, "the branch rejects only its own records",
+                 column="synthetic", value_set=[True]),
+    ]
 
 
 def apply_severity_overrides(suites: dict[str, Suite], overrides: Mapping[str, str]) -> dict[str, Suite]:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from hypothesis import HealthCheck, settings
 from moto.server import ThreadedMotoServer
 
 
@@ -123,3 +129,97 @@ def write_warc(path: Path, pages: list[tuple[str, bytes]]) -> Path:
             )
             writer.write_record(record)
     return path
+
+
+# Property-based tests: a fixed seed and no per-example time limit, so CI is reproducible and
+# never flaky on a busy machine. ``HYPOTHESIS_PROFILE=explore`` searches wider, unseeded.
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, max_examples=60, print_blob=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("explore", deadline=None, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def _run_files(run: str, folder: str, s3: S3Server | None) -> dict[str, bytes]:
+    """The files under ``<run>/<folder>/`` (relative path -> bytes), locally or on S3."""
+    if run.startswith("s3://"):
+        assert s3 is not None, f"{run}: pass the S3Server to read an S3 run"
+        bucket, _, prefix = run[len("s3://"):].partition("/")
+        prefix = f"{prefix.rstrip('/')}/"
+        client = s3.client()
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}{folder}/")
+        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+        return {k[len(prefix):]: client.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
+    root = Path(run)
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / folder).rglob("*")) if p.is_file()}
+
+
+def _parquet(data: bytes, columns: list[str]) -> pa.Table:
+    return pq.read_table(pa.BufferReader(data), columns=columns)
+
+
+def assert_conserved(run: str | Path, s3: S3Server | None = None) -> dict:
+    """Nothing lost, nothing counted twice, read back from what a finished run published.
+
+    Reads ``manifest.json`` and the files themselves (never the pipeline's own counters) and
+    checks, for the text and images jobs: every funnel stage has in (+ created, for a stage that
+    adds records) = kept + rejected, its reasons add up to its rejected and carry its name,
+    stage i's kept is stage i+1's in, the first stage's in is the input and the last one's kept
+    is the output; ``data/`` holds ``kept`` rows and ``rejected/stage=<s>/`` exactly each
+    reason's count; every id is there once; the files in ``data/`` and ``rejected/`` are the
+    manifest's. For a crawl run: every URL has one fetch-log row, the rows' outcomes and
+    reasons match the totals and each round's counts. Returns the manifest.
+    """
+    run = str(run).rstrip("/")
+    if run.startswith("s3://"):
+        bucket, _, prefix = run[len("s3://"):].partition("/")
+        manifest_bytes = s3.client().get_object(Bucket=bucket, Key=f"{prefix}/manifest.json")["Body"].read()
+    else:
+        manifest_bytes = (Path(run) / "manifest.json").read_bytes()
+    manifest = json.loads(manifest_bytes)
+    if "rounds" in manifest:  # a crawl run
+        totals = manifest["totals"]
+        assert totals["urls"] == totals["fetched"] + totals["rejected"], totals
+        assert sum(totals["reasons"].values()) == totals["rejected"], totals
+        for key in ("fetched", "rejected"):
+            assert sum(r[key] for r in manifest["rounds"]) == totals[key], (key, manifest["rounds"])
+        rows = [_parquet(data, ["outcome", "reason", "url"]).to_pylist()
+                for path, data in _run_files(run, "fetch_log", s3).items() if path.endswith(".parquet")]
+        rows = [row for table in rows for row in table]
+        assert len(rows) == totals["urls"] == len({row["url"] for row in rows})
+        assert sum(row["outcome"] == "fetched" for row in rows) == totals["fetched"]
+        assert Counter(row["reason"] for row in rows if row["outcome"] != "fetched") == Counter(totals["reasons"])
+        return manifest
+
+    funnel, c = manifest["funnel"], manifest["conservation"]
+    assert funnel and funnel[0]["stage"] == "read", [row["stage"] for row in funnel]
+    assert c["input"] == c["kept"] + c["rejected"], c
+    created = sum(row.get("created", 0) for row in funnel)  # records a stage adds (synthetic)
+    assert funnel[0]["in"] + created == c["input"] and funnel[-1]["kept"] == c["kept"], (funnel, c)
+    assert sum(row["rejected"] for row in funnel) == c["rejected"], (funnel, c)
+    for before, after in zip(funnel, funnel[1:]):
+        assert before["kept"] == after["in"], (before, after)
+    for row in funnel:
+        assert row["in"] + row.get("created", 0) == row["kept"] + row["rejected"] and row["kept"] >= 0, row
+        assert sum(row["reasons"].values()) == row["rejected"], row
+        if "created" not in row:  # a branch (synthetic) also gives the reasons of the gates it runs
+            assert all(reason.startswith(row["stage"] + ".") for reason in row["reasons"]), row
+
+    data = {p: b for p, b in _run_files(run, "data", s3).items() if p.endswith(".parquet")}
+    rejected = {p: b for p, b in _run_files(run, "rejected", s3).items() if p.endswith(".parquet")}
+    listed = {f["path"] for f in manifest["files"] if f["path"].split("/")[0] in ("data", "rejected")}
+    assert set(data) | set(rejected) == listed, "the files differ from the manifest's"
+    ids = [i for b in data.values() for i in _parquet(b, ["id"]).column("id").to_pylist()]
+    assert len(ids) == c["kept"], (len(ids), c)
+    reasons: dict[str, Counter] = {row["stage"]: Counter() for row in funnel}
+    for path, b in rejected.items():
+        table = _parquet(b, ["id", "reject_stage", "reject_reason"]).to_pylist()
+        folder_stage = path.split("/")[1].removeprefix("stage=")
+        for row in table:
+            assert row["reject_stage"] == folder_stage, (path, row)
+            reasons.setdefault(row["reject_stage"], Counter())[row["reject_reason"]] += 1
+            ids.append(row["id"])
+    assert {s: dict(r) for s, r in reasons.items()} == {row["stage"]: row["reasons"] for row in funnel}
+    assert len(ids) == len(set(ids)) == c["input"], "an id is missing or there twice"
+    return manifest

@@ -21,7 +21,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA, aeb_pages, write_warc
+from conftest import SHARED_DATA, aeb_pages, assert_conserved, write_warc
 
 from pipelines import text
 
@@ -47,6 +47,7 @@ spec.loader.exec_module(check_partition)
 def committed_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gate")
     text.run([str(CC_WARC)], str(out), "dt=2024-01-01", text.Config(), [])
+    assert_conserved(out / "dt=2024-01-01")
     return out / "dt=2024-01-01"
 
 
@@ -342,7 +343,7 @@ def test_text_daily_commits_validates_and_publishes_the_partition(
     manifest = json.loads(client.get_object(Bucket=bucket, Key=prefix + "manifest.json")["Body"].read())
     assert manifest["run_id"] == f"dt={DATE}"
     assert manifest["inputs"] == [f"s3://{bucket}/raw/{DATE}/*.warc.gz"]
-    c = manifest["conservation"]
+    c = assert_conserved(f"s3://{bucket}/out/dt={DATE}", s3_server)["conservation"]
     assert c["input"] == c["kept"] + c["rejected"] and c["kept"] > 0
     assert {prefix + "report/report.json", prefix + "report/index.html"} <= keys
 
@@ -467,5 +468,6 @@ def test_images_daily_commits_the_partition(request, airflow_bin, airflow_env, s
     assert prefix + "_SUCCESS" in keys
     manifest = json.loads(client.get_object(Bucket=bucket, Key=prefix + "manifest.json")["Body"].read())
     assert manifest["job"] == "images" and manifest["conservation"]["kept"] >= 1
+    assert_conserved(f"s3://{bucket}/images/dt={DATE}", s3_server)
     state = run_state(airflow_bin, airflow_env, "dataprep_images_daily")
     assert [(e["asset"], e["partition_key"]) for e in state["events"]] == [("dataprep_images", DATE)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
-from conftest import SHARED_DATA, aeb_pages, write_warc
+from conftest import SHARED_DATA, aeb_pages, assert_conserved, write_warc
 
 pytestmark = pytest.mark.slow
 KILL_AT = (0.15, 0.4, 0.65, 0.85, 0.95)
@@ -41,6 +41,7 @@ def test_killed_runs_never_publish_and_reruns_converge(inputs, tmp_path):
     subprocess.run(_command(inputs, tmp_path / "clean", "r"), check=True, capture_output=True)
     clean_seconds = time.monotonic() - started
     expected = _data_digests(tmp_path / "clean" / "r")
+    assert_conserved(tmp_path / "clean" / "r")
     assert expected
 
     interrupted = 0
@@ -61,6 +62,7 @@ def test_killed_runs_never_publish_and_reruns_converge(inputs, tmp_path):
         assert rerun.returncode == 0, rerun.stderr
         assert (run_dir / "_SUCCESS").exists()
         assert _data_digests(run_dir) == expected, f"killed at {fraction}: rerun differs"
+        assert_conserved(run_dir)
         assert not [p for p in run_dir.rglob("*") if p.name.startswith(".")], "temporary files left"
         ids = ds.dataset(run_dir / "data").to_table(columns=["id"]).column("id").to_pylist()
         assert len(ids) == len(set(ids))  # no record twice

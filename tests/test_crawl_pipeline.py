@@ -17,6 +17,7 @@ import duckdb
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from conftest import assert_conserved
 from crawl_sites import hostile_routes, linked_site, serve, serve_pydoc
 from warcio.archiveiterator import ArchiveIterator
 
@@ -72,6 +73,7 @@ def test_crawl_writes_fetch_log_and_warc(tmp_path):
         config = dataclasses.replace(CONFIG, depth=2, max_hosts_in_flight=1)
         manifest = crawl.run([_url_list(tmp_path, "urls.txt", urls)], str(tmp_path / "out"), "r1", config, BEAM)
     run_dir = str(tmp_path / "out" / "r1")
+    assert_conserved(run_dir)
     rows = _fetch_log(run_dir)
     by_url = {row["url"].replace(bad.url, ""): row for row in rows}
     outcome = {u: row["reason"] or row["outcome"] for u, row in by_url.items() if u.startswith("/")}
@@ -123,6 +125,7 @@ def test_page_budget_limits_a_deep_crawl(tmp_path):
         )
         requested = [p for p in site.paths() if p != "/robots.txt"]
     rows = _fetch_log(str(tmp_path / "out" / "b"))
+    assert_conserved(tmp_path / "out" / "b")
     admitted = [row for row in rows if row["reason"] != "page_budget"]
     assert len(admitted) == 6 == len(requested) == sum(r["admitted"] for r in manifest["rounds"])
     assert sum(row["reason"] == "page_budget" for row in rows) > 0
@@ -148,6 +151,8 @@ def test_retry_failed_fetches_only_retryable_failures(tmp_path):
             None, str(tmp_path / "out"), "second", CONFIG, BEAM, retry_failed=str(tmp_path / "out" / "first")
         )
         requested = sorted(set(site.paths()) - {"/robots.txt"})
+    assert_conserved(tmp_path / "out" / "first")
+    assert_conserved(tmp_path / "out" / "second")
     assert first["totals"]["reasons"] == {"http_404": 1, "http_503": 1, "http_500": 1}
     assert requested == ["/500", "/recovers"]  # neither the fetched page nor the 404 again
     rows = {row["url"].replace(site.url, ""): row for row in _fetch_log(str(tmp_path / "out" / "second"))}
@@ -166,6 +171,7 @@ def test_pydoc_site_from_s3_list_to_s3_archive(tmp_path, s3_server):
         urls = s3_server.upload(csv, bucket, "lists/pages.csv.gz")
         manifest = crawl.run([urls], f"s3://{bucket}/crawls", "docs", CONFIG, BEAM + s3_server.pipeline_args())
     assert manifest["totals"]["fetched"] == len(pages), manifest["totals"]
+    assert_conserved(f"s3://{bucket}/crawls/docs", s3_server)
     (warc,) = manifest["warc_files"]
     assert warc.startswith(f"s3://{bucket}/crawls/docs/warc/")
     records = [rec for rec, drop in read_file(warc, ReadConfig()) if drop is None]
@@ -212,6 +218,7 @@ def test_private_addresses_are_refused_by_default(tmp_path):
         )
         assert site.hits == []
     assert manifest["totals"]["reasons"] == {"ssrf_blocked": 1}
+    assert_conserved(tmp_path / "out" / "strict")
 
 
 def test_prepare_urls_dedups_drops_seen_and_applies_the_budget():
@@ -250,4 +257,5 @@ def test_robots_txt_is_fetched_once_per_host_for_the_whole_crawl(tmp_path):
         )
         robots_fetches = site.paths().count("/robots.txt")
     assert len(manifest["rounds"]) >= 3  # several rounds, each on its own Beam job
+    assert_conserved(tmp_path / "out" / "robots")
     assert robots_fetches == 1

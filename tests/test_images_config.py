@@ -4,22 +4,46 @@ from __future__ import annotations
 
 import io
 import tarfile
+from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import assert_conserved
 from image_fixtures import photo, variant
 
 from pipelines import images
 from pipelines.config import config_hash, dump_config, from_dict, load_config
+from transforms.crawl.config import IMAGE_CONTENT_TYPES
 from transforms.images.stages import IMAGE_STAGES
 
 
 def test_every_stage_has_a_config_section_named_after_it():
     config = images.Config()
     for stage in IMAGE_STAGES:
-        assert getattr(config, stage.name).enabled is True
-    assert images.stage_order(config)[0] == "read" and len(images.stage_order(config)) == len(IMAGE_STAGES) + 1
+        assert isinstance(getattr(config, stage.name).enabled, bool)
+    # the alignment scorer needs a checkpoint the user gives: off by default
+    off = {stage.name for stage in IMAGE_STAGES if not getattr(config, stage.name).enabled}
+    assert off == {"alignment"}
+    assert images.stage_order(config)[0] == "read" and len(images.stage_order(config)) == len(IMAGE_STAGES)
+
+
+def test_nested_sections_overlay_their_defaults(tmp_path):
+    path = tmp_path / "images.yaml"
+    path.write_text("download:\n  crawl:\n    per_host_rate: 5.0\n    allow_private_addresses: true\n")
+    config = load_config(images.Config, path)
+    crawl = config.download.crawl
+    assert crawl.per_host_rate == 5.0 and crawl.allow_private_addresses
+    # every other setting is the download's own default (image types, image-sized body cap), not CrawlConfig()'s
+    assert crawl == replace(images.Config().download.crawl, per_host_rate=5.0, allow_private_addresses=True)
+    assert crawl.content_types == IMAGE_CONTENT_TYPES
+    assert config.download == replace(images.Config().download, crawl=crawl)
+    # a section that names a field still replaces that field whole
+    jpeg_only = from_dict(images.Config, {"download": {"crawl": {"content_types": ["image/jpeg"]}}})
+    assert jpeg_only.download.crawl.content_types == ("image/jpeg",)
+    # validation still runs on the overlaid result
+    with pytest.raises(ValueError, match="content_types"):
+        from_dict(images.Config, {"download": {"crawl": {"content_types": []}}})
 
 
 def test_yaml_round_trip_and_typos(tmp_path):
@@ -63,6 +87,7 @@ def test_webdataset_from_s3_to_s3(tmp_path, s3_server, monkeypatch):
     config = from_dict(images.Config, {"nsfw": {"enabled": False}})
     manifest = images.run([uri], f"s3://{bucket}/out", "r1", config, [])
     assert manifest["conservation"]["kept"] == 1 and manifest["conservation"]["rejected"] == 2
+    assert_conserved(f"s3://{bucket}/out/r1", s3_server)
     client = s3_server.client()
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="out/r1/")["Contents"]}
     assert "out/r1/_SUCCESS" in keys

@@ -11,7 +11,7 @@ import tarfile
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_warc
+from conftest import assert_conserved, write_warc
 from crawl_sites import serve
 from image_fixtures import corrupt_png, photo, placeholder_png, png_bomb, truncated, variant
 from PIL import Image
@@ -118,6 +118,7 @@ def finished_run(tmp_path_factory):
     with serve(_routes()) as site:
         inputs = _inputs(tmp_path, site.url)
         manifest = images.run(inputs, str(tmp_path / "out"), "r1", config, BEAM_ARGS, allow_private_addresses=True)
+    assert_conserved(tmp_path / "out" / "r1")
     return manifest, tmp_path / "out" / "r1", site.url
 
 
@@ -183,6 +184,7 @@ def test_ssrf_guard_without_allow_private_addresses(tmp_path):
         )
         manifest = images.run([str(table)], str(tmp_path / "out"), "r2", config, BEAM_ARGS)
     assert site.hits == []
+    assert_conserved(tmp_path / "out" / "r2")
     assert manifest["funnel"][5]["reasons"] == {"download.ssrf_blocked": 1}
 
 
@@ -226,7 +228,7 @@ def test_cli_runs_the_images_job(tmp_path, monkeypatch, capsys):
     assert code == 0, capsys.readouterr().err
     assert "reconciled" in capsys.readouterr().out
     assert (tmp_path / "out" / "cli" / "_SUCCESS").exists()
-    manifest = json.loads((tmp_path / "out" / "cli" / "manifest.json").read_text())
+    manifest = assert_conserved(tmp_path / "out" / "cli")
     assert manifest["job"] == "images" and manifest["conservation"]["kept"] == 1
     assert manifest["conservation"]["rejected"] == 1  # the bomb: image/png is not allowed by this config
 
@@ -252,6 +254,8 @@ def test_pages_crawled_first_give_image_alt_pairs(tmp_path):
             crawl.warc_files(crawled), str(tmp_path / "out"), "r3", config, BEAM_ARGS, allow_private_addresses=True
         )
     kept = _read_dir(tmp_path / "out" / "r3" / "data")
+    assert_conserved(tmp_path / "out" / "r3")
+    assert_conserved(tmp_path / "out" / "r3" / "crawl")
     assert [(r["url"], r["page_url"]) for r in kept] == [
         (site.url + "/img/china.jpg", site.url + "/blog/index.html")
     ]
@@ -271,5 +275,6 @@ def test_placeholder_reached_by_redirects_is_caught(tmp_path):
         manifest = images.run(
             [str(table)], str(tmp_path / "out"), "r4", config, BEAM_ARGS, allow_private_addresses=True
         )
+    assert_conserved(tmp_path / "out" / "r4")
     placeholder = next(row for row in manifest["funnel"] if row["stage"] == "placeholder")
     assert placeholder["reasons"] == {"placeholder.shared_bytes": 10}

@@ -10,7 +10,6 @@ Beam's FileSystems.
 from __future__ import annotations
 
 import hashlib
-import json
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA, aeb_pages, write_warc
+from conftest import SHARED_DATA, aeb_pages, assert_conserved, write_warc
 
 CC_WARC = SHARED_DATA / "cc-warc-resiliparse" / "warcfile.warc.gz"
 DATAPREP = Path(sys.executable).parent / "dataprep"
@@ -77,7 +76,7 @@ def dataprep_run(inputs: list[str], output: Path, run_id: str, *beam_args: str) 
         cmd += ["--", *beam_args]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return json.loads((output / run_id / "manifest.json").read_text())
+    return assert_conserved(output / run_id)
 
 
 def digests(run_dir: Path) -> dict[str, str]:

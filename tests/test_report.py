@@ -12,7 +12,7 @@ from pathlib import Path
 import apache_beam as beam
 import pyarrow.dataset as ds
 import pytest
-from conftest import SHARED_DATA, aeb_pages, write_warc
+from conftest import SHARED_DATA, aeb_pages, assert_conserved, write_warc
 
 from pipelines import text
 from pipelines.drift import js_distance, sampling_noise
@@ -40,6 +40,7 @@ def run_text(inputs: list[str], output: str, run_id: str, before_report=None) ->
     and the report is re-rendered from it, as ``dataprep report`` does."""
     text.run(inputs, output, run_id, text.Config(), [])
     run_dir = f"{output}/{run_id}"
+    assert_conserved(run_dir)
     if before_report:
         before_report(run_dir)
         return write_report(run_dir)

@@ -204,6 +204,44 @@ def test_report_renders_without_console_errors_and_every_plot_drawn(browser, rep
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
 
 
+@pytest.fixture(scope="module")
+def images_report_page(tmp_path_factory):
+    """A small image-caption run: kept photos, an exact duplicate, a too-small image, a bomb."""
+    from crawl_sites import serve
+    from test_images_pipeline import BEAM_ARGS, FAST_CRAWL, _routes
+
+    from pipelines import images
+    from transforms.images.download import DownloadConfig
+
+    folder = tmp_path_factory.mktemp("browser-images")
+    rows = [("/img/china.jpg", "the roof of a temple in china"), ("/img/flower.jpg", "a pink flower in a garden"),
+            ("/img/china_copy.jpg", "the same temple photo on another host"),
+            ("/img/tiny.jpg", "a tiny thumbnail of a flower"), ("/img/bomb.png", "a png claiming ten gigapixels")]
+    with serve(_routes()) as site:
+        table = folder / "pairs.jsonl"
+        table.write_text("".join(json.dumps({"url": site.url + path, "caption": caption}) + "\n"
+                                 for path, caption in rows))
+        config = images.Config(download=DownloadConfig(crawl=FAST_CRAWL))
+        images.run([str(table)], str(folder / "out"), "images", config, BEAM_ARGS, allow_private_addresses=True)
+    return folder / "out" / "images" / "report" / "index.html"
+
+
+def test_images_report_renders_its_sections_and_plots(browser, images_report_page):
+    browser.open(images_report_page.as_uri())
+    browser.screenshot(ARTIFACTS / "report-images.png")
+    assert browser.console_errors() == []
+    page = browser.evaluate(CHECK_PAGE)
+    rendered = {s["id"]: s for s in page["sections"]}
+    for section_id in ["header", *(sid for sid, _ in SECTIONS)]:
+        assert rendered.get(section_id, {}).get("height", 0) > 20, f"section {section_id} missing or empty"
+    plots = {p["name"]: p for p in page["plots"]}
+    for name in ("funnel", "dist.caption_length", "dist.width", "dist.nsfw_score", "dist.caption_lang",
+                 "clusters.dedup_exact"):
+        assert plots[name]["marks"] > 0 and plots[name]["width"] > 50, name
+    assert plots["drift"]["text"] == "no previous run"
+    assert not page["overflowing"], "the page is wider than the window"
+
+
 def test_console_errors_are_caught(browser, tmp_path):
     """The check itself: a page that loads from the network breaks the report's policy."""
     page = tmp_path / "bad.html"

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA, aeb_pages, write_warc
+from conftest import SHARED_DATA, aeb_pages, assert_conserved, write_warc
 from fault_proxy import fault_proxy
 
 from pipelines import text
@@ -44,3 +44,4 @@ def test_run_through_a_faulty_s3_gives_the_same_output(tmp_path, s3_server, monk
     client = s3_server.client()
     assert _data(client, bucket, "faulty/r") == _data(client, bucket, "clean/r")
     client.head_object(Bucket=bucket, Key="faulty/r/_SUCCESS")
+    assert_conserved(f"s3://{bucket}/faulty/r", s3_server)

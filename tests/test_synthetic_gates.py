@@ -74,8 +74,9 @@ def test_synthetic_records_meet_the_gates_and_dedup(tmp_path):
                 label="rephrase of its parent is its duplicate",
             )
             assert_that(
-                synthetic["rejected"] | beam.Map(lambda r: (r["template"], r["reject_stage"] not in ("synthetic",))),
-                equal_to([("qa@v1", True)] * 3),
+                synthetic["rejected"] | beam.Map(
+                    lambda r: (r["template"], r["reject_stage"], r["reject_reason"].startswith("synthetic."))),
+                equal_to([("qa@v1", "synthetic", False)] * 3),
                 label="qa stopped by a quality gate",
             )
     stats = load_synthetic_stats(run_dir)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from conftest import SHARED_DATA, aeb_pages, write_warc
+from conftest import SHARED_DATA, aeb_pages, assert_conserved, write_warc
 
 from pipelines import text
 
@@ -51,6 +51,7 @@ def digests(run_dir: Path) -> dict[str, str]:
 def local_run(tmp_path_factory, inputs):
     out = tmp_path_factory.mktemp("out")
     manifest = text.run(inputs, str(out), "r1", text.Config(), [])
+    assert_conserved(out / "r1")
     return out / "r1", manifest
 
 
@@ -123,6 +124,7 @@ def test_rerun_same_run_id_is_byte_identical_and_cleans_stale_files(local_run, i
     (run_dir / "data" / ".part-00000-of-00001.parquet.dead.tmp").write_bytes(b"partial")
     text.run(inputs, str(run_dir.parent), run_dir.name, text.Config(), [])
     assert digests(run_dir) == before
+    assert_conserved(run_dir)
     assert not stale.exists() and not list((run_dir / "data").glob(".*"))
 
 
@@ -130,6 +132,7 @@ def test_multi_processing_gives_the_same_files(local_run, inputs, tmp_path):
     run_dir, _ = local_run
     args = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     text.run(inputs, str(tmp_path), "mp", text.Config(), args)
+    assert_conserved(tmp_path / "mp")
     assert digests(tmp_path / "mp") == digests(run_dir)
 
 
@@ -141,6 +144,7 @@ def test_s3_input_and_output_through_standard_aws_variables(local_run, inputs, s
         monkeypatch.setenv(name, value)
     s3_manifest = text.run(s3_inputs, f"s3://{bucket}/out", "r1", text.Config(), [])
     assert s3_manifest["conservation"] == manifest["conservation"]
+    assert_conserved(f"s3://{bucket}/out/r1", s3_server)
     client = s3_server.client()
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="out/r1/")["Contents"]}
     assert "out/r1/_SUCCESS" in keys and "out/r1/manifest.json" in keys
@@ -161,6 +165,7 @@ def test_cli_runs_and_reports_bad_usage(tmp_path):
                                "--run-id", "cli"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "reconciled" in ok.stdout and (tmp_path / "cli" / "_SUCCESS").exists()
+    assert_conserved(tmp_path / "cli")
     assert "apitools" not in ok.stderr
 
     bad_config = tmp_path / "bad.yaml"
@@ -186,6 +191,8 @@ def test_dedup_index_drops_what_earlier_runs_published(tmp_path):
     index = tmp_path / "index"
     text.run([str(first)], str(tmp_path / "out"), "day1", text.Config(), [], dedup_index=str(index))
     day2 = text.run([str(second)], str(tmp_path / "out"), "day2", text.Config(), [], dedup_index=str(index))
+    assert_conserved(tmp_path / "out" / "day1")
+    assert_conserved(tmp_path / "out" / "day2")
     reasons = {row["stage"]: row["reasons"] for row in day2["funnel"]}["dedup_minhash"]
     kept_day1 = pd.read_parquet(tmp_path / "out" / "day1" / "data")["url"].tolist()
     expected = sum(1 for u, _ in articles[:10] if u in kept_day1)
@@ -216,7 +223,8 @@ def test_run_text_from_urls_crawls_then_cleans(tmp_path):
     crawl_manifest = json.loads((run_dir / "crawl" / "manifest.json").read_text())
     assert crawl_manifest["totals"]["fetched"] == len(pages)
     assert crawl_manifest["totals"]["reasons"].get("http_404") == 1
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = assert_conserved(run_dir)
+    assert_conserved(run_dir / "crawl")
     assert (run_dir / "_SUCCESS").exists()
     read = manifest["funnel"][0]
     assert read["kept"] == len(pages)  # every fetched page reached the text job
@@ -238,8 +246,7 @@ def test_bad_input_is_quarantined_with_a_reason_and_the_run_completes(tmp_path):
         handle.write(json.dumps({"url": "https://x.test/ok", "text": "fine " * 100}) + "\n")
         handle.write('{"url": "https://x.test/broken", "text": "no closing brace"\n')
         handle.write(json.dumps({"url": "https://x.test/hugeline", "text": "a" * (50 * 1024 * 1024)}) + "\n")
-    manifest = text.run([str(warc), str(jsonl)], str(tmp_path / "out"), "bad", text.Config(), [],
-                        compare_previous=False)
+    text.run([str(warc), str(jsonl)], str(tmp_path / "out"), "bad", text.Config(), [], compare_previous=False)
     rejected = pd.read_parquet(tmp_path / "out" / "bad" / "rejected", columns=["url", "reject_reason"])
     reason_of = dict(zip(rejected["url"].fillna(""), rejected["reject_reason"]))
     assert reason_of["https://x.test/bin"] == "extract.binary_content"
@@ -247,6 +254,6 @@ def test_bad_input_is_quarantined_with_a_reason_and_the_run_completes(tmp_path):
     assert reason_of["https://x.test/huge"] == "read.record_too_large"
     unreadable = sorted(rejected[rejected["url"].isna()]["reject_reason"])
     assert unreadable == ["read.invalid_json", "read.line_too_large"]
-    c = manifest["conservation"]
+    c = assert_conserved(tmp_path / "out" / "bad")["conservation"]
     assert c["input"] == 7 == c["kept"] + c["rejected"]
     assert (tmp_path / "out" / "bad" / "_SUCCESS").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
-from conftest import SHARED_DATA, aeb_pages, write_warc
+from conftest import SHARED_DATA, aeb_pages, assert_conserved, write_warc
 from test_report import run_text
 
 from pipelines.report import REPORT_HTML, add_report_arguments, report_command
@@ -27,6 +27,7 @@ def run_dir(tmp_path_factory) -> Path:
                       [(u, h) for u, h, _ in pages] + [(f"{u}?copy", h) for u, h, _ in pages[:3]])
     out = tmp_path_factory.mktemp("trace-out")
     run_text([str(CC_WARC), str(warc)], str(out), "t1")
+    assert_conserved(out / "t1")
     return out / "t1"
 
 

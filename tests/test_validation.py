@@ -9,7 +9,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
-from conftest import SHARED_DATA, aeb_pages, write_warc
+from conftest import SHARED_DATA, aeb_pages, assert_conserved, write_warc
 
 from pipelines import text
 from schemas.text_suites import CRITICAL, DATASET, KEPT, REJECTED, WARNING, text_suites
@@ -56,6 +56,7 @@ def run_with_gate(inputs, run_dir, config, options=None):
         text.build(pipeline, inputs, RunContext(run_dir, Path(run_dir).name), config)
     result = gate(run_dir, load_run_facts(run_dir))
     commit_run(run_dir, text.stage_order(config), {"run_id": Path(run_dir).name})
+    assert_conserved(run_dir)
     return result
 
 

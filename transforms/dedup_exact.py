@@ -41,10 +41,12 @@ def content_key(text: str | None) -> str:
     return hashlib.blake2b(normalise(text or "").encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def keeper_rank(record: Record) -> tuple[bool, str, str]:
-    """Smaller ranks first: earliest fetch, records without a fetch time last, then smallest id."""
+def keeper_rank(record: Record) -> tuple[bool, bool, str, str]:
+    """Smaller ranks first: crawled before synthetic (a rephrase never displaces its source),
+    earliest fetch, records without a fetch time last, then smallest id."""
     fetched_at = record.get("fetched_at")
-    return (fetched_at is None, fetched_at.isoformat() if fetched_at else "", record["id"])
+    return (bool(record.get("synthetic")), fetched_at is None, fetched_at.isoformat() if fetched_at else "",
+            record["id"])
 
 
 class _KeeperFn(beam.CombineFn):
@@ -67,7 +69,7 @@ class _KeeperFn(beam.CombineFn):
 
     def extract_output(self, acc: tuple[Any, int]) -> tuple[str, int]:
         best, size = acc
-        return (best[2], size)
+        return (best[-1], size)
 
 
 def _emit(key: str, grouped: dict[str, list]) -> Iterator[Any]:

@@ -22,6 +22,9 @@ SUCCESS = "_SUCCESS"
 MANIFEST = "manifest.json"
 DATA = "data"
 REJECTED_DIR = "rejected"
+WEBDATASET_DIR = "webdataset"  # the images job's optional tar shards
+# Folders whose files every attempt writes anew: what the attempt did not write is stale.
+OUTPUT_DIRS = (DATA, REJECTED_DIR, WEBDATASET_DIR)
 
 
 class ConservationError(RuntimeError):
@@ -33,31 +36,42 @@ def begin_run(run_dir: str) -> None:
 
 
 def funnel(stage_order: list[str], facts: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per stage: records in, kept, rejected and the count of each reason, in pipeline order."""
+    """Per stage: records in, kept, rejected and the count of each reason, in pipeline order;
+    ``created`` too for a stage that adds records (kept = in + created - rejected)."""
     by_stage: dict[str, dict[str, int]] = {}
     for row in facts["rejected"]:
         by_stage.setdefault(row["stage"], {})[row["reason"]] = row["count"]
     unknown = set(by_stage) - set(stage_order)
     if unknown:
         raise ConservationError(f"rejections from stages outside the pipeline: {sorted(unknown)}")
+    created = facts.get("created", {})
+    unknown = set(created) - set(stage_order)
+    if unknown:
+        raise ConservationError(f"records created by stages outside the pipeline: {sorted(unknown)}")
     rows, remaining = [], facts["read"]
     for stage in stage_order:
         reasons = by_stage.get(stage, {})
         dropped = sum(reasons.values())
-        rows.append({"stage": stage, "in": remaining, "kept": remaining - dropped,
-                     "rejected": dropped, "reasons": dict(sorted(reasons.items()))})
-        remaining -= dropped
+        row = {"stage": stage, "in": remaining}
+        if stage in created:
+            row["created"] = created[stage]
+        remaining += created.get(stage, 0) - dropped
+        rows.append({**row, "kept": remaining, "rejected": dropped, "reasons": dict(sorted(reasons.items()))})
     return rows
 
 
 def check_conservation(facts: dict[str, Any]) -> dict[str, Any]:
+    """input (records read + records created in the run) = kept + rejected, and the files hold them."""
     rejected = sum(row["count"] for row in facts["rejected"])
+    created = sum(facts.get("created", {}).values())
     data_rows = sum(f["rows"] for f in facts["files"] if f["path_kind"] == DATA)
     rejected_rows = sum(f["rows"] for f in facts["files"] if f["path_kind"] == REJECTED_DIR)
-    summary = {"input": facts["read"], "kept": facts["kept"], "rejected": rejected,
-               "data_rows": data_rows, "rejected_rows": rejected_rows}
-    if facts["read"] != facts["kept"] + rejected:
-        raise ConservationError(f"input {facts['read']} != kept {facts['kept']} + rejected {rejected}")
+    total = facts["read"] + created
+    summary = {"input": total, "read": facts["read"], "created": created, "kept": facts["kept"],
+               "rejected": rejected, "data_rows": data_rows, "rejected_rows": rejected_rows}
+    if total != facts["kept"] + rejected:
+        raise ConservationError(f"input {total} (read {facts['read']} + created {created}) != "
+                                f"kept {facts['kept']} + rejected {rejected}")
     if data_rows != facts["kept"] or rejected_rows != rejected:
         raise ConservationError(f"files hold {data_rows} kept / {rejected_rows} rejected rows, "
                                 f"the pipeline counted {facts['kept']} / {rejected}")
@@ -73,7 +87,7 @@ def write_manifest(run_dir: str, stage_order: list[str], header: dict[str, Any])
         info["path_kind"] = info["path"].split("/", 1)[0]
     conservation = check_conservation(facts)
     written = {join(run_dir, info["path"]) for info in facts["files"]}
-    stale = [p for d in (DATA, REJECTED_DIR) for p in list_files(join(run_dir, d)) if p not in written]
+    stale = [p for d in OUTPUT_DIRS for p in list_files(join(run_dir, d)) if p not in written]
     delete(stale)
     manifest = {
         **header,

@@ -1,7 +1,8 @@
 """Run facts as data: one mergeable combiner gathers counts and written files of a run.
 
 Every record leaves a tiny fact (``read``, ``kept``, or ``rejected`` with its stage and
-reason) and every written file its info; ``RunFactsFn`` merges them on any runner (combiner
+reason; ``created`` with its stage for a record born in the run, e.g. synthetic) and every
+written file its info; ``RunFactsFn`` merges them on any runner (combiner
 lifting keeps the shuffle small) into one dict that the driver reads after the pipeline to
 check conservation and write the manifest. Beam counters are for live monitoring only.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import apache_beam as beam
@@ -31,6 +32,11 @@ def kept_fact(_record: Record) -> Fact:
     return ("count", "kept")
 
 
+def created_fact(stage: str) -> Callable[[Record], Fact]:
+    """The fact of a record that ``stage`` created: the run's input grows by it."""
+    return lambda _record: ("created", stage)
+
+
 def rejected_fact(record: Record) -> Fact:
     return ("rejected", (record["reject_stage"], record["reject_reason"]))
 
@@ -41,7 +47,7 @@ def file_fact(info: dict) -> Fact:
 
 class RunFactsFn(beam.CombineFn):
     def create_accumulator(self) -> dict[str, Any]:
-        return {"count": Counter(), "rejected": Counter(), "file": []}
+        return {"count": Counter(), "created": Counter(), "rejected": Counter(), "file": []}
 
     def add_input(self, acc: dict[str, Any], fact: Fact) -> dict[str, Any]:
         kind, value = fact
@@ -55,6 +61,7 @@ class RunFactsFn(beam.CombineFn):
         merged = self.create_accumulator()
         for acc in accs:
             merged["count"].update(acc["count"])
+            merged["created"].update(acc["created"])
             merged["rejected"].update(acc["rejected"])
             merged["file"].extend(acc["file"])
         return merged
@@ -63,6 +70,7 @@ class RunFactsFn(beam.CombineFn):
         return {
             "read": acc["count"]["read"],
             "kept": acc["count"]["kept"],
+            "created": dict(sorted(acc["created"].items())),
             "rejected": [
                 {"stage": stage, "reason": reason, "count": n}
                 for (stage, reason), n in sorted(acc["rejected"].items())

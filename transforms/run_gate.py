@@ -11,7 +11,7 @@ Dataset-scope expectations are evaluated here in Python, on the stage's aggregat
 GE's meaning: ``expect_table_row_count_to_be_between`` on the kept rows,
 ``expect_column_values_to_be_unique`` on the ids seen more than once (the shuffle in
 ``ValidateStages``), ``expect_column_pair_values_to_be_equal`` on ``records_in`` (the previous
-stage's kept rows; for ``read``, the run facts' count) and ``records_out`` (kept + rejected).
+stage's kept rows, plus the records the stage created; for ``read``, the run facts' count) and ``records_out`` (kept + rejected).
 This needs no GE import in the driver.
 """
 
@@ -174,21 +174,33 @@ def _records_read(facts_or_manifest: dict[str, Any] | None) -> int | None:
     if not facts_or_manifest:
         return None
     if "conservation" in facts_or_manifest:  # a manifest
-        return facts_or_manifest["conservation"]["input"]
+        conservation = facts_or_manifest["conservation"]
+        return conservation.get("read", conservation["input"])
     return facts_or_manifest.get("read")
+
+
+def _records_created(facts_or_manifest: dict[str, Any] | None) -> dict[str, int]:
+    """Records born in the run, by the stage that created them (synthetic data)."""
+    if not facts_or_manifest:
+        return {}
+    if "funnel" in facts_or_manifest:  # a manifest
+        return {row["stage"]: row["created"] for row in facts_or_manifest["funnel"] if "created" in row}
+    return dict(facts_or_manifest.get("created", {}))
 
 
 def evaluate(validation: dict[str, Any], facts_or_manifest: dict[str, Any] | None = None) -> GateResult:
     """Decide every expectation of every stage; pure (no I/O)."""
     outcome = GateResult(success=True)
     previous_kept = _records_read(facts_or_manifest)
+    created = _records_created(facts_or_manifest)
     for position, stage in enumerate(validation["order"]):
         doc = validation["stages"][stage]
         suite = doc["suite"]
         if position == 0:
             records_in = previous_kept if previous_kept is not None else sum(doc["rows"].values())
         else:
-            records_in = previous_kept
+            # A stage that creates records (synthetic) must account for them as well.
+            records_in = previous_kept + created.get(stage, 0)
         row = _aggregates(doc, records_in)
         previous_kept = row["kept"]
         entries = []

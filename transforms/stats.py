@@ -24,8 +24,8 @@ monitoring only.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
@@ -74,11 +74,13 @@ DOMAIN_CAPACITY = 1000
 
 @dataclass(frozen=True)
 class FieldStat:
-    """One profiled column: a fixed-bin histogram (``bins``) or bounded value counts."""
+    """One profiled column: a fixed-bin histogram (``bins``) or bounded value counts.
+    ``length_of``: the column is derived, the characters of that column (``text_length``)."""
 
     name: str
     bins: Bins | None = None
     capacity: int = CATEGORY_CAPACITY
+    length_of: str | None = None
 
     def to_json(self, stage: str) -> dict[str, Any]:
         if self.bins is not None:
@@ -88,19 +90,34 @@ class FieldStat:
 
 # ``text_length`` is derived (characters of ``text`` as the record leaves the stage).
 CORE_FIELDS = (
-    FieldStat("text_length", COUNT_BINS),
+    FieldStat("text_length", COUNT_BINS, length_of="text"),
     FieldStat("domain", capacity=DOMAIN_CAPACITY),
     FieldStat("source", capacity=DOMAIN_CAPACITY),
 )
 
 
-def field_stat(field: pa.Field) -> FieldStat | None:
+@dataclass(frozen=True)
+class Profile:
+    """What a job profiles besides the signals its stages declare: its core columns, the bins
+    of signals that are neither counts nor fractions, the identifiers left out, and the column
+    a rejected sample shows a snippet of. The text job's is the default (``TEXT_PROFILE``)."""
+
+    core: tuple[FieldStat, ...] = CORE_FIELDS
+    bin_overrides: Mapping[str, Bins] = field(default_factory=lambda: dict(BIN_OVERRIDES))
+    unprofiled: frozenset[str] = UNPROFILED
+    snippet_of: str = "text"
+
+
+TEXT_PROFILE = Profile()
+
+
+def field_stat(field: pa.Field, profile: Profile = TEXT_PROFILE) -> FieldStat | None:
     """How a declared signal column is profiled, from its name and Arrow type."""
     name, kind = field.name, field.type
-    if name in UNPROFILED:
+    if name in profile.unprofiled:
         return None
-    if name in BIN_OVERRIDES:
-        return FieldStat(name, BIN_OVERRIDES[name])
+    if name in profile.bin_overrides:
+        return FieldStat(name, profile.bin_overrides[name])
     if pa.types.is_boolean(kind) or pa.types.is_string(kind):
         return FieldStat(name)
     if pa.types.is_integer(kind):
@@ -110,26 +127,26 @@ def field_stat(field: pa.Field) -> FieldStat | None:
     return None
 
 
-def stage_fields(stage_names: Sequence[str], stage_classes: Iterable[type] = TEXT_STAGES
-                 ) -> dict[str, tuple[FieldStat, ...]]:
+def stage_fields(stage_names: Sequence[str], stage_classes: Iterable[type] = TEXT_STAGES,
+                 profile: Profile = TEXT_PROFILE) -> dict[str, tuple[FieldStat, ...]]:
     """Per stage, in order: the core fields plus every signal declared up to that stage."""
     signals = {cls.name: cls.signal_fields for cls in stage_classes}
-    known: dict[str, FieldStat] = {f.name: f for f in CORE_FIELDS}
+    known: dict[str, FieldStat] = {f.name: f for f in profile.core}
     out = {}
     for stage in stage_names:
-        for field in signals.get(stage, ()):
-            stat = field_stat(field)
+        for signal in signals.get(stage, ()):
+            stat = field_stat(signal, profile)
             if stat is not None:
                 known.setdefault(stat.name, stat)
         out[stage] = tuple(known.values())
     return out
 
 
-def _value(record: Record, name: str) -> Any:
-    if name == "text_length":
-        text = record.get("text")
+def _value(record: Record, stat: FieldStat) -> Any:
+    if stat.length_of is not None:
+        text = record.get(stat.length_of)
         return None if text is None else len(text)
-    return record.get(name)
+    return record.get(stat.name)
 
 
 # ---- profiles -------------------------------------------------------------------------------
@@ -150,7 +167,7 @@ def add_record(profile: Summary, fields: Sequence[FieldStat], record: Record) ->
     if reason is not None:
         profile["reasons"][reason] = profile["reasons"].get(reason, 0) + 1
     for stat in fields:
-        value = _value(record, stat.name)
+        value = _value(record, stat)
         if stat.bins is not None:
             add_value(profile["hist"][stat.name], stat.bins, value)
         else:
@@ -194,17 +211,22 @@ def _json_value(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return round(value, 6) if value == value else None
+    if isinstance(value, bytes | bytearray):  # image bytes never go into a report
+        return f"<{len(value)} bytes>"
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value[:20]]
     return str(value)
 
 
-def record_sample(record: Record, signal_names: Sequence[str] = ()) -> dict[str, Any]:
-    """What the report shows of one record: where it came from, why it left, what it said."""
+def record_sample(record: Record, signal_names: Sequence[str] = (), snippet_of: str = "text") -> dict[str, Any]:
+    """What the report shows of one record: where it came from, why it left, what it said
+    (a snippet of ``snippet_of``: the text, or an image's caption)."""
     sample = {
         "id": record["id"],
         "url": record.get("url"),
         "domain": record.get("domain"),
         "source": record.get("source"),
-        "snippet": snippet(record.get("text")),
+        "snippet": snippet(record.get(snippet_of)),
     }
     if "reject_reason" in record:
         sample.update(stage=record.get("reject_stage"), reason=record["reject_reason"],
@@ -214,11 +236,12 @@ def record_sample(record: Record, signal_names: Sequence[str] = ()) -> dict[str,
     return sample
 
 
-def add_sample(samples: dict[str, list], record: Record, k: int, signal_names: Sequence[str]) -> None:
+def add_sample(samples: dict[str, list], record: Record, k: int, signal_names: Sequence[str],
+               snippet_of: str = "text") -> None:
     """Keep the ``k`` smallest ids of the record's reject reason (built only when it ranks)."""
     items = samples.setdefault(record["reject_reason"], [])
     if len(items) < k or record["id"] < items[-1][0]:
-        add_smallest(items, record["id"], record_sample(record, signal_names), k)
+        add_smallest(items, record["id"], record_sample(record, signal_names, snippet_of), k)
 
 
 def merge_samples(accs: Iterable[dict[str, list]], k: int) -> dict[str, list]:
@@ -236,17 +259,18 @@ def merge_samples(accs: Iterable[dict[str, list]], k: int) -> dict[str, list]:
 # it holds k better ones, and then the cluster cannot be among the k best overall either.
 
 
-def add_keeper(keepers: list, record: Record, size_field: str, k: int, signal_names: Sequence[str]) -> None:
+def add_keeper(keepers: list, record: Record, size_field: str, k: int, signal_names: Sequence[str],
+               snippet_of: str = "text") -> None:
     size = record.get(size_field) or 0
     if size < 2:
         return
     key = (-size, record["id"])
     if len(keepers) < k or key < keepers[-1][0]:
-        add_smallest(keepers, key, record_sample(record, signal_names), k)
+        add_smallest(keepers, key, record_sample(record, signal_names, snippet_of), k)
 
 
 def add_member(clusters: dict[str, Any], record: Record, size_field: str, k: int, members: int,
-               signal_names: Sequence[str]) -> None:
+               signal_names: Sequence[str], snippet_of: str = "text") -> None:
     keeper = record.get("dup_of")
     if keeper is None:
         return
@@ -256,7 +280,7 @@ def add_member(clusters: dict[str, Any], record: Record, size_field: str, k: int
         if len(clusters) >= k and (-size, keeper) > _worst(clusters):
             return
         cluster = clusters[keeper] = {"size": size, "members": []}
-    add_smallest(cluster["members"], record["id"], record_sample(record, signal_names), members)
+    add_smallest(cluster["members"], record["id"], record_sample(record, signal_names, snippet_of), members)
     _trim_clusters(clusters, k)
 
 
@@ -298,6 +322,17 @@ def dedup_size_field(stage_class: type | None) -> str | None:
     return sizes[0] if "dup_of" in names and sizes else None
 
 
+def names_keeper_only(stage_class: type | None) -> bool:
+    """A dedup stage whose duplicates name their keeper (``dup_of``) but that records no cluster
+    size: its clusters are counted from the removed members (``MemberClusters``)."""
+    names = [f.name for f in getattr(stage_class, "signal_fields", ())]
+    return "dup_of" in names and dedup_size_field(stage_class) is None
+
+
+# A cluster counted from its removed members: the keeper and every record naming it.
+CLUSTER_SIZE_BINS = COUNT_BINS
+
+
 # ---- the Beam side --------------------------------------------------------------------------
 
 
@@ -312,21 +347,26 @@ class StatsPlan:
     sample_size: int = 5
     top_clusters: int = 10
     cluster_members: int = 3
+    # Dedup stages without a cluster-size signal: clusters counted from the removed members.
+    member_clusters: tuple[str, ...] = ()
+    snippet_of: str = "text"
 
     @classmethod
     def for_stages(cls, stages: Sequence[str], stage_classes: Iterable[type] = TEXT_STAGES,
-                   **sizes: int) -> StatsPlan:
+                   profile: Profile = TEXT_PROFILE, **sizes: int) -> StatsPlan:
         for name, value in sizes.items():
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         classes = {c.name: c for c in stage_classes}
         signals = {s: tuple(f.name for f in getattr(classes.get(s), "signal_fields", ())) for s in stages}
         dedup = {s: f for s in stages if (f := dedup_size_field(classes.get(s))) is not None}
-        return cls(tuple(stages), stage_fields(stages, classes.values()), signals, dedup, **sizes)
+        member_clusters = tuple(s for s in stages if names_keeper_only(classes.get(s)))
+        return cls(tuple(stages), stage_fields(stages, classes.values(), profile), signals, dedup, **sizes,
+                   member_clusters=member_clusters, snippet_of=profile.snippet_of)
 
 
 def empty_stats() -> Summary:
-    return {"profiles": {}, "samples": {}, "keepers": {}, "clusters": {}}
+    return {"profiles": {}, "samples": {}, "keepers": {}, "clusters": {}, "cluster_sizes": {}}
 
 
 def add_to_stats(acc: Summary, plan: StatsPlan, stage: str, side: str, record: Record) -> Summary:
@@ -340,13 +380,14 @@ def add_to_stats(acc: Summary, plan: StatsPlan, stage: str, side: str, record: R
     if stage == FINAL:
         return acc
     if side == REJECTED:
-        add_sample(acc["samples"], record, plan.sample_size, plan.signals[stage])
+        add_sample(acc["samples"], record, plan.sample_size, plan.signals[stage], plan.snippet_of)
     size_field = plan.dedup.get(stage)
     if size_field is not None and side == KEPT:
-        add_keeper(acc["keepers"].setdefault(stage, []), record, size_field, plan.top_clusters, plan.signals[stage])
+        add_keeper(acc["keepers"].setdefault(stage, []), record, size_field, plan.top_clusters, plan.signals[stage],
+                   plan.snippet_of)
     elif size_field is not None:
         add_member(acc["clusters"].setdefault(stage, {}), record, size_field, plan.top_clusters,
-                   plan.cluster_members, plan.signals[stage])
+                   plan.cluster_members, plan.signals[stage], plan.snippet_of)
     return acc
 
 
@@ -362,6 +403,11 @@ def merge_stats(accs: Iterable[Summary], plan: StatsPlan) -> Summary:
         merged["keepers"][stage] = merge_smallest((acc["keepers"].get(stage, []) for acc in accs), plan.top_clusters)
         merged["clusters"][stage] = merge_clusters((acc["clusters"].get(stage, {}) for acc in accs),
                                                    plan.top_clusters, plan.cluster_members)
+    for stage in plan.member_clusters:
+        merged["clusters"][stage] = merge_clusters((acc["clusters"].get(stage, {}) for acc in accs),
+                                                   plan.top_clusters, plan.cluster_members)
+        sizes = [acc["cluster_sizes"][stage] for acc in accs if stage in acc.get("cluster_sizes", {})]
+        merged["cluster_sizes"][stage] = merge_histograms(sizes) if sizes else histogram(CLUSTER_SIZE_BINS)
     return merged
 
 
@@ -387,13 +433,17 @@ def stats_document(acc: Summary, plan: StatsPlan) -> dict[str, Any]:
                 "top": top_clusters(acc["keepers"].get(stage, []), acc["clusters"].get(stage, {}), plan.top_clusters)}
         for stage, size_field in plan.dedup.items()
     }
+    for stage in plan.member_clusters:
+        sizes = acc.get("cluster_sizes", {}).get(stage) or histogram(CLUSTER_SIZE_BINS)
+        clusters[stage] = {"size_field": None, "labels": CLUSTER_SIZE_BINS.labels(), "sizes": sizes,
+                           "top": top_clusters([], acc["clusters"].get(stage, {}), plan.top_clusters)}
     return {
         "format": STATS_FORMAT,
         "stages": list(plan.stages),
         "fields": field_info,
         "profiles": profiles,
         "final": profile(final_key, plan.fields[last]) if final_key in acc["profiles"] else profiles[last][KEPT],
-        "samples": {"k": plan.sample_size,
+        "samples": {"k": plan.sample_size, "snippet_of": plan.snippet_of,
                     "by_reason": {r: [s for _, s in items] for r, items in acc["samples"].items()}},
         "clusters": clusters,
     }
@@ -440,22 +490,78 @@ class MergeStatsFn(beam.CombineFn):
         return stats_document(acc, self._plan)
 
 
+def _keyed_member(record: Record, signal_names: Sequence[str], snippet_of: str) -> tuple[str, tuple[str, Any]]:
+    return record["dup_of"], (record["id"], record_sample(record, signal_names, snippet_of))
+
+
+class _MembersFn(beam.CombineFn):
+    """Per keeper: how many records name it in ``dup_of``, and the smallest ids among them."""
+
+    def __init__(self, members: int):
+        self._members = members
+
+    def create_accumulator(self) -> list:
+        return [0, []]
+
+    def add_input(self, acc: list, member: tuple[str, dict[str, Any]]) -> list:
+        acc[0] += 1
+        add_smallest(acc[1], member[0], member[1], self._members)
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[list]) -> list:
+        accs = list(accs)
+        return [sum(a[0] for a in accs), merge_smallest((a[1] for a in accs), self._members)]
+
+    def extract_output(self, acc: list) -> list:
+        return acc
+
+
+class _MemberClustersFn(beam.CombineFn):
+    """(keeper, [members, smallest]) of one stage into a partial stats summary: the cluster-size
+    histogram and the largest clusters (a cluster: the keeper and the records naming it)."""
+
+    def __init__(self, plan: StatsPlan, stage: str):
+        self._plan, self._stage = plan, stage
+
+    def create_accumulator(self) -> Summary:
+        acc = empty_stats()
+        acc["clusters"][self._stage] = {}
+        acc["cluster_sizes"][self._stage] = histogram(CLUSTER_SIZE_BINS)
+        return acc
+
+    def add_input(self, acc: Summary, element: tuple[str, list]) -> Summary:
+        keeper, (members, smallest) = element
+        add_value(acc["cluster_sizes"][self._stage], CLUSTER_SIZE_BINS, members + 1)
+        clusters = acc["clusters"][self._stage]
+        clusters[keeper] = {"size": members + 1, "members": smallest}
+        _trim_clusters(clusters, self._plan.top_clusters)
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[Summary]) -> Summary:
+        return merge_stats(accs, self._plan)
+
+    def extract_output(self, acc: Summary) -> Summary:
+        return acc
+
+
 class CollectStats(beam.PTransform):
     """Profiles of every stage's kept and rejected outputs, samples and clusters, as one JSON.
 
     Apply to the pipeline: ``pipeline | "Stats" >> CollectStats(outputs, run_dir)`` where
     ``outputs`` has ``kept`` / ``rejected`` dicts of PCollections by stage (in order) and
-    ``final`` (the published records).
+    ``final`` (the published records). ``stage_classes`` and ``profile`` say what a job's
+    records hold (the text job's by default; ``transforms.images.profile`` for images).
     """
 
     def __init__(self, outputs: Any, run_dir: str, stage_classes: Sequence[type] = TEXT_STAGES,
-                 sample_size: int = 5, top_clusters: int = 10, cluster_members: int = 3):
+                 sample_size: int = 5, top_clusters: int = 10, cluster_members: int = 3,
+                 profile: Profile = TEXT_PROFILE):
         super().__init__()
         if not outputs.kept:
             raise ValueError("outputs has no stages")
         self._outputs = outputs
         self._path = join(run_dir, STATS_FILE)
-        self._plan = StatsPlan.for_stages(list(outputs.kept), stage_classes, sample_size=sample_size,
+        self._plan = StatsPlan.for_stages(list(outputs.kept), stage_classes, profile, sample_size=sample_size,
                                           top_clusters=top_clusters, cluster_members=cluster_members)
 
     def expand(self, pbegin: pvalue.PBegin) -> beam.PCollection:
@@ -467,6 +573,14 @@ class CollectStats(beam.PTransform):
             sources.append((FINAL, KEPT, final))
         partials = [pcoll | f"Stats[{stage}.{side}]" >> beam.ParDo(_BundleStatsFn(plan, stage, side))
                     for stage, side, pcoll in sources]
+        for stage in plan.member_clusters:
+            partials.append(
+                outputs.rejected[stage]
+                | f"ClusterMembers[{stage}]" >> beam.Filter(lambda r: r.get("dup_of") is not None)
+                | f"KeyByKeeper[{stage}]" >> beam.Map(_keyed_member, plan.signals[stage], plan.snippet_of)
+                | f"CountMembers[{stage}]" >> beam.CombinePerKey(_MembersFn(plan.cluster_members))
+                | f"Clusters[{stage}]" >> beam.CombineGlobally(_MemberClustersFn(plan, stage)).without_defaults()
+            )
         return (
             partials
             | "AllStats" >> beam.Flatten()

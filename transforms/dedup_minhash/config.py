@@ -17,7 +17,7 @@ SCHEME = "affine32"
 # versions never match, so an index built by another version must be refused.
 SHINGLE_VERSION = 1
 
-KEEPER_KEYS = ("quality_score", "fetched_at", "text_length")
+KEEPER_KEYS = ("crawled", "quality_score", "fetched_at", "text_length")
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,11 @@ class MinHashDedupConfig:
     # Estimated Jaccard a candidate pair must reach to be merged; None merges every pair
     # that shares a band (FineWeb's choice). Applies to pairs within the run.
     verify_threshold: float | None = None
-    # Who stays in a cluster: these keys in order, then the smallest id. "quality_score"
+    # Who stays in a cluster: these keys in order, then the smallest id. "crawled" (crawled
+    # records before synthetic ones: a rephrase never displaces its source), "quality_score"
     # (highest first, from ``quality_field``), "fetched_at" (earliest first),
     # "text_length" (longest first). Records missing a key rank after those that have it.
-    keeper_policy: tuple[str, ...] = ("quality_score", "fetched_at")
+    keeper_policy: tuple[str, ...] = ("crawled", "quality_score", "fetched_at")
     quality_field: str = "quality_score"
     # Bound on connected-component rounds (one large-star plus one small-star each); real
     # near-duplicate graphs converge in a handful, the bound only guards pathological chains.

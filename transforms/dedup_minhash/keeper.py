@@ -2,8 +2,8 @@
 is its keeper.
 
 A document of this run is the node ``"1" + rank + id``: ``rank`` is one fixed-width field per
-key of the policy, written so that plain string order is the policy's order (highest quality
-first, earliest fetch first, longest text first; a record missing a key ranks after those
+key of the policy, written so that plain string order is the policy's order (crawled before
+synthetic, highest quality first, earliest fetch first, longest text first; a record missing a key ranks after those
 that have it), and the id breaks ties. A document published by an earlier run is the node
 ``"0" + id + "\\x1f" + run_id``: it sorts before every document of this run, so a component
 that reaches an earlier run's document is labelled by it and none of this run's members
@@ -65,6 +65,8 @@ def rank_field(record: Record, key: str, quality_field: str) -> str:
     if key == "quality_score":
         value = _as_float(record.get(quality_field))
         return _MISSING if value is None else _descending_float(value)
+    if key == "crawled":  # crawled before synthetic: a rephrase never displaces its source
+        return ("f" if record.get("synthetic") else "0") * _FIELD
     if key == "fetched_at":
         value = _as_datetime(record.get("fetched_at"))
         return _MISSING if value is None else _ascending_time(value)

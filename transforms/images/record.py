@@ -44,6 +44,10 @@ def new_image_record(
         "caption": caption,
         "source": path,
         "source_key": source_key,
+        "synthetic": False,
+        "parent_id": None,
+        "generator": None,
+        "template": None,
     }
 
 

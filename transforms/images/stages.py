@@ -3,9 +3,11 @@
 Cheap first: caption length and boilerplate need only the caption, language ID a fastText call,
 URL dedup a shuffle; all run before any download. Then download, decode; the placeholder check
 counts URLs over every decoded image before the size filters drop any; NSFW (the costly model)
-runs on what the cheap image filters kept; exact dedup (cheap) before near dedup.
+runs on what the cheap image filters kept, then the CLIP alignment score (off by default: it needs
+a checkpoint); exact dedup (cheap) before near dedup.
 """
 
+from transforms.images.alignment import AlignmentFilter
 from transforms.images.caption_boilerplate import CaptionBoilerplateFilter
 from transforms.images.caption_language import CaptionLanguageFilter
 from transforms.images.caption_length import CaptionLengthFilter
@@ -27,6 +29,7 @@ IMAGE_STAGES = (
     Placeholder,
     ImageFilter,
     NsfwFilter,
+    AlignmentFilter,
     ExactImageDedup,
     NearImageDedup,
 )

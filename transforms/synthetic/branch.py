@@ -8,8 +8,9 @@ and synthetic records together.
 
 Outputs (a dict of PCollections):
 - ``kept``: synthetic records that passed every gate (flatten them into the main stream);
-- ``rejected``: every synthetic record rejected here: by generation (``synthetic.*``) or by a
-  gate (``language.*``, ``gopher_quality.*``, ...);
+- ``rejected``: every synthetic record rejected here, all with ``reject_stage=synthetic`` (the
+  run's funnel is a chain: this step's rejections are its own), the reason saying by whom:
+  generation (``synthetic.*``) or a gate (``language.*``, ``gopher_quality.*``, ...);
 - ``born``: every synthetic record created (generated or failed): the run's input grows by
   these, for conservation (input = kept + rejected);
 - ``generated``, ``failed``, ``selection``: for ``SyntheticReport``.
@@ -23,10 +24,15 @@ import apache_beam as beam
 
 from transforms.stage import ApplyStage, RunContext, Stage
 from transforms.synthetic.config import SyntheticConfig
-from transforms.synthetic.generate import GenerateSynthetic
+from transforms.synthetic.generate import STAGE, GenerateSynthetic
 
 # Stages that work on the fetched page, not on text: synthetic records skip them.
 NOT_GATES = frozenset({"url_filter", "extract"})
+
+
+def _rejected_here(record: dict) -> dict:
+    """A gate's rejection inside the branch: the branch's stage, the gate's reason."""
+    return {**record, "reject_stage": STAGE}
 
 
 def gates_of(stages: Sequence[Stage]) -> list[Stage]:
@@ -35,21 +41,26 @@ def gates_of(stages: Sequence[Stage]) -> list[Stage]:
 
 class SyntheticBranch(beam.PTransform):
     def __init__(self, config: SyntheticConfig, run: RunContext | None, stages: Sequence[Stage],
-                 batch_size: int = 256):
+                 batch_size: int = 256, complete: beam.PTransform | None = None):
+        """``complete``, when given, runs on the generated records before the gates (the images
+        job joins each rewritten caption to its parent's image there)."""
         super().__init__()
         self._config = config
         self._run = run
         self._gates = gates_of(stages)
         self._batch_size = batch_size
+        self._complete = complete
 
     def expand(self, seeds: beam.PCollection) -> dict[str, beam.PCollection]:
         generate = GenerateSynthetic(self._config, self._run)
         generated = seeds | "Generate" >> generate
         records = generated.kept
+        if self._complete is not None:
+            records = records | "Complete" >> self._complete
         rejected = [generated.rejected]
         for stage in self._gates:
             out = records | f"Gate_{stage.name}" >> ApplyStage(stage, self._batch_size)
-            rejected.append(out.rejected)
+            rejected.append(out.rejected | f"Relabel_{stage.name}" >> beam.Map(_rejected_here))
             records = out.kept
         return {
             "kept": records,

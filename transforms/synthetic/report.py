@@ -48,7 +48,8 @@ def final_facts(record: Record) -> Iterator[Fact]:
 
 
 def downstream_facts(record: Record) -> Iterator[Fact]:
-    if record.get("synthetic") and record.get("reject_stage") != "synthetic":
+    """Synthetic records a gate or dedup rejected (generation failures are ``failed_facts``)."""
+    if record.get("synthetic") and not str(record.get("reject_reason")).startswith("synthetic."):
         yield ("gated", record["template"], record["reject_reason"]), 1
 
 

@@ -43,23 +43,25 @@ def pair_rank(seed: int, record_id: str, template_ref: str) -> int:
     return _hash64("pair", seed, record_id, template_ref)
 
 
-def is_candidate(record: Record, config: SyntheticConfig) -> bool:
+def is_candidate(record: Record, config: SyntheticConfig, field: str = "text") -> bool:
+    """Whether ``record`` may seed a template that reads its ``field`` (``min_chars`` to
+    ``max_chars`` long; ``text`` in the text job, ``caption`` in the images job)."""
     if record.get("synthetic"):
         return False  # no generation from generated text
     if seed_score(config.seed, record["id"]) >= config.fraction:
         return False
     if config.languages and record.get("lang") not in config.languages:
         return False
-    text = record.get("text")
+    text = record.get(field)
     length = len(text) if isinstance(text, str) else 0
     return config.min_chars <= length <= config.max_chars
 
 
 def candidate_pairs(record: Record, config: SyntheticConfig) -> Iterator[tuple[int, str, Record]]:
     """(rank, template name, slim seed) for each task this record can seed."""
-    if not is_candidate(record, config):
-        return
     for template in config.active_templates():
+        if not is_candidate(record, config, template.input_field):
+            continue
         source = template.input_of(record)
         if source is None:
             continue

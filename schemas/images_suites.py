@@ -1,0 +1,432 @@
+"""Great Expectations suites of the image-caption job: one per stage, beside ``schemas/images.py``.
+
+Built exactly as the text job's (``schemas/text_suites.py``: GE's JSON form, ``meta`` with
+``severity``, ``scope`` and ``key``, no GE import), from the images registry
+(``transforms.images.stages.IMAGE_STAGES``) and the run's config. Every stage gets the common
+checks (columns present, ids not null and unique run-wide, its own closed set of reasons,
+conservation); the stage rules below add what each stage guarantees about its kept records:
+
+- the caption (a pair without one teaches nothing): not null and not empty after ``read``,
+  at least ``caption_length.min_chars`` long once that filter ran;
+- signals: image sides and byte counts > 0, ``sha256`` 64 hex digits, ``phash`` 64 bits as 16
+  hex digits, ``nsfw_score`` in [0, 1] (and below the threshold), language scores in [0, 1],
+  ``aspect_ratio`` >= 1, ``dup_of`` empty on kept records and set on rejected ones;
+- the config's thresholds: a stage keeps nothing its own config says it must drop.
+
+What each suite checks, and why, is listed in ``docs/validation.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from schemas.images import BASE_FIELDS, SCHEMA_VERSION
+from schemas.text_suites import (
+    COUNT,
+    FRACTION,
+    IN_SET,
+    LENGTHS,
+    NOT_NULL,
+    REGEX,
+    REJECTED,
+    TYPES,
+    BETWEEN,
+    Expectation,
+    StageRules,
+    Suite,
+    apply_severity_overrides,
+    critical,
+    stage_suite,
+    synthetic_suite,
+    warning,
+)
+from transforms.crawl import reasons as crawl
+from transforms.images.caption_rewrite import CAPTION_GATES, SAME_AS_PARENT
+from transforms.images.stages import IMAGE_STAGES
+from transforms.synthetic import STAGE as SYNTHETIC_STAGE
+from transforms.readers.base import READ_STAGE
+
+JOB = "images"
+POSITIVE = (1, None)
+# CLIP-style image-text similarity: a cosine, so in [-1, 1].
+COSINE = (-1.0, 1.0)
+# Download signals are absent on records that came with their bytes (WebDataset samples), so
+# they are neither part of the column contract nor required.
+_DOWNLOAD_SIGNALS = ("http_status", "content_type", "fetched_at", "final_url")
+_HEX64 = "^[0-9a-f]{64}$"
+_HEX16 = "^[0-9a-f]{16}$"
+
+_READ_REASONS = (
+    "missing_url",  # a table row without a URL
+    "missing_columns",  # a table with no known (url, caption) pair of columns
+    "missing_image",  # a WebDataset sample without an image member
+    "unsafe_tar_member",
+    # whole files (quarantine)
+    "truncated_file",
+    "corrupt_file",
+    "unsupported_format",
+)
+# Every reason the crawler gives a URL it did not fetch (``transforms.crawl.reasons``).
+_DOWNLOAD_REASONS = (
+    crawl.INVALID_URL,
+    crawl.UNSUPPORTED_SCHEME,
+    crawl.URL_TOO_LONG,
+    crawl.OUT_OF_SCOPE,
+    crawl.PAGE_BUDGET,
+    crawl.ROBOTS_DISALLOWED,
+    crawl.ROBOTS_UNAVAILABLE,
+    crawl.CRAWL_DELAY_TOO_LONG,
+    crawl.SSRF_BLOCKED,
+    crawl.TOO_LARGE,
+    crawl.BAD_CONTENT_TYPE,
+    crawl.REDIRECT_LOOP,
+    crawl.TOO_MANY_REDIRECTS,
+    crawl.REDIRECT_INVALID,
+    crawl.REDIRECT_OUT_OF_SCOPE,
+    crawl.DNS_ERROR,
+    crawl.CONNECTION_ERROR,
+    crawl.TIMEOUT,
+    crawl.TLS_ERROR,
+    crawl.BAD_RESPONSE,
+    crawl.FETCH_ERROR,
+)
+
+
+def _dup_of_on_rejected(config: Any) -> list[Expectation]:
+    return [
+        critical(
+            NOT_NULL, "rejected_dup_of.not_null", REJECTED, "a duplicate names its keeper", column="dup_of"
+        )
+    ]
+
+
+def _caption_length_checks(config: Any) -> list[Expectation]:
+    section = config.caption_length
+    checks = [
+        critical(
+            BETWEEN,
+            "caption_words.min_words",
+            notes="caption_length.min_words",
+            column="caption_words",
+            min_value=section.min_words,
+        ),
+        critical(
+            BETWEEN,
+            "caption_chars.min_chars",
+            notes="caption_length.min_chars",
+            column="caption_chars",
+            min_value=section.min_chars,
+        ),
+    ]
+    if section.max_chars:  # 0: no upper bound
+        checks.append(
+            critical(
+                BETWEEN,
+                "caption_chars.max_chars",
+                notes="caption_length.max_chars",
+                column="caption_chars",
+                max_value=section.max_chars,
+            )
+        )
+    return checks
+
+
+def _caption_language_checks(config: Any) -> list[Expectation]:
+    section = config.caption_language
+    checks = [
+        critical(
+            BETWEEN,
+            "caption_lang_score.min_score",
+            notes="caption_language.min_score",
+            column="caption_lang_score",
+            min_value=section.min_score,
+        ),
+    ]
+    if section.allowed_languages:  # empty: every language is allowed
+        checks.append(
+            critical(
+                IN_SET,
+                "caption_lang.allowed",
+                notes="caption_language.allowed_languages",
+                column="caption_lang",
+                value_set=sorted(section.allowed_languages),
+            )
+        )
+    return checks
+
+
+def _download_checks(config: Any) -> list[Expectation]:
+    return [
+        critical(
+            BETWEEN,
+            "http_status.success",
+            notes="only fetched URLs are kept (after redirects)",
+            column="http_status",
+            min_value=200,
+            max_value=299,
+        ),
+    ]
+
+
+def _decode_checks(config: Any) -> list[Expectation]:
+    section = config.decode
+    checks = [
+        critical(
+            IN_SET,
+            "format.output_format",
+            notes="decode.output_format",
+            column="format",
+            value_set=[section.output_format],
+        ),
+        critical(
+            IN_SET,
+            "original_format.allowed",
+            notes="decode.allowed_formats",
+            column="original_format",
+            value_set=sorted(section.allowed_formats),
+        ),
+        critical(
+            BETWEEN,
+            "original_bytes.max_bytes",
+            notes="decode.max_bytes",
+            column="original_bytes",
+            max_value=section.max_bytes,
+        ),
+    ]
+    if section.resize_mode in ("border", "center_crop"):  # both give at most image_size a side
+        checks += [
+            critical(
+                BETWEEN,
+                f"{side}.image_size",
+                notes=f"decode.image_size ({section.resize_mode})",
+                column=side,
+                max_value=section.image_size,
+            )
+            for side in ("width", "height")
+        ]
+    return checks
+
+
+def _placeholder_checks(config: Any) -> list[Expectation]:
+    return [
+        critical(
+            BETWEEN,
+            "sha256_url_count.min_urls",
+            notes="placeholder.min_urls: kept bytes are served by fewer",
+            column="sha256_url_count",
+            max_value=config.placeholder.min_urls - 1,
+        ),
+    ]
+
+
+def _image_filter_checks(config: Any) -> list[Expectation]:
+    section = config.image_filter
+    return [
+        *(
+            critical(
+                BETWEEN,
+                f"{side}.min_side",
+                notes="image_filter.min_side",
+                column=side,
+                min_value=section.min_side,
+            )
+            for side in ("original_width", "original_height")
+        ),
+        critical(
+            BETWEEN,
+            "aspect_ratio.max",
+            notes="image_filter.max_aspect_ratio",
+            column="aspect_ratio",
+            max_value=section.max_aspect_ratio,
+        ),
+        critical(
+            BETWEEN,
+            "original_bytes.min_bytes",
+            notes="image_filter.min_bytes",
+            column="original_bytes",
+            min_value=section.min_bytes,
+        ),
+    ]
+
+
+def _nsfw_checks(config: Any) -> list[Expectation]:
+    return [
+        critical(
+            BETWEEN,
+            "nsfw_score.threshold",
+            notes="nsfw.threshold: a score at or above it is rejected",
+            column="nsfw_score",
+            max_value=config.nsfw.threshold,
+            strict_max=True,
+        ),
+    ]
+
+
+def _alignment_checks(config: Any) -> list[Expectation]:
+    """The alignment stage (CLIP image-text score) keeps what scores at least ``threshold``."""
+    section = config.alignment
+    floor = next(
+        (getattr(section, name) for name in ("min_score", "threshold") if hasattr(section, name)), None
+    )
+    if not isinstance(floor, int | float) or isinstance(floor, bool):
+        return []
+    return [
+        critical(
+            BETWEEN,
+            f"{field.name}.min_score",
+            notes="alignment threshold",
+            column=field.name,
+            min_value=floor,
+        )
+        for field in _alignment_scores()
+    ]
+
+
+def _alignment_scores() -> list[pa.Field]:
+    stage = next((s for s in IMAGE_STAGES if s.name == "alignment"), None)
+    return [f for f in getattr(stage, "signal_fields", ()) if pa.types.is_floating(f.type)]
+
+
+_RULES: dict[str, StageRules] = {
+    READ_STAGE: StageRules(reasons=_READ_REASONS, may_error=False),
+    "caption_length": StageRules(
+        reasons=("too_few_words", "too_short", "too_long"),
+        ranges={"caption_words": COUNT, "caption_chars": COUNT},
+        extra=_caption_length_checks,
+    ),
+    "caption_boilerplate": StageRules(
+        reasons=("file_name", "camera_name", "number", "generic"),
+        must_be_null=("caption_boilerplate",),
+    ),
+    "caption_language": StageRules(
+        reasons=("language_not_allowed", "low_language_score", "no_caption"),
+        ranges={"caption_lang_score": FRACTION},
+        extra=_caption_language_checks,
+    ),
+    "url_dedup": StageRules(
+        reasons=("duplicate_url",), may_error=False, must_be_null=("dup_of",), extra=_dup_of_on_rejected
+    ),
+    "download": StageRules(
+        reasons=_DOWNLOAD_REASONS,
+        reason_patterns=(r"http_[0-9]{3}", rf"{crawl.OPT_OUT_PREFIX}[a-z0-9_]+"),
+        may_error=False,
+        nullable=_DOWNLOAD_SIGNALS,
+        extra=_download_checks,
+    ),
+    "decode": StageRules(
+        reasons=("too_large", "too_many_pixels", "unsupported_format", "not_an_image", "corrupt"),
+        ranges={
+            name: POSITIVE
+            for name in ("width", "height", "bytes", "original_width", "original_height", "original_bytes")
+        },
+        extra=_decode_checks,
+    ),
+    "placeholder": StageRules(
+        reasons=("shared_bytes",),
+        may_error=False,
+        ranges={"sha256_url_count": POSITIVE},
+        extra=_placeholder_checks,
+    ),
+    "image_filter": StageRules(
+        reasons=("too_small", "aspect_ratio", "too_few_bytes"),
+        # longer side / shorter side
+        ranges={"aspect_ratio": (1.0, None)},
+        extra=_image_filter_checks,
+    ),
+    "nsfw": StageRules(reasons=("explicit",), ranges={"nsfw_score": FRACTION}, extra=_nsfw_checks),
+    "dedup_exact": StageRules(
+        reasons=("duplicate",), may_error=False, must_be_null=("dup_of",), extra=_dup_of_on_rejected
+    ),
+    "dedup_near": StageRules(
+        reasons=("near_duplicate",), may_error=False, must_be_null=("dup_of",), extra=_dup_of_on_rejected
+    ),
+    # Off by default (it needs a CLIP checkpoint); the score's name comes from the stage.
+    "alignment": StageRules(
+        reasons=("low_score",),
+        ranges={f.name: COSINE for f in _alignment_scores()},
+        extra=_alignment_checks,
+    ),
+}
+_UNDECLARED = StageRules(declared=False)
+# Checked on every stage's kept records whatever its rules: identifiers minted by decode.
+_FORMATS = {"sha256": _HEX64, "phash": _HEX16}
+
+
+def _caption_checks(stage: str, config: Any, length_filtered: bool) -> list[Expectation]:
+    """The caption is the other half of every pair. Readers pass rows as they are (a table cell
+    may be empty), so at ``read`` an empty caption is a warning; every later stage's kept records
+    must have one, and once ``caption_length`` ran, one at least ``min_chars`` long (its count
+    is of the stripped caption, so the caption itself is at least as long)."""
+    if stage == READ_STAGE:
+        why = "readers pass rows as they are; the caption filters drop empty ones"
+        return [
+            critical(TYPES, "caption.type", column="caption", type_list=["str"]),
+            warning(NOT_NULL, "caption.not_null", notes=why, column="caption"),
+            warning(LENGTHS, "caption.min_length", notes=why, column="caption", min_value=1),
+        ]
+    min_length = max(1, config.caption_length.min_chars) if length_filtered else 1
+    return [
+        critical(
+            NOT_NULL, "caption.not_null", notes="an image without a caption is not a pair", column="caption"
+        ),
+        critical(
+            LENGTHS,
+            "caption.min_length",
+            notes="caption_length.min_chars once that filter ran; never empty after read",
+            column="caption",
+            min_value=min_length,
+        ),
+    ]
+
+
+def _format_checks(signals: tuple[pa.Field, ...]) -> list[Expectation]:
+    return [
+        critical(
+            REGEX, f"{f.name}.format", notes="lowercase hex digest", column=f.name, regex=_FORMATS[f.name]
+        )
+        for f in signals
+        if f.name in _FORMATS
+    ]
+
+
+def images_suites(config: Any, severity_overrides: Mapping[str, str] | None = None) -> dict[str, Suite]:
+    """The suite of every stage that ``config`` runs, in pipeline order, ``read`` first.
+
+    ``severity_overrides`` as in ``schemas.text_suites.text_suites``:
+    ``{"<stage>:<key>" or "*:<key>": "critical" | "warning"}``; one that matches nothing raises.
+    """
+    columns = [f.name for f in BASE_FIELDS]
+    suites = {
+        READ_STAGE: stage_suite(
+            READ_STAGE,
+            (),
+            list(columns),
+            _RULES[READ_STAGE],
+            config,
+            _caption_checks(READ_STAGE, config, False),
+            JOB,
+            SCHEMA_VERSION,
+        )
+    }
+    length_filtered = False
+    for stage_class in IMAGE_STAGES:
+        name = stage_class.name
+        if not getattr(config, name).enabled:
+            continue
+        length_filtered = length_filtered or name == "caption_length"
+        rules = _RULES.get(name, _UNDECLARED)
+        signals = tuple(stage_class.signal_fields)
+        if rules.declared:
+            columns += [f.name for f in signals if f.name not in columns and f.name not in _DOWNLOAD_SIGNALS]
+        checks = _caption_checks(name, config, length_filtered) + _format_checks(signals)
+        suites[name] = stage_suite(name, signals, list(columns), rules, config, checks, JOB, SCHEMA_VERSION)
+    if config.synthetic.enabled:  # caption rewriting joins after the last stage
+        gates = [name for name in suites if name in CAPTION_GATES] + [SAME_AS_PARENT.split(".")[0]]
+        suites[SYNTHETIC_STAGE] = synthetic_suite(
+            config, list(columns), gates, _caption_checks(SYNTHETIC_STAGE, config, length_filtered),
+            JOB, SCHEMA_VERSION,
+        )
+    return apply_severity_overrides(suites, severity_overrides or {})

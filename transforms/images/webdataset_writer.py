@@ -1,0 +1,125 @@
+"""``WebDatasetSink``: kept image-caption records as WebDataset shards, beside the Parquet.
+
+``<directory>/shard-00000.tar`` ... ``shard-NNNNN.tar``, numbered without gaps (WebDataset's
+brace notation, ``shard-{00000..00009}.tar``, names them all). Each record is one sample keyed by
+its id: ``<id>.<jpg|webp|png>`` (the re-encoded image bytes, as in the Parquet ``image``
+column), ``<id>.txt`` (the caption, UTF-8) and ``<id>.json`` (every other column of ``schema``,
+sorted keys), the layout img2dataset writes and ``webdataset``/``tarfile`` read.
+
+Deterministic, as ``ShardedParquetSink``: the shard count is ``ceil(records /
+samples_per_shard)``, the shard of a record comes from its id (``parquet_sink.shard_of``), samples
+are sorted by id and tar headers carry no time, owner or mode of the writer, so the same input and
+config give the same bytes. So ``samples_per_shard`` is the mean shard size, not a bound: shards
+vary as hash buckets do (a shard may even be empty, an empty tar, and keeps its name). Each shard
+is one group, held in memory by one worker while it is encoded, then written with
+``storage.write_atomic`` (local or ``s3://``). The sink outputs one dict per shard (path, rows,
+bytes, sha256), the form ``run_facts.file_fact`` takes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import tarfile
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+
+from transforms.parquet_sink import shard_of
+from transforms.stage import Record
+from transforms.storage import join, write_atomic
+
+
+# The image column's format (``decode.output_format``) -> the extension WebDataset readers decode.
+EXTENSIONS = {"jpeg": "jpg", "webp": "webp", "png": "png"}
+
+
+def shard_count(rows: int, samples_per_shard: int) -> int:
+    return math.ceil(rows / samples_per_shard) if rows else 0
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.tar"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):  # fetched_at
+        return value.isoformat()
+    raise TypeError(f"no JSON form for {type(value).__name__}")
+
+
+def metadata(record: Record, columns: tuple[str, ...]) -> bytes:
+    """The sample's ``.json``: the record's ``columns`` (absent ones null), keys sorted."""
+    values = {name: record.get(name) for name in columns}
+    return json.dumps(
+        values, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_jsonable
+    ).encode()
+
+
+def _member(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    archive.addfile(info, io.BytesIO(data))
+
+
+def encode_shard(records: Iterable[Record], columns: tuple[str, ...]) -> tuple[bytes, int]:
+    """One shard's tar bytes (samples sorted by id) and its sample count."""
+    out = io.BytesIO()
+    rows = 0
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for record in sorted(records, key=lambda r: r["id"]):
+            key = record["id"]
+            _member(archive, f"{key}.{EXTENSIONS[record['format']]}", record["image"])
+            _member(archive, f"{key}.txt", (record.get("caption") or "").encode())
+            _member(archive, f"{key}.json", metadata(record, columns))
+            rows += 1
+    return out.getvalue(), rows
+
+
+class WebDatasetSink(beam.PTransform):
+    """Write records as ``<directory>/shard-SSSSS.tar``; outputs one file dict per shard."""
+
+    def __init__(self, directory: str, schema: pa.Schema, samples_per_shard: int = 5_000):
+        super().__init__()
+        if samples_per_shard < 1:
+            raise ValueError(f"samples_per_shard must be >= 1, got {samples_per_shard}")
+        self._directory = directory
+        self._columns = tuple(name for name in schema.names if name != "image")
+        self._samples_per_shard = samples_per_shard
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        per_shard = self._samples_per_shard
+        count = records | "Count" >> beam.combiners.Count.Globally()
+        keyed = records | "KeyByShard" >> beam.Map(
+            lambda r, n: (shard_of(r["id"], shard_count(n, per_shard)), r), n=beam.pvalue.AsSingleton(count)
+        )
+        # Every shard index gets a group, so the names have no gaps even if a hash range is empty.
+        shards = count | "ShardIndices" >> beam.FlatMap(
+            lambda n: [(i, None) for i in range(shard_count(n, per_shard))]
+        )
+        return (
+            {"records": keyed, "shard": shards}
+            | "GroupShards" >> beam.CoGroupByKey()
+            | "WriteShards" >> beam.MapTuple(self._write)
+        )
+
+    def _write(self, shard: int, groups: dict[str, Any]) -> dict:
+        data, rows = encode_shard(groups["records"], self._columns)
+        path = join(self._directory, shard_name(shard))
+        write_atomic(path, data)
+        return {
+            "path": path,
+            "partition": "",
+            "rows": rows,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
