@@ -5,11 +5,13 @@
 1. Makes ``--images`` distinct JPEGs (random crops of the two real photos scikit-learn ships,
    resized to 480x360) and serves them from a threaded HTTP server on 127.0.0.1.
 2. Writes one CSV (``url``, ``caption``).
-3. Runs, each as a subprocess: img2dataset (its own venv: ``pip install img2dataset==1.47.0``;
-   border resize to 256, JPEG q95, parquet output, 1 process x 16 threads) when ``--img2dataset``
-   is given; ours with the same resize and download only (``minimal``: caption filters, NSFW and
-   dedup off) and ours with every stage on (``full``). Prints images kept, wall seconds, images/s
-   and CPU seconds (user + sys of the subprocess tree).
+3. Runs, each as a subprocess: img2dataset 1.47.0 in its own venv (``.venv-img2dataset``, made
+   once from ``benchmarks/requirements-img2dataset.txt`` unless ``--img2dataset`` names an
+   executable; border resize to 256, JPEG q95, parquet output, 1 process x 16 threads); ours
+   with the same resize and download only (``minimal``: caption filters, NSFW and dedup off);
+   ours with every default stage on, NSFW included (``full``). Prints images kept, wall seconds,
+   images/s, CPU seconds (user + sys of the process tree), images per CPU second and peak RSS
+   (the largest process of the tree, from ``wait4``), then ours over img2dataset as ratios.
 """
 
 from __future__ import annotations
@@ -21,17 +23,19 @@ import io
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 from PIL import Image
 
+from benchmarks.text_pipeline import Measured, measure
+
 REPO = Path(__file__).resolve().parents[1]
+IMG2DATASET_VENV = REPO / ".venv-img2dataset"
+IMG2DATASET_REQUIREMENTS = Path(__file__).with_name("requirements-img2dataset.txt")
 
 _OURS = """
 import json, sys
@@ -104,16 +108,18 @@ def serve(bodies: list[bytes]) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed:\n{done.stderr[-3000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, done.stdout
+def ensure_img2dataset_venv(venv: Path = IMG2DATASET_VENV) -> Path:
+    """Create ``venv`` with the pinned requirements unless it already has them; its executable."""
+    python = venv / "bin" / "python"
+    stamp = venv / "requirements-img2dataset.installed"
+    wanted = IMG2DATASET_REQUIREMENTS.read_text()
+    if not (python.exists() and stamp.exists() and stamp.read_text() == wanted):
+        print(f"setting up {venv} from {IMG2DATASET_REQUIREMENTS.name} (once)", flush=True)
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(IMG2DATASET_REQUIREMENTS)], check=True)
+        stamp.write_text(wanted)
+    return venv / "bin" / "img2dataset"
 
 
 def count_img2dataset(folder: Path) -> int:
@@ -126,11 +132,12 @@ def count_img2dataset(folder: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=300)
-    parser.add_argument("--img2dataset", help="the img2dataset executable of its own venv")
+    parser.add_argument("--img2dataset", help="the img2dataset executable (default: .venv-img2dataset, made once)")
     args = parser.parse_args()
+    img2dataset = args.img2dataset or str(ensure_img2dataset_venv())
     bodies = make_images(args.images)
     server, base = serve(bodies)
-    rows = []
+    rows: list[tuple[str, int, Measured]] = []
     with tempfile.TemporaryDirectory() as tmp:
         table = Path(tmp) / "pairs.csv"
         with open(table, "w", newline="") as handle:
@@ -138,48 +145,38 @@ def main() -> None:
             writer.writerow(["url", "caption"])
             for i in range(len(bodies)):
                 writer.writerow([f"{base}/img/{i}.jpg", f"a photograph of a temple or a flower, number {i}"])
-        if args.img2dataset:
-            out = Path(tmp) / "i2d"
-            wall, cpu, _ = timed(
-                [
-                    args.img2dataset,
-                    "--url_list",
-                    str(table),
-                    "--input_format",
-                    "csv",
-                    "--url_col",
-                    "url",
-                    "--caption_col",
-                    "caption",
-                    "--output_format",
-                    "parquet",
-                    "--output_folder",
-                    str(out),
-                    "--image_size",
-                    "256",
-                    "--resize_mode",
-                    "border",
-                    "--encode_quality",
-                    "95",
-                    "--processes_count",
-                    "1",
-                    "--thread_count",
-                    "16",
-                    "--enable_wandb",
-                    "False",
-                ],
-                REPO,
-            )
-            rows.append(("img2dataset 1.47.0", count_img2dataset(out), wall, cpu))
+        out = Path(tmp) / "i2d"
+        command = [img2dataset, "--url_list", str(table), "--input_format", "csv", "--url_col", "url",
+                   "--caption_col", "caption", "--output_format", "parquet", "--output_folder", str(out),
+                   "--image_size", "256", "--resize_mode", "border", "--encode_quality", "95",
+                   "--processes_count", "1", "--thread_count", "16", "--enable_wandb", "False"]
+        measured = _checked(command, Path(tmp) / "i2d.log")
+        rows.append(("img2dataset 1.47.0", count_img2dataset(out), measured))
         for mode in ("minimal", "full"):
-            wall, cpu, stdout = timed([sys.executable, "-c", _OURS, str(table), str(Path(tmp) / mode), mode], REPO)
-            kept = json.loads(stdout.strip().splitlines()[-1])["kept"]
-            rows.append((f"dataprep images ({mode})", kept, wall, cpu))
+            folder = Path(tmp) / mode
+            measured = _checked([sys.executable, "-c", _OURS, str(table), str(folder), mode],
+                                Path(tmp) / f"{mode}.log")
+            kept = json.loads((folder / "bench" / "manifest.json").read_text())["conservation"]["kept"]
+            rows.append((f"dataprep images ({mode})", kept, measured))
     server.shutdown()
-    print(f"{len(bodies)} images on loopback, {os.cpu_count()} CPUs visible")
-    print(f"{'tool':<28}{'kept':>6}{'wall s':>9}{'img/s':>8}{'cpu s':>8}")
-    for name, kept, wall, cpu in rows:
-        print(f"{name:<28}{kept:>6}{wall:>9.1f}{len(bodies) / wall:>8.1f}{cpu:>8.1f}")
+    n = len(bodies)
+    print(f"{n} images on loopback, {os.cpu_count()} CPUs visible")
+    print(f"{'tool':<28}{'kept':>6}{'wall s':>9}{'img/s':>8}{'cpu s':>8}{'img/cpu-s':>11}{'peak RSS MB':>13}")
+    for name, kept, m in rows:
+        print(f"{name:<28}{kept:>6}{m.wall_s:>9.1f}{n / m.wall_s:>8.1f}{m.cpu_s:>8.1f}{n / m.cpu_s:>11.1f}"
+              f"{m.max_proc_rss_mb:>13.0f}")
+    baseline = rows[0][2]
+    for name, _kept, m in rows[1:]:
+        print(f"{name} / img2dataset: images/s x{baseline.wall_s / m.wall_s:.2f}, "
+              f"images per CPU-s x{baseline.cpu_s / m.cpu_s:.2f}, peak RSS x{m.max_proc_rss_mb / baseline.max_proc_rss_mb:.2f}")
+
+
+def _checked(command: list[str], log: Path) -> Measured:
+    """``measure(command)``, or exit with the tail of its log when it failed."""
+    measured = measure(command, log)
+    if measured.returncode != 0:
+        raise SystemExit(f"{command[0]} failed (exit {measured.returncode}):\n{log.read_text()[-3000:]}")
+    return measured
 
 
 if __name__ == "__main__":
