@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from transforms.run_facts import load_run_facts
-from transforms.storage import delete, exists, join, list_files, read_bytes, write_atomic
+from transforms.storage import delete, delete_folder, exists, join, list_files, read_bytes, write_atomic
 
 SUCCESS = "_SUCCESS"
 MANIFEST = "manifest.json"
@@ -101,7 +101,7 @@ def write_manifest(run_dir: str, stage_order: list[str], header: dict[str, Any])
 
 def seal_run(run_dir: str) -> None:
     """Drop the staging area and write ``_SUCCESS``, last: the run is published."""
-    delete(list_files(join(run_dir, "_staging")))
+    delete_folder(join(run_dir, "_staging"))
     manifest_bytes = read_bytes(join(run_dir, MANIFEST))
     # Not empty: it names the manifest it seals (and Beam's S3 writer cannot upload 0 bytes).
     seal = {"run_id": json.loads(manifest_bytes).get("run_id"),

@@ -7,6 +7,8 @@ when the upload completes, so it is written to its final key directly.
 
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -58,3 +60,11 @@ def list_files(directory: str) -> list[str]:
 def delete(paths: list[str]) -> None:
     if paths:
         FileSystems.delete(paths)
+
+
+def delete_folder(directory: str) -> None:
+    """Every file under ``directory``, and locally the emptied folders too (object stores have
+    no folders to leave behind)."""
+    delete(list_files(directory))
+    if is_local(directory) and os.path.isdir(directory):
+        shutil.rmtree(directory, ignore_errors=True)

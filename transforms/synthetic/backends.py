@@ -18,6 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import asyncio
+import atexit
 import hashlib
 import importlib.util
 import json
@@ -148,6 +149,9 @@ def _shared_llama(path: str, n_ctx: int, n_threads: int) -> tuple[Any, threading
             model = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
             log.info("loaded %s in %.1f s", path, time.perf_counter() - started)
             _MODELS[key] = (model, threading.Lock())
+            # Freed before interpreter shutdown: llama-cpp-python's own __del__ runs too late
+            # (its module globals already gone) and prints a TypeError at exit.
+            atexit.register(model.close)
         return _MODELS[key]
 
 
