@@ -114,3 +114,28 @@ def test_text_job_with_the_shipped_model(tmp_path):
     accepted = [r for r in data if r["synthetic"]]
     assert template["accepted"] == len(accepted)
     assert all(r["reject_reason"] for r in born if r not in accepted)
+
+
+def test_a_server_answering_garbage_ends_as_rejected_records(tmp_path):
+    rows = [{"url": url, "text": gold} for url, _html, gold in aeb_pages(30) if 800 < len(gold) < 4000][:4]
+    source = tmp_path / "articles.jsonl"
+    source.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    with FakeServer() as server:
+        server.mode = "garbage"  # an HTML error page where JSON should be
+        config = tmp_path / "text.yaml"
+        config.write_text(json.dumps({"synthetic": {
+            "backend": "openai", "server_url": server.base_url, "server_model": "fake", "retries": 1,
+            "backoff_s": 0.01, "min_chars": 200}}))
+        code = cli.main(["run", "text", "--input", str(source), "--output", str(tmp_path / "out"),
+                         "--run-id", "g1", "--config", str(config), "--synthetic", "rephrase"])
+    assert code == 0, "a bad server is the synthetic records' failure, not the run's"
+    run_dir = tmp_path / "out" / "g1"
+    manifest = assert_conserved(run_dir)
+    created = manifest["conservation"]["created"]
+    assert created > 0 and len(server.requests) == 2 * created  # one retry each
+    rejected = ds.dataset(run_dir / "rejected" / "stage=synthetic", format="parquet").to_table().to_pylist()
+    assert len(rejected) == created
+    assert {r["reject_reason"] for r in rejected} == {"synthetic.malformed_response"}
+    assert all("not JSON" in r["reject_detail"] or "502" in r["reject_detail"] for r in rejected)
+    data = ds.dataset(run_dir / "data", format="parquet").to_table().to_pylist()
+    assert data and not any(r["synthetic"] for r in data)
