@@ -54,6 +54,24 @@ def test_exif_orientation_applied():
     assert hamming(out["phash"], upright["phash"]) <= 4
 
 
+@pytest.mark.parametrize("name", ["china", "flower"])
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_fast_jpeg_decode_gives_the_same_metadata_and_phash(name, orientation):
+    """A 1920 px photo decoded at a reduced scale (libjpeg's DCT scaling) keeps its true size,
+    its orientation and (on these photos) its pHash; the output has the same size."""
+    image = Image.open(io.BytesIO(photo(name))).resize((1920, 1281), Image.Resampling.BICUBIC)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = jpeg(image, exif=exif.tobytes())
+    fast = normalise_bytes(data, DecodeConfig())
+    full = normalise_bytes(data, DecodeConfig(fast_jpeg_decode=False))
+    size = (1920, 1281) if orientation == 1 else (1281, 1920)
+    assert (fast["original_width"], fast["original_height"]) == (full["original_width"], full["original_height"]) == size
+    assert (fast["width"], fast["height"]) == (full["width"], full["height"]) == (256, 256)
+    assert hamming(fast["phash"], full["phash"]) <= 2
+    assert fast["sha256"] == full["sha256"]  # of the input bytes
+
+
 def test_rgba_png_flattened_to_rgb():
     image = Image.open(io.BytesIO(photo("flower"))).convert("RGBA")
     image.putalpha(128)

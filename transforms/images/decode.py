@@ -46,6 +46,9 @@ class DecodeConfig:
     border_color: tuple[int, int, int] = (255, 255, 255)
     output_format: str = "jpeg"
     quality: int = 95
+    # JPEGs much larger than the output decode at a reduced scale (libjpeg's DCT scaling): ~5x
+    # less CPU on a 1600 px photo, the same pHash on our test photos. Never with resize_mode "no".
+    fast_jpeg_decode: bool = True
 
     def __post_init__(self) -> None:
         if self.resize_mode not in RESIZE_MODES:
@@ -62,7 +65,10 @@ class DecodeConfig:
 
 def normalise_bytes(data: bytes, config: DecodeConfig) -> Record:
     """The columns ``Decode`` adds for one image; raises ``ImageRejected``."""
-    image = open_checked(data, config.max_bytes, config.max_pixels, config.allowed_formats)
+    draft = config.image_size if config.fast_jpeg_decode and config.resize_mode != "no" else None
+    image, (original_width, original_height) = open_checked(
+        data, config.max_bytes, config.max_pixels, config.allowed_formats, draft
+    )
     original_format = image.format or "?"
     rgb = to_rgb(image, config.border_color)
     phash = phash64(rgb)
@@ -74,8 +80,8 @@ def normalise_bytes(data: bytes, config: DecodeConfig) -> Record:
         "height": out.height,
         "format": config.output_format,
         "bytes": len(encoded),
-        "original_width": rgb.width,
-        "original_height": rgb.height,
+        "original_width": original_width,
+        "original_height": original_height,
         "original_format": original_format,
         "original_bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
