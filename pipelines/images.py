@@ -50,15 +50,14 @@ from transforms.images.url_dedup import UrlDedupConfig
 from transforms.images.webdataset_writer import WebDatasetSink
 from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
 from transforms.run_commit import DATA, REJECTED_DIR, WEBDATASET_DIR, begin_run
-from transforms.run_facts import WriteRunFacts, created_fact, file_fact, kept_fact, read_fact, rejected_fact
+from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, read_fact, rejected_fact
 from transforms.stage import RunContext
 from transforms.stats import CollectStats
 from transforms.storage import join
 from transforms.synthetic import (
-    STAGE as SYNTHETIC_STAGE,
+    account_for,
     GenerateSynthetic,
     SyntheticConfig,
-    SyntheticReport,
     load_synthetic_stats,
     preflight,
 )
@@ -183,13 +182,8 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: I
             join(run_dir, WEBDATASET_DIR), IMAGE_SCHEMA, config.output.webdataset_samples_per_shard
         )
         facts.append(webdataset_files | "FactWebDatasetFiles" >> beam.Map(file_fact))
-    if synthetic is not None:
-        # Records born in this run: the input grows by them (input = kept + rejected).
-        facts.append(synthetic.parts["born"] | "FactCreated" >> beam.Map(created_fact(SYNTHETIC_STAGE)))
-        _ = {
-            "generated": synthetic.parts["generated"], "failed": synthetic.parts["failed"], "final": records,
-            "rejected": outputs.all_rejected, "selection": synthetic.parts["selection"],
-        } | "SyntheticReport" >> SyntheticReport(run_dir)
+    if synthetic is not None:  # records born in this run: the input grows by them
+        facts.append(account_for(synthetic.parts, records, outputs.all_rejected, run_dir))
     _ = facts | "AllFacts" >> beam.Flatten() | "RunFacts" >> WriteRunFacts(run_dir)
     _ = pipeline | "Stats" >> CollectStats(
         outputs, run_dir, (*IMAGE_STAGES, GenerateSynthetic), profile=IMAGE_PROFILE

@@ -46,7 +46,6 @@ from transforms.registry import TEXT_STAGES
 from transforms.run_commit import DATA, REJECTED_DIR, begin_run
 from transforms.run_facts import (
     WriteRunFacts,
-    created_fact,
     file_fact,
     kept_fact,
     read_fact,
@@ -56,11 +55,11 @@ from transforms.validate import ValidateStages
 from transforms.stage import RunContext
 from transforms.stats import CollectStats
 from transforms.synthetic import (
+    account_for,
     STAGE as SYNTHETIC_STAGE,
     GenerateSynthetic,
     SyntheticBranch,
     SyntheticConfig,
-    SyntheticReport,
     load_synthetic_stats,
     preflight,
 )
@@ -157,13 +156,8 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: A
         data_files | "FactDataFiles" >> beam.Map(file_fact),
         rejected_files | "FactRejectedFiles" >> beam.Map(file_fact),
     ]
-    if synthetic is not None:
-        # Records born in this run: the input grows by them (input = kept + rejected).
-        facts.append(synthetic.parts["born"] | "FactCreated" >> beam.Map(created_fact(SYNTHETIC_STAGE)))
-        _ = {
-            "generated": synthetic.parts["generated"], "failed": synthetic.parts["failed"], "final": records,
-            "rejected": outputs.all_rejected, "selection": synthetic.parts["selection"],
-        } | "SyntheticReport" >> SyntheticReport(run_dir)
+    if synthetic is not None:  # records born in this run: the input grows by them
+        facts.append(account_for(synthetic.parts, records, outputs.all_rejected, run_dir))
     _ = facts | "AllFacts" >> beam.Flatten() | "RunFacts" >> WriteRunFacts(run_dir)
     _ = pipeline | "Stats" >> CollectStats(outputs, run_dir, stage_classes=(*TEXT_STAGES, GenerateSynthetic))
     _ = pipeline | "Validate" >> ValidateStages(outputs, text_suites(config), run_dir)

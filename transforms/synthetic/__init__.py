@@ -4,7 +4,7 @@ See ``docs/synthetic.md``. ``GenerateSynthetic`` is the Beam entry point; ``Synt
 its config section; ``SyntheticReport`` the report's synthetic section.
 """
 
-from transforms.synthetic.branch import SyntheticBranch, preflight
+from transforms.synthetic.branch import SyntheticBranch, account_for, preflight
 from transforms.synthetic.config import SyntheticConfig, add_synthetic_options, with_synthetic_options
 from transforms.synthetic.generate import SIGNAL_FIELDS, STAGE, GenerateSynthetic, generate_once
 from transforms.synthetic.report import SyntheticReport, load_synthetic_stats
@@ -16,6 +16,7 @@ __all__ = [
     "SyntheticBranch",
     "SyntheticConfig",
     "SyntheticReport",
+    "account_for",
     "add_synthetic_options",
     "generate_once",
     "load_synthetic_stats",

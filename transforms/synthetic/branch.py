@@ -22,9 +22,11 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 
+from transforms.run_facts import created_fact
 from transforms.stage import ApplyStage, RunContext, Stage
 from transforms.synthetic.config import SyntheticConfig
 from transforms.synthetic.generate import STAGE, GenerateSynthetic
+from transforms.synthetic.report import SyntheticReport
 
 # Stages that work on the fetched page, not on text: synthetic records skip them.
 NOT_GATES = frozenset({"url_filter", "extract"})
@@ -70,6 +72,17 @@ class SyntheticBranch(beam.PTransform):
             "failed": generated.rejected,
             "selection": generate.selection,
         }
+
+
+def account_for(parts: dict[str, beam.PCollection], final: beam.PCollection, rejected: beam.PCollection,
+                run_dir: str) -> beam.PCollection:
+    """A joined branch's report section (``SyntheticReport`` over the job's ``final`` and all
+    ``rejected`` records) and its run facts: every record it created, for conservation."""
+    _ = {
+        "generated": parts["generated"], "failed": parts["failed"], "final": final, "rejected": rejected,
+        "selection": parts["selection"],
+    } | "SyntheticReport" >> SyntheticReport(run_dir)
+    return parts["born"] | "FactCreated" >> beam.Map(created_fact(STAGE))
 
 
 def preflight(config: SyntheticConfig) -> None:
