@@ -51,6 +51,7 @@ from transforms.images.webdataset_writer import WebDatasetSink
 from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
 from transforms.run_commit import DATA, REJECTED_DIR, WEBDATASET_DIR, begin_run
 from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, read_fact, rejected_fact
+from transforms.spill import MemoryConfig
 from transforms.stage import RunContext
 from transforms.stats import CollectStats
 from transforms.storage import join
@@ -109,6 +110,8 @@ class ImagesConfig:
     # LaCLIP-style caption rewrites of kept images (``--synthetic caption``; off by default).
     synthetic: SyntheticConfig = field(default_factory=default_images_synthetic)
     output: ImageOutputConfig = field(default_factory=ImageOutputConfig)
+    # What bounds a worker's memory whatever the input size (docs/operations.md sizes it).
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     # Records per stage batch (fastText over captions, ONNX over images).
     batch_size: int = 64
 
@@ -165,9 +168,11 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: I
         | "StripRejected" >> beam.Map(_strip_rejected, keep_image)
     )
     sink = config.output.sink()
-    data_files = records | "WriteData" >> ShardedParquetSink(join(run_dir, DATA), IMAGE_SCHEMA, sink)
+    spill = {"spill_dir": run.spill_dir, "memory": run.memory}
+    data_files = records | "WriteData" >> ShardedParquetSink(join(run_dir, DATA), IMAGE_SCHEMA, sink, **spill)
     rejected_files = outputs.all_rejected | "WriteRejected" >> ShardedParquetSink(
-        join(run_dir, REJECTED_DIR), REJECTED_SCHEMA, sink, partition_of=lambda r: f"stage={r['reject_stage']}"
+        join(run_dir, REJECTED_DIR), REJECTED_SCHEMA, sink, partition_of=lambda r: f"stage={r['reject_stage']}",
+        **spill,
     )
     facts = [
         read.kept | "FactRead" >> beam.Map(read_fact),
@@ -179,7 +184,7 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: I
     ]
     if config.output.webdataset:
         webdataset_files = records | "WriteWebDataset" >> WebDatasetSink(
-            join(run_dir, WEBDATASET_DIR), IMAGE_SCHEMA, config.output.webdataset_samples_per_shard
+            join(run_dir, WEBDATASET_DIR), IMAGE_SCHEMA, config.output.webdataset_samples_per_shard, **spill
         )
         facts.append(webdataset_files | "FactWebDatasetFiles" >> beam.Map(file_fact))
     if synthetic is not None:  # records born in this run: the input grows by them
@@ -224,7 +229,7 @@ def run(
     begin_run(run_dir)
     started = time.time()
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, list(inputs), RunContext(run_dir, run_id), config)
+    build(pipeline, list(inputs), RunContext(run_dir, run_id, memory=config.memory), config)
     progress = run_with_progress(pipeline, stage_order(config))
     header = run_header("images", SCHEMA_VERSION, run_id, inputs, config, options, started, progress.stage_seconds)
     if config.synthetic.enabled:

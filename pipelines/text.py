@@ -52,6 +52,7 @@ from transforms.run_facts import (
     rejected_fact,
 )
 from transforms.validate import ValidateStages
+from transforms.spill import MemoryConfig
 from transforms.stage import RunContext
 from transforms.stats import CollectStats
 from transforms.synthetic import (
@@ -94,6 +95,8 @@ class TextConfig:
     # LLM-generated records seeded by kept ones, gated like crawled ones (off by default).
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     output: ParquetSinkConfig = field(default_factory=ParquetSinkConfig)
+    # What bounds a worker's memory whatever the input size (docs/operations.md sizes it).
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     # Records per stage batch: large enough for fastText / scikit-learn to vectorise.
     batch_size: int = 256
 
@@ -142,11 +145,11 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: A
         _ = records | "TokenTotals" >> TokenTotals(config.tokens.encoding, run_dir)
     outputs.all_rejected = list(outputs.rejected.values()) | "AllRejected" >> beam.Flatten()
     data_files = records | "WriteData" >> ShardedParquetSink(
-        join(run_dir, DATA), TEXT_SCHEMA, config.output
+        join(run_dir, DATA), TEXT_SCHEMA, config.output, spill_dir=run.spill_dir, memory=run.memory
     )
     rejected_files = outputs.all_rejected | "WriteRejected" >> ShardedParquetSink(
         join(run_dir, REJECTED_DIR), REJECTED_SCHEMA, config.output,
-        partition_of=lambda r: f"stage={r['reject_stage']}",
+        partition_of=lambda r: f"stage={r['reject_stage']}", spill_dir=run.spill_dir, memory=run.memory,
     )
     facts = [
         read.kept | "FactRead" >> beam.Map(read_fact),
@@ -190,7 +193,7 @@ def run(
     begin_run(run_dir)
     started = time.time()
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, inputs, RunContext(run_dir, run_id, dedup_index), config)
+    build(pipeline, inputs, RunContext(run_dir, run_id, dedup_index, config.memory), config)
     progress = run_with_progress(pipeline, stage_order(config))
     header = run_header("text", SCHEMA_VERSION, run_id, inputs, config, options, started, progress.stage_seconds)
     staged = {

@@ -37,6 +37,7 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from transforms.split_rejected import SplitRejected
+from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
 from transforms.storage import join, read_bytes, write_atomic
 
@@ -97,9 +98,10 @@ def language_of(record: Record) -> str:
 class _Cap(beam.PTransform):
     """Keep the ``limit_of(key)`` smallest ranks per ``key_of(record)``; reject the rest."""
 
-    def __init__(self, key_of, limit_of, keep_by: str, reason: str, label: str):
+    def __init__(self, key_of, limit_of, keep_by: str, reason: str, label: str, run: RunContext | None):
         super().__init__(label=label)
         self._key_of, self._limit_of, self._keep_by, self._reason = key_of, limit_of, keep_by, reason
+        self._run = run
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
         key_of, limit_of, keep_by = self._key_of, self._limit_of, self._keep_by
@@ -125,7 +127,7 @@ class _Cap(beam.PTransform):
 
         return (
             {"record": keyed, "kept": keepers}
-            | "Join" >> beam.CoGroupByKey()
+            | "Join" >> SpilledCoGroupByKey.for_run(self._run, "record")
             | "Split" >> beam.FlatMapTuple(emit).with_outputs(REJECTED, main=KEPT)
         )
 
@@ -194,17 +196,18 @@ class Balance(beam.PTransform):
     name = STAGE
     signal_fields = (pa.field("balance_rank", pa.float64()),)
 
-    def __init__(self, config: BalanceConfig, run_dir: str | None = None):
+    def __init__(self, config: BalanceConfig, run: RunContext | None = None):
         super().__init__(label=self.name)
         if not config.caps_anything:
             raise ValueError("Balance needs max_per_domain or a language quota")
         self.config = config
-        self.run_dir = run_dir
+        self.run = run
+        self.run_dir = run.run_dir if run is not None else None
         self.stats: beam.PCollection | None = None
 
     @classmethod
     def for_run(cls, config: BalanceConfig, run: RunContext) -> Balance:
-        return cls(config, run.run_dir)
+        return cls(config, run)
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
         config = self.config
@@ -218,6 +221,7 @@ class Balance(beam.PTransform):
                 config.keep_by,
                 "domain_cap",
                 "DomainCap",
+                self.run,
             )
             kept, rejected_parts = out.kept, [*rejected_parts, out.rejected]
         quotas, default = dict(config.language_quotas), config.default_language_quota
@@ -228,6 +232,7 @@ class Balance(beam.PTransform):
                 config.keep_by,
                 "language_quota",
                 "LanguageQuota",
+                self.run,
             )
             kept, rejected_parts = out.kept, [*rejected_parts, out.rejected]
         rejected_all = tuple(rejected_parts) | "AllRejected" >> beam.Flatten()

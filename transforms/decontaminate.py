@@ -35,6 +35,7 @@ from apache_beam import pvalue
 from transforms.dedup_exact import normalise
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import match_inputs, read_file
+from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import KEPT, REJECTED, RunContext, rejected
 from transforms.storage import join, read_bytes, write_atomic
 
@@ -152,17 +153,18 @@ class Decontaminate(beam.PTransform):
         pa.field("contaminated_ngrams", pa.int32()),
     )
 
-    def __init__(self, config: DecontaminateConfig, run_dir: str | None = None):
+    def __init__(self, config: DecontaminateConfig, run_dir: str | None = None, run: RunContext | None = None):
         super().__init__(label=self.name)
         if not config.benchmarks:
             raise ValueError("Decontaminate needs at least one benchmark")
         self.config = config
+        self._run = run
         self.run_dir = run_dir
         self.stats: beam.PCollection | None = None
 
     @classmethod
     def for_run(cls, config: DecontaminateConfig, run: RunContext) -> Decontaminate:
-        return cls(config, run.run_dir)
+        return cls(config, run.run_dir, run)
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
         n = self.config.ngram
@@ -193,7 +195,7 @@ class Decontaminate(beam.PTransform):
         keyed = records | "KeyById" >> beam.Map(lambda r: (r["id"], r))
         out = (
             {"record": keyed, "matches": matches}
-            | "JoinRecords" >> beam.CoGroupByKey()
+            | "JoinRecords" >> SpilledCoGroupByKey.for_run(self._run, "record")
             | "Decide" >> beam.FlatMapTuple(_apply(self.config.action)).with_outputs(REJECTED, main=KEPT)
         )
         self.stats = (

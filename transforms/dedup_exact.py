@@ -7,7 +7,8 @@ smallest ``id``. The others are rejected as ``dedup_exact.duplicate`` with ``dup
 keeper's id. Every record gets ``dup_cluster_size``.
 
 Only (fetched_at, id) pairs go through the combiner that picks keepers; records meet their
-cluster's keeper in a ``CoGroupByKey`` on the content hash.
+cluster's keeper in a ``SpilledCoGroupByKey`` on the content hash (the records through spill
+files, so memory stays bounded whatever the input size).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
 
+from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
 
 _NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
@@ -95,13 +97,14 @@ class ExactDedup(beam.PTransform):
         pa.field("dup_cluster_size", pa.int32()),
     )
 
-    def __init__(self, config: ExactDedupConfig = ExactDedupConfig()):
+    def __init__(self, config: ExactDedupConfig = ExactDedupConfig(), run: RunContext | None = None):
         super().__init__(label=self.name)
         self.config = config
+        self._run = run
 
     @classmethod
     def for_run(cls, config: ExactDedupConfig, run: RunContext) -> ExactDedup:
-        return cls(config)
+        return cls(config, run)
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
         keyed = records | "KeyByContent" >> beam.Map(lambda r: (content_key(r.get("text")), r))
@@ -112,6 +115,6 @@ class ExactDedup(beam.PTransform):
         )
         return (
             {"records": keyed, "keeper": keepers}
-            | "JoinKeeper" >> beam.CoGroupByKey()
+            | "JoinKeeper" >> SpilledCoGroupByKey.for_run(self._run, "records")
             | "Split" >> beam.FlatMapTuple(_emit).with_outputs(REJECTED, main=KEPT)
         )

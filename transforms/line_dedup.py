@@ -28,6 +28,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
 
+from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import KEPT, REJECTED, RunContext, rejected
 
 STAGE = "line_dedup"
@@ -114,13 +115,14 @@ class LineDedup(beam.PTransform):
         pa.field("dup_line_chars_removed", pa.int32()),
     )
 
-    def __init__(self, config: LineDedupConfig = LineDedupConfig()):
+    def __init__(self, config: LineDedupConfig = LineDedupConfig(), run: RunContext | None = None):
         super().__init__(label=self.name)
         self.config = config
+        self._run = run
 
     @classmethod
     def for_run(cls, config: LineDedupConfig, run: RunContext) -> LineDedup:
-        return cls(config)
+        return cls(config, run)
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
         limit = self.config.max_occurrences
@@ -146,6 +148,6 @@ class LineDedup(beam.PTransform):
         )
         return (
             {"record": keyed, "lines": removals}
-            | "JoinRecords" >> beam.CoGroupByKey()
+            | "JoinRecords" >> SpilledCoGroupByKey.for_run(self._run, "record")
             | "Rewrite" >> beam.FlatMapTuple(emit).with_outputs(REJECTED, main=KEPT)
         )

@@ -1,26 +1,31 @@
 """``ShardedParquetSink``: records to sharded, id-sorted, zstd Parquet; deterministic files.
 
-Shard assignment comes from the record id, and the number of shards of a partition from its
-row count and text bytes, so the same input and config give the same files, byte for byte.
-Each shard is one ``GroupByKey`` group: a worker holds at most one shard (bounded by
-``max_rows_per_shard`` and ``max_text_bytes_per_shard``) while it sorts and encodes it.
-The sink outputs one small dict per file written (path, rows, bytes, sha256) for the manifest.
+Shard assignment comes from the record id (shard ``s`` of ``n`` holds the ``s``-th of ``n``
+equal id ranges), and the number of shards of a partition from its row count and text bytes, so
+the same input and config give the same files, byte for byte. Records reach the shards through
+spill files, not the runner's shuffle (``transforms.range_shards``): a worker holds one shard
+(bounded by ``max_rows_per_shard`` and ``max_text_bytes_per_shard``) while it sorts and encodes
+it, whatever the input size. The sink outputs one small dict per file written (path, rows,
+bytes, sha256) for the manifest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from transforms.range_shards import RangeShards, shard_of
+from transforms.spill import MemoryConfig, default_spill_dir
 from transforms.stage import Record
 from transforms.storage import join, write_atomic
+
+__all__ = ["ParquetSinkConfig", "ShardedParquetSink", "encode_shard", "shard_of", "shards_for"]
 
 
 @dataclass(frozen=True)
@@ -33,20 +38,9 @@ class ParquetSinkConfig:
     zstd_level: int = 3
 
 
-@dataclass(frozen=True)
-class _PartitionSize:
-    rows: int = 0
-    text_bytes: int = 0
-
-
-def shard_of(record_id: str, num_shards: int) -> int:
-    """The shard of a record: from its id's leading hex digits, so it never depends on order."""
-    return int(record_id[:12], 16) % num_shards if num_shards > 1 else 0
-
-
-def shards_for(size: _PartitionSize, config: ParquetSinkConfig) -> int:
-    by_rows = math.ceil(size.rows / config.max_rows_per_shard)
-    by_bytes = math.ceil(size.text_bytes / config.max_text_bytes_per_shard)
+def shards_for(rows: int, text_bytes: int, config: ParquetSinkConfig) -> int:
+    by_rows = math.ceil(rows / config.max_rows_per_shard)
+    by_bytes = math.ceil(text_bytes / config.max_text_bytes_per_shard)
     return max(1, by_rows, by_bytes)
 
 
@@ -55,27 +49,8 @@ def _text_bytes(record: Record) -> int:
     return len(text) if isinstance(text, str) else 0
 
 
-class _SizeFn(beam.CombineFn):
-    def create_accumulator(self) -> tuple[int, int]:
-        return (0, 0)
-
-    def add_input(self, acc: tuple[int, int], record_bytes: int) -> tuple[int, int]:
-        return (acc[0] + 1, acc[1] + record_bytes)
-
-    def merge_accumulators(self, accs: Iterable[tuple[int, int]]) -> tuple[int, int]:
-        rows = text = 0
-        for acc_rows, acc_text in accs:
-            rows += acc_rows
-            text += acc_text
-        return (rows, text)
-
-    def extract_output(self, acc: tuple[int, int]) -> _PartitionSize:
-        return _PartitionSize(*acc)
-
-
 def encode_shard(records: list[Record], schema: pa.Schema, config: ParquetSinkConfig) -> bytes:
-    """One shard's Parquet bytes: rows sorted by id, columns from ``schema`` (extra keys ignored)."""
-    records = sorted(records, key=lambda r: r["id"])
+    """One shard's Parquet bytes: rows in the given (id) order, columns from ``schema``."""
     table = pa.Table.from_pylist(records, schema=schema)
     sink = pa.BufferOutputStream()
     pq.write_table(
@@ -92,6 +67,8 @@ class ShardedParquetSink(beam.PTransform):
     """Write records under ``directory``/<partition>/part-SSSSS-of-NNNNN.parquet.
 
     ``partition_of`` maps a record to a sub-folder ("" for none), e.g. ``stage=language``.
+    ``spill_dir`` (default: ``_staging/spill`` beside ``directory``, in the run folder) holds
+    the records between the two passes.
     """
 
     def __init__(
@@ -100,6 +77,8 @@ class ShardedParquetSink(beam.PTransform):
         schema: pa.Schema,
         config: ParquetSinkConfig = ParquetSinkConfig(),
         partition_of: Callable[[Record], str] | None = None,
+        spill_dir: str | None = None,
+        memory: MemoryConfig = MemoryConfig(),
     ):
         super().__init__()
         if config.max_rows_per_shard < 1 or config.row_group_rows < 1:
@@ -107,40 +86,30 @@ class ShardedParquetSink(beam.PTransform):
         self._directory = directory
         self._schema = schema
         self._config = config
-        self._partition_of = partition_of or (lambda record: "")
+        self._partition_of = partition_of
+        self._spill_dir = spill_dir or default_spill_dir(directory)
+        self._memory = memory
 
     def expand(self, records: beam.PCollection) -> beam.PCollection:
-        partition_of = self._partition_of
-        config = self._config
-        keyed = records | "KeyByPartition" >> beam.Map(lambda r: (partition_of(r), r))
-        sizes = beam.pvalue.AsDict(
-            keyed
-            | "TextBytes" >> beam.MapTuple(lambda part, r: (part, _text_bytes(r)))
-            | "PartitionSizes" >> beam.CombinePerKey(_SizeFn())
-        )
-        return (
-            keyed
-            | "KeyByShard"
-            >> beam.Map(
-                lambda kv, sizes: (
-                    (kv[0], shard_of(kv[1]["id"], shards_for(sizes[kv[0]], config))),
-                    kv[1],
-                ),
-                sizes=sizes,
-            )
-            | "GroupShards" >> beam.GroupByKey()
-            | "WriteShards" >> beam.Map(self._write, sizes=sizes)
+        config, names = self._config, self._schema.names
+        return records | "Shards" >> RangeShards(
+            self._spill_dir,
+            self._write,
+            num_shards=lambda rows, text_bytes: shards_for(rows, text_bytes, config),
+            partition_of=self._partition_of,
+            weight_of=_text_bytes,
+            prepare=lambda record: {name: record.get(name) for name in names},
+            memory=self._memory,
         )
 
-    def _write(self, shard_group: tuple[tuple[str, int], Iterable[Record]], sizes: dict[str, Any]) -> dict:
-        (partition, shard), records = shard_group
-        num_shards = shards_for(sizes[partition], self._config)
-        rows = list(records)
+    def _write(self, partition: str, shard: int, num_shards: int, rows: list[Record]) -> Iterator[dict]:
+        if not rows:
+            return
         data = encode_shard(rows, self._schema, self._config)
         name = f"part-{shard:05d}-of-{num_shards:05d}.parquet"
         path = join(self._directory, partition, name) if partition else join(self._directory, name)
         write_atomic(path, data)
-        return {
+        yield {
             "path": path,
             "partition": partition,
             "rows": len(rows),

@@ -13,12 +13,16 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
+
+from transforms.spill import MemoryConfig
+from transforms.storage import join
 
 Record = dict[str, Any]
 
@@ -39,11 +43,22 @@ class Drop:
 
 @dataclass(frozen=True)
 class RunContext:
-    """What a global step (a PTransform stage such as dedup) may need to know about its run."""
+    """What a global step (a PTransform stage such as dedup) may need to know about its run:
+    where it is, and where and within which bounds record bodies spill (``transforms.spill``)."""
 
     run_dir: str
     run_id: str
     dedup_index: str | None = None
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+
+    @property
+    def spill_dir(self) -> str:
+        return join(self.run_dir, "_staging", "spill")
+
+
+def spill_dir_of(run: RunContext | None) -> str:
+    """The run's spill folder; a fresh local folder for a step built outside a run (tests)."""
+    return run.spill_dir if run is not None else tempfile.mkdtemp(prefix="dataprep-spill-")
 
 
 class Stage(ABC):

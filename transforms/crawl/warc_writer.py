@@ -34,7 +34,7 @@ from apache_beam import pvalue
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from transforms.parquet_sink import shard_of
+from transforms.range_shards import RangeShards
 from transforms.record import stable_id
 from transforms.stage import Record
 from transforms.storage import join, write_atomic
@@ -167,24 +167,19 @@ class WriteWarcShards(beam.PTransform):
 
     def expand(self, pages: beam.PCollection) -> pvalue.DoOutputsTuple:
         shard_bytes = self._shard_bytes
-        num_shards = pvalue.AsSingleton(
-            pages
-            | "MemberBytes" >> beam.Map(lambda p: len(p["warc_member"]))
-            | "TotalBytes" >> beam.CombineGlobally(sum)
-            | "NumShards" >> beam.Map(lambda total: max(1, math.ceil(total / shard_bytes)))
-        )
-        return (
-            pages
-            | "KeyByShard"
-            >> beam.Map(
-                lambda p, n: ((shard_of(p["id"], n), n), {k: v for k, v in p.items() if k != "links"}), n=num_shards
-            )
-            | "GroupShards" >> beam.GroupByKey()
-            | "WriteShards" >> beam.ParDo(self._write).with_outputs(FILES, main="rows")
+        return pages | "Shards" >> RangeShards(
+            join(self._run_dir, "_staging", "spill"),
+            self._write,
+            num_shards=lambda _rows, member_bytes: max(1, math.ceil(member_bytes / shard_bytes)),
+            weight_of=lambda page: len(page["warc_member"]),
+            prepare=lambda page: {k: v for k, v in page.items() if k != "links"},
+            outputs=(FILES,),
+            main="rows",
         )
 
-    def _write(self, group: tuple[tuple[int, int], Iterable[Record]]) -> Iterator[Any]:
-        (shard, num_shards), pages = group
+    def _write(self, _partition: str, shard: int, num_shards: int, pages: list[Record]) -> Iterator[Any]:
+        if not pages:
+            return
         name = shard_name(self._round, shard, num_shards)
         data, rows = encode_shard(pages, name, self._info)
         relative = f"{WARC_DIR}/{name}"

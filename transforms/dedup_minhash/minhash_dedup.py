@@ -10,7 +10,7 @@
    named by the keeper policy (``keeper``), so a component's label is its keeper, or an
    earlier run's document when the component reaches one.
 4. Decide: every member learns its component's label and size (a join on the label), then each
-   record its decision (a join on id). Kept records stay; the others are rejected as
+   record its decision (a join on id, the records through spill files: ``SpilledCoGroupByKey``). Kept records stay; the others are rejected as
    ``dedup_minhash.near_duplicate`` or ``dedup_minhash.near_duplicate_of_previous_run``, with
    ``dup_of``. Every record gets ``minhash_cluster_id`` (the keeper's id; for a component that
    reaches an earlier run, that run's document id) and ``minhash_cluster_size`` (its nodes,
@@ -43,6 +43,7 @@ from transforms.dedup_minhash.keeper import current_node, is_previous, node_id, 
 from transforms.dedup_minhash.shingles import shingle_hashes
 from transforms.dedup_minhash.signatures import MinHasher, estimated_jaccard
 from transforms.dedup_minhash.stats import MinHashStatsFn
+from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
 from transforms.storage import join, read_bytes, write_atomic
 
@@ -268,8 +269,10 @@ class MinHashDedup(beam.PTransform):
         run_dir: str | None = None,
         index_uri: str | None = None,
         run_id: str | None = None,
+        run: RunContext | None = None,
     ):
         super().__init__(label=self.name)
+        self._run = run
         if index_uri is not None and run_dir is None:
             raise ValueError("index_uri needs run_dir: the band table is staged in the run folder")
         self.config = config or MinHashDedupConfig()
@@ -282,7 +285,7 @@ class MinHashDedup(beam.PTransform):
 
     @classmethod
     def for_run(cls, config: MinHashDedupConfig, run: RunContext) -> MinHashDedup:
-        return cls(config, run_dir=run.run_dir, index_uri=run.dedup_index, run_id=run.run_id)
+        return cls(config, run_dir=run.run_dir, index_uri=run.dedup_index, run_id=run.run_id, run=run)
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
         config = self.config
@@ -317,7 +320,7 @@ class MinHashDedup(beam.PTransform):
         )
         out = (
             {"record": signed.records, "decision": decisions}
-            | "JoinRecords" >> beam.CoGroupByKey()
+            | "JoinRecords" >> SpilledCoGroupByKey.for_run(self._run, "record")
             | "Split"
             >> beam.ParDo(_SplitFn(policy_len, self.index_uri is not None)).with_outputs(
                 REJECTED, _BANDS, main=KEPT

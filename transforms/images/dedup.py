@@ -31,6 +31,7 @@ from apache_beam import pvalue
 
 from transforms.images.record import StageOutputPair
 from transforms.images.url_dedup import DUP_OF, keep_first
+from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey
 from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
 
 HASH_BITS = 64
@@ -83,20 +84,21 @@ class ExactImageDedup(beam.PTransform):
     name = "dedup_exact"
     signal_fields = (DUP_OF,)
 
-    def __init__(self, config: ExactImageDedupConfig = ExactImageDedupConfig()):
+    def __init__(self, config: ExactImageDedupConfig = ExactImageDedupConfig(), run: RunContext | None = None):
         super().__init__(label=self.name)
         self.config = config
+        self._run = run
 
     @classmethod
     def for_run(cls, config: ExactImageDedupConfig, run: RunContext) -> ExactImageDedup:
-        return cls(config)
+        return cls(config, run)
 
     def expand(self, records: beam.PCollection) -> StageOutputPair:
         stage = self.name
         out = (
             records
             | "KeyBySha" >> beam.Map(lambda r: (r["sha256"], r))
-            | "GroupBySha" >> beam.GroupByKey()
+            | "GroupBySha" >> SpilledGroupByKey(self._run)
             | "KeepBest"
             >> beam.FlatMap(lambda kv: keep_first(kv[1], stage, "duplicate", keeper_rank)).with_outputs(
                 REJECTED, main=KEPT
@@ -126,13 +128,14 @@ class NearImageDedup(beam.PTransform):
     name = "dedup_near"
     signal_fields = (DUP_OF,)
 
-    def __init__(self, config: NearImageDedupConfig = NearImageDedupConfig()):
+    def __init__(self, config: NearImageDedupConfig = NearImageDedupConfig(), run: RunContext | None = None):
         super().__init__(label=self.name)
         self.config = config
+        self._run = run
 
     @classmethod
     def for_run(cls, config: NearImageDedupConfig, run: RunContext) -> NearImageDedup:
-        return cls(config)
+        return cls(config, run)
 
     def expand(self, records: beam.PCollection) -> StageOutputPair:
         stage = self.name
@@ -166,7 +169,7 @@ class NearImageDedup(beam.PTransform):
 
         out = (
             {"record": records | "KeyById" >> beam.Map(lambda r: (r["id"], r)), "better": best_better}
-            | "JoinBetter" >> beam.CoGroupByKey()
+            | "JoinBetter" >> SpilledCoGroupByKey.for_run(self._run, "record")
             | "Decide" >> beam.FlatMap(decide).with_outputs(REJECTED, main=KEPT)
         )
         return StageOutputPair(out.kept, out.rejected)

@@ -25,6 +25,7 @@ from transforms.crawl.fetch_hosts import FetchHosts
 from transforms.crawl.fetcher import url_record
 from transforms.crawl.url_norm import InvalidUrl, normalize_url
 from transforms.images.record import BODY, StageOutputPair
+from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
 
 # The crawler's politeness defaults, with the image media types and an image-sized byte cap.
@@ -82,13 +83,14 @@ class Download(beam.PTransform):
         pa.field("final_url", pa.string()),
     )
 
-    def __init__(self, config: DownloadConfig = DownloadConfig()):
+    def __init__(self, config: DownloadConfig = DownloadConfig(), run: RunContext | None = None):
         super().__init__(label=self.name)
         self.config = config
+        self._run = run
 
     @classmethod
     def for_run(cls, config: DownloadConfig, run: RunContext) -> Download:
-        return cls(config)
+        return cls(config, run)
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
         stage, crawl = self.name, self.config.crawl
@@ -114,7 +116,7 @@ class Download(beam.PTransform):
         )
         joined = (
             {"record": keyed.kept, "outcome": outcomes}
-            | "JoinOutcomes" >> beam.CoGroupByKey()
+            | "JoinOutcomes" >> SpilledCoGroupByKey.for_run(self._run, ("record", "outcome"))
             | "Merge" >> beam.ParDo(_JoinFn(stage)).with_outputs(REJECTED, main=KEPT)
         )
         kept = (joined.kept, has_bytes) | "AllFetched" >> beam.Flatten()

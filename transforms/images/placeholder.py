@@ -20,6 +20,7 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from transforms.images.record import StageOutputPair
+from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import KEPT, REJECTED, RunContext, rejected
 
 
@@ -67,13 +68,14 @@ class Placeholder(beam.PTransform):
     name = "placeholder"
     signal_fields = (pa.field("sha256_url_count", pa.int32()),)
 
-    def __init__(self, config: PlaceholderConfig = PlaceholderConfig()):
+    def __init__(self, config: PlaceholderConfig = PlaceholderConfig(), run: RunContext | None = None):
         super().__init__(label=self.name)
         self.config = config
+        self._run = run
 
     @classmethod
     def for_run(cls, config: PlaceholderConfig, run: RunContext) -> Placeholder:
-        return cls(config)
+        return cls(config, run)
 
     def expand(self, records: beam.PCollection) -> StageOutputPair:
         stage, min_urls = self.name, self.config.min_urls
@@ -98,7 +100,7 @@ class Placeholder(beam.PTransform):
 
         out = (
             {"record": keyed, "count": counts}
-            | "JoinCounts" >> beam.CoGroupByKey()
+            | "JoinCounts" >> SpilledCoGroupByKey.for_run(self._run, "record")
             | "Decide" >> beam.FlatMap(decide).with_outputs(REJECTED, main=KEPT)
         )
         return StageOutputPair(out.kept, out.rejected)

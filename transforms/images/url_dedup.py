@@ -17,6 +17,7 @@ from apache_beam import pvalue
 
 from transforms.crawl.url_norm import InvalidUrl, normalize_url
 from transforms.images.record import BODY
+from transforms.spilled_shuffle import SpilledGroupByKey
 from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
 
 DUP_OF = pa.field("dup_of", pa.string())
@@ -43,20 +44,21 @@ class UrlDedup(beam.PTransform):
     name = "url_dedup"
     signal_fields = (DUP_OF,)
 
-    def __init__(self, config: UrlDedupConfig = UrlDedupConfig()):
+    def __init__(self, config: UrlDedupConfig = UrlDedupConfig(), run: RunContext | None = None):
         super().__init__(label=self.name)
         self.config = config
+        self._run = run
 
     @classmethod
     def for_run(cls, config: UrlDedupConfig, run: RunContext) -> UrlDedup:
-        return cls(config)
+        return cls(config, run)
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
         stage = self.name
         return (
             records
             | "KeyByUrl" >> beam.Map(lambda r: (url_key(r), r))
-            | "GroupByUrl" >> beam.GroupByKey()
+            | "GroupByUrl" >> SpilledGroupByKey(self._run)
             | "KeepFirst"
             >> beam.FlatMap(lambda kv: keep_first(kv[1], stage, "duplicate_url")).with_outputs(REJECTED, main=KEPT)
         )

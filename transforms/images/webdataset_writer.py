@@ -7,11 +7,12 @@ column), ``<id>.txt`` (the caption, UTF-8) and ``<id>.json`` (every other column
 sorted keys), the layout img2dataset writes and ``webdataset``/``tarfile`` read.
 
 Deterministic, as ``ShardedParquetSink``: the shard count is ``ceil(records /
-samples_per_shard)``, the shard of a record comes from its id (``parquet_sink.shard_of``), samples
+samples_per_shard)``, the shard of a record comes from its id (``range_shards.shard_of``), samples
 are sorted by id and tar headers carry no time, owner or mode of the writer, so the same input and
 config give the same bytes. So ``samples_per_shard`` is the mean shard size, not a bound: shards
-vary as hash buckets do (a shard may even be empty, an empty tar, and keeps its name). Each shard
-is one group, held in memory by one worker while it is encoded, then written with
+vary as hash ranges do (a shard may even be empty, an empty tar, and keeps its name). Records
+reach their shard through spill files (``transforms.range_shards``); each shard is held in
+memory by one worker while it is encoded, then written with
 ``storage.write_atomic`` (local or ``s3://``). The sink outputs one dict per shard (path, rows,
 bytes, sha256), the form ``run_facts.file_fact`` takes.
 """
@@ -23,14 +24,15 @@ import io
 import json
 import math
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
 
-from transforms.parquet_sink import shard_of
+from transforms.range_shards import RangeShards
+from transforms.spill import MemoryConfig, default_spill_dir
 from transforms.stage import Record
 from transforms.storage import join, write_atomic
 
@@ -88,35 +90,38 @@ def encode_shard(records: Iterable[Record], columns: tuple[str, ...]) -> tuple[b
 class WebDatasetSink(beam.PTransform):
     """Write records as ``<directory>/shard-SSSSS.tar``; outputs one file dict per shard."""
 
-    def __init__(self, directory: str, schema: pa.Schema, samples_per_shard: int = 5_000):
+    def __init__(
+        self,
+        directory: str,
+        schema: pa.Schema,
+        samples_per_shard: int = 5_000,
+        spill_dir: str | None = None,
+        memory: MemoryConfig = MemoryConfig(),
+    ):
         super().__init__()
         if samples_per_shard < 1:
             raise ValueError(f"samples_per_shard must be >= 1, got {samples_per_shard}")
         self._directory = directory
         self._columns = tuple(name for name in schema.names if name != "image")
         self._samples_per_shard = samples_per_shard
+        self._spill_dir = spill_dir or default_spill_dir(directory)
+        self._memory = memory
 
     def expand(self, records: beam.PCollection) -> beam.PCollection:
-        per_shard = self._samples_per_shard
-        count = records | "Count" >> beam.combiners.Count.Globally()
-        keyed = records | "KeyByShard" >> beam.Map(
-            lambda r, n: (shard_of(r["id"], shard_count(n, per_shard)), r), n=beam.pvalue.AsSingleton(count)
-        )
-        # Every shard index gets a group, so the names have no gaps even if a hash range is empty.
-        shards = count | "ShardIndices" >> beam.FlatMap(
-            lambda n: [(i, None) for i in range(shard_count(n, per_shard))]
-        )
-        return (
-            {"records": keyed, "shard": shards}
-            | "GroupShards" >> beam.CoGroupByKey()
-            | "WriteShards" >> beam.MapTuple(self._write)
+        per_shard, columns = self._samples_per_shard, (*self._columns, "image")
+        return records | "Shards" >> RangeShards(
+            self._spill_dir,
+            self._write,
+            num_shards=lambda rows, _weight: shard_count(rows, per_shard),
+            prepare=lambda record: {name: record.get(name) for name in columns},
+            memory=self._memory,
         )
 
-    def _write(self, shard: int, groups: dict[str, Any]) -> dict:
-        data, rows = encode_shard(groups["records"], self._columns)
+    def _write(self, _partition: str, shard: int, _num_shards: int, records: list[Record]) -> Iterator[dict]:
+        data, rows = encode_shard(records, self._columns)
         path = join(self._directory, shard_name(shard))
         write_atomic(path, data)
-        return {
+        yield {
             "path": path,
             "partition": "",
             "rows": rows,

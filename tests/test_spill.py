@@ -1,0 +1,98 @@
+"""Spill files and the spilled shuffle: every value comes back once, in its part and range."""
+
+import json
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.record import stable_id
+from transforms.spill import (
+    KEY_SPACE,
+    MemoryConfig,
+    SpillWrite,
+    id_hash,
+    paths_with,
+    range_index,
+    range_of,
+    read_range,
+)
+from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey, task_count
+from transforms.stage import RunContext
+
+# Tiny buffers and tasks: many run files, many blocks and many ranges even on small inputs.
+TINY = MemoryConfig(buffer_bytes=4_000, task_bytes=3_000, block_bytes=500)
+
+
+def _items(n):
+    for i in range(n):
+        record_id = stable_id("doc", str(i))
+        yield (f"part{i % 3}", id_hash(record_id), {"id": record_id, "text": "x" * (i % 50), "n": i})
+
+
+def test_spilled_items_come_back_once_by_part_and_range(tmp_path):
+    items = list(_items(400))
+    facts_file = tmp_path / "facts.json"
+    with TestPipeline(runner="FnApiRunner") as p:
+        facts = p | beam.Create(items) | SpillWrite(str(tmp_path / "spill"), TINY)
+        _ = facts | beam.combiners.ToList() | beam.Map(lambda facts: facts_file.write_text(json.dumps(facts)))
+    facts_seen = json.loads(facts_file.read_text())
+    assert len(facts_seen) > 5  # the buffer bound forced several run files
+    for part in ("part0", "part1", "part2"):
+        expected = sorted(value["n"] for p_, _h, value in items if p_ == part)
+        got = []
+        for index in range(7):
+            low, high = range_of(index, 7)
+            for hashed, value in read_range(paths_with(facts_seen, part), part, low, high):
+                assert low <= hashed < high and range_index(hashed, 7) == index
+                got.append(value["n"])
+        assert sorted(got) == expected  # each value once, none from another part
+    assert sum(count for fact in facts_seen for count, _bytes in fact["parts"].values()) == 400
+
+
+def test_ranges_cover_the_key_space():
+    assert range_of(0, 3)[0] == 0 and range_of(2, 3)[1] == KEY_SPACE
+    assert all(range_of(i, 3)[1] == range_of(i + 1, 3)[0] for i in range(2))
+    assert task_count(0, TINY) == 1 and task_count(6_001, TINY) == 3
+
+
+def test_spilled_cogroup_equals_cogroup(tmp_path):
+    large = [(f"k{i % 37}", {"body": "y" * 200, "i": i}) for i in range(300)]
+    compact = [(f"k{i}", i) for i in range(0, 45, 2)]  # some keys only here, some only in large
+
+    def normalise(kv):
+        key, grouped = kv
+        return key, sorted(v["i"] for v in grouped["large"]), sorted(grouped["compact"])
+
+    with TestPipeline(runner="FnApiRunner") as p:
+        inputs = {"large": p | "L" >> beam.Create(large), "compact": p | "C" >> beam.Create(compact)}
+        expected = inputs | "Native" >> beam.CoGroupByKey() | "N1" >> beam.Map(normalise)
+        spilled = (
+            inputs
+            | "Spilled" >> SpilledCoGroupByKey(str(tmp_path / "spill"), "large", TINY)
+            | "N2" >> beam.Map(normalise)
+        )
+        both = (
+            (expected | "TagE" >> beam.Map(lambda x: ("native", x)), spilled | "TagS" >> beam.Map(lambda x: ("spilled", x)))
+            | beam.Flatten()
+            | beam.combiners.ToList()
+            | beam.Map(lambda pairs: sorted(x for tag, x in pairs if tag == "native")
+                       == sorted(x for tag, x in pairs if tag == "spilled") and len(pairs) == 2 * 41)
+        )
+        assert_that(both, equal_to([True]))
+
+
+def test_spilled_group_by_key_in_the_run_staging(tmp_path):
+    run = RunContext(str(tmp_path / "run"), "r1", memory=TINY)
+    pairs = [(i % 5, "v" * 100 + str(i)) for i in range(60)]
+    with TestPipeline(runner="FnApiRunner") as p:
+        grouped = (
+            p
+            | beam.Create(pairs)
+            | SpilledGroupByKey(run)
+            | beam.MapTuple(lambda key, values: (key, sorted(values)))
+        )
+        expected = [(k, sorted(v for kk, v in pairs if kk == k)) for k in range(5)]
+        assert_that(grouped, equal_to(expected))
+    spill = tmp_path / "run" / "_staging" / "spill"
+    assert spill.is_dir() and not list(spill.glob("*.spill"))  # spilled there, deleted once read

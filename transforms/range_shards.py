@@ -1,0 +1,122 @@
+"""``RangeShards``: records to files, one per (partition, shard), each a contiguous id range.
+
+The common core of every sharded writer (Parquet, WebDataset, WARC). Records stream into spill
+files (``transforms.spill``) under their partition and id hash while a combiner sizes each
+partition; once every record is spilled, each partition's shard count is known and each shard is
+one task that reads back its id range, sorts it by id and hands it to the writer's ``write``.
+A worker holds one shard at a time, never the output: the shard bounds (rows, bytes) are the
+memory bound of writing.
+
+Shard ``s`` of ``n`` holds the ids whose leading 48 bits fall in the ``s``-th of ``n`` equal
+ranges (``shard_of``): the same input and config give the same files, and shards concatenated in
+order are sorted by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+
+from transforms.spill import DeleteSpilled, MemoryConfig, SpillWrite, id_hash, paths_with, range_index, range_of, read_range
+from transforms.stage import Record
+
+# (partition, shard, shard count, records of the shard sorted by id) -> outputs (file facts).
+WriteShard = Callable[[str, int, int, list[Record]], Iterable[Any]]
+
+
+def shard_of(record_id: str, num_shards: int) -> int:
+    """The shard of a record id among ``num_shards``: its id's range, never the input order."""
+    return range_index(id_hash(record_id), num_shards)
+
+
+class _SizeFn(beam.CombineFn):
+    """(rows, weight) of a partition; weight is what a shard is bounded by besides rows."""
+
+    def create_accumulator(self) -> tuple[int, int]:
+        return (0, 0)
+
+    def add_input(self, acc: tuple[int, int], weight: int) -> tuple[int, int]:
+        return (acc[0] + 1, acc[1] + weight)
+
+    def merge_accumulators(self, accs: Iterable[tuple[int, int]]) -> tuple[int, int]:
+        rows = weight = 0
+        for acc_rows, acc_weight in accs:
+            rows += acc_rows
+            weight += acc_weight
+        return (rows, weight)
+
+    def extract_output(self, acc: tuple[int, int]) -> tuple[int, int]:
+        return acc
+
+
+class _WriteShardFn(beam.DoFn):
+    def __init__(self, write: WriteShard):
+        self._write = write
+
+    def process(self, task: tuple[str, int, int], facts: list[dict]) -> Iterator[Any]:
+        partition, shard, num_shards = task
+        low, high = range_of(shard, num_shards)
+        records = [record for _hashed, record in read_range(paths_with(facts, partition), partition, low, high)]
+        records.sort(key=lambda record: record["id"])
+        yield from self._write(partition, shard, num_shards, records)
+
+
+class RangeShards(beam.PTransform):
+    """Records -> ``write(partition, shard, num_shards, sorted records)`` per shard.
+
+    ``partition_of`` maps a record to its partition ("" for none); ``weight_of`` gives what
+    ``num_shards(rows, weight)`` bounds besides rows (text or member bytes); ``prepare`` trims a
+    record before it is spilled (fields the file does not hold). ``outputs`` name tagged
+    outputs that ``write`` may emit besides the main one (``main``).
+    """
+
+    def __init__(
+        self,
+        spill_dir: str,
+        write: WriteShard,
+        num_shards: Callable[[int, int], int],
+        partition_of: Callable[[Record], str] | None = None,
+        weight_of: Callable[[Record], int] | None = None,
+        prepare: Callable[[Record], Record] | None = None,
+        memory: MemoryConfig = MemoryConfig(),
+        outputs: tuple[str, ...] = (),
+        main: str = "files",
+    ):
+        super().__init__()
+        self._outputs, self._main = outputs, main
+        self._spill_dir = spill_dir
+        self._write = write
+        self._num_shards = num_shards
+        self._partition_of = partition_of or (lambda record: "")
+        self._weight_of = weight_of or (lambda record: 0)
+        self._prepare = prepare or (lambda record: record)
+        self._memory = memory
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        partition_of, weight_of, prepare = self._partition_of, self._weight_of, self._prepare
+        num_shards = self._num_shards
+        keyed = records | "KeyByPartition" >> beam.Map(lambda r: (partition_of(r), r))
+        facts = (
+            keyed
+            | "ToSpill" >> beam.MapTuple(lambda part, r: (part, id_hash(r["id"]), prepare(r)))
+            | "Spill" >> SpillWrite(self._spill_dir, self._memory)
+        )
+        tasks = (
+            keyed
+            | "Weights" >> beam.MapTuple(lambda part, r: (part, weight_of(r)))
+            | "PartitionSizes" >> beam.CombinePerKey(_SizeFn())
+            | "ShardTasks" >> beam.FlatMapTuple(
+                lambda part, size: [(part, s, num_shards(*size)) for s in range(num_shards(*size))]
+            )
+            | "SpreadTasks" >> beam.Reshuffle()
+        )
+        write = beam.ParDo(_WriteShardFn(self._write), facts=pvalue.AsList(facts))
+        if self._outputs:
+            write = write.with_outputs(*self._outputs, main=self._main)
+        written = tasks | "WriteShards" >> write
+        main = written[self._main] if self._outputs else written
+        _ = main | "DeleteSpilled" >> DeleteSpilled(facts)
+        return written

@@ -1,0 +1,225 @@
+"""Spill files: large values leave memory for sorted, range-readable files under the run's staging.
+
+The in-process runner keeps every shuffle's data in memory until the step that reads it has run,
+so a shuffle of record bodies makes memory grow with the input. Bodies go through spill files
+instead (the shuffles carry only compact keys), on every runner alike:
+
+- ``SpillWrite`` buffers ``(part, key_hash, value)`` items, at most ``MemoryConfig.buffer_bytes``
+  of them per worker; a full buffer is sorted by ``(part, key_hash)`` and written as one *run*
+  file of zstd blocks with an index of each block's part and hash range. It outputs one small
+  fact per run file (path, items and bytes per part).
+- ``read_range`` reads back the values of one part whose key hashes fall in ``[low, high)`` from
+  a list of run files, touching only the blocks whose range overlaps.
+
+Readers take the run files from the facts (a side input), never from listing the folder: a run
+file of a failed bundle or a crashed attempt is never read, and waiting for the facts is what
+orders a reader after every writer. ``seal_run`` removes ``_staging/`` with the spill files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import struct
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+import zstandard
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
+from transforms.storage import delete, join, read_bytes, write_atomic
+
+KEY_BITS = 48
+KEY_SPACE = 1 << KEY_BITS
+_ITEM = struct.Struct("<QI")  # key hash, value length
+_FOOTER = struct.Struct("<Q8s")  # index length, magic
+_MAGIC = b"DPSPILL1"
+_ITEM_OVERHEAD = 64  # Python bookkeeping per buffered item, counted against the buffer
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """What bounds one worker's memory, whatever the input size (docs/operations.md sizes it).
+
+    A worker holds at most ``buffer_bytes`` of values per spill before writing them out, and a
+    join or shard task reads back at most about ``task_bytes`` at once (one output shard is
+    bounded by the sink's own ``max_rows_per_shard`` and ``max_text_bytes_per_shard``).
+    """
+
+    buffer_bytes: int = 32 * 1024 * 1024
+    task_bytes: int = 128 * 1024 * 1024
+    # Range reads skip whole blocks: ~1 MB keeps the index small and the skipping fine-grained.
+    block_bytes: int = 1024 * 1024
+    # Level 1: spill files are read once or twice; speed matters more than size.
+    zstd_level: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("buffer_bytes", "task_bytes", "block_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"memory.{name} must be >= 1, got {getattr(self, name)}")
+
+
+def id_hash(record_id: str) -> int:
+    """The key hash of a record id: its leading 48 bits (the project's ids are uniform hex
+    hashes); an id of another form (a user's id field) is hashed first."""
+    try:
+        return int(record_id[: KEY_BITS // 4], 16)
+    except ValueError:
+        return key_hash(record_id)
+
+
+def key_hash(key: Any) -> int:
+    """A uniform 48-bit hash of any shuffle key (content hashes, URLs, ids, tuples)."""
+    data = key if isinstance(key, bytes) else repr(key).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=KEY_BITS // 8).digest(), "big")
+
+
+def range_of(index: int, count: int) -> tuple[int, int]:
+    """The ``index``-th of ``count`` equal ranges of the key space, as ``[low, high)``."""
+    return index * KEY_SPACE // count, (index + 1) * KEY_SPACE // count
+
+
+def range_index(hashed: int, count: int) -> int:
+    """Which of ``count`` equal ranges ``hashed`` falls in (the inverse of ``range_of``)."""
+    return hashed * count // KEY_SPACE
+
+
+def _encode_run(items: list[tuple[str, int, bytes]], config: MemoryConfig) -> bytes:
+    """Sorted items as zstd blocks (never spanning two parts) followed by the JSON index."""
+    compressor = zstandard.ZstdCompressor(level=config.zstd_level)
+    out, index = bytearray(), []
+    block: list[bytes] = []
+    block_bytes, first = 0, None
+
+    def close_block(part: str, last: int) -> None:
+        nonlocal block, block_bytes
+        data = compressor.compress(b"".join(block))
+        index.append([part, first, last, len(out), len(data), len(block) // 2])
+        out.extend(data)
+        block, block_bytes = [], 0
+
+    previous_part, previous_hash = None, 0
+    for part, hashed, value in items:
+        if block and (part != previous_part or block_bytes >= config.block_bytes):
+            close_block(previous_part, previous_hash)
+        if not block:
+            first = hashed
+        block += [_ITEM.pack(hashed, len(value)), value]
+        block_bytes += len(value) + _ITEM.size
+        previous_part, previous_hash = part, hashed
+    if block:
+        close_block(previous_part, previous_hash)
+    footer = json.dumps(index, separators=(",", ":")).encode()
+    return bytes(out) + footer + _FOOTER.pack(len(footer), _MAGIC)
+
+
+def read_range(paths: Iterable[str], part: str, low: int, high: int) -> Iterator[tuple[int, Any]]:
+    """``(key hash, value)`` of ``part`` with ``low <= hash < high``, from each run file in turn."""
+    decompressor = zstandard.ZstdDecompressor()
+    for path in paths:
+        data = read_bytes(path)
+        index_length, magic = _FOOTER.unpack_from(data, len(data) - _FOOTER.size)
+        if magic != _MAGIC:
+            raise ValueError(f"{path} is not a spill file (bad footer)")
+        index_start = len(data) - _FOOTER.size - index_length
+        for block_part, first, last, offset, length, _count in json.loads(data[index_start:-_FOOTER.size]):
+            if block_part != part or last < low or first >= high:
+                continue
+            block = decompressor.decompress(data[offset:offset + length])
+            position = 0
+            while position < len(block):
+                hashed, size = _ITEM.unpack_from(block, position)
+                position += _ITEM.size
+                if low <= hashed < high:
+                    yield hashed, pickle.loads(block[position:position + size])
+                position += size
+        del data
+
+
+class _SpillWriteFn(beam.DoFn):
+    def __init__(self, directory: str, config: MemoryConfig):
+        self._directory = directory
+        self._config = config
+
+    def start_bundle(self) -> None:
+        self._items: list[tuple[str, int, bytes]] = []
+        self._bytes = 0
+
+    def process(self, item: tuple[str, int, Any]) -> Iterator[dict]:
+        part, hashed, value = item
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        self._items.append((part, hashed, data))
+        self._bytes += len(data) + _ITEM_OVERHEAD
+        if self._bytes >= self._config.buffer_bytes:
+            yield self._flush()
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        if self._items:
+            yield WindowedValue(self._flush(), MIN_TIMESTAMP, [GlobalWindow()])
+
+    def _flush(self) -> dict:
+        items, self._items, self._bytes = self._items, [], 0
+        items.sort(key=lambda item: (item[0], item[1]))
+        parts: dict[str, list[int]] = {}
+        for part, _hashed, value in items:
+            count = parts.setdefault(part, [0, 0])
+            count[0] += 1
+            count[1] += len(value)
+        path = join(self._directory, f"run-{uuid.uuid4().hex}.spill")
+        write_atomic(path, _encode_run(items, self._config))
+        return {"path": path, "parts": parts}
+
+
+class SpillWrite(beam.PTransform):
+    """``(part, key_hash, value)`` items to run files under ``directory``; one fact per file."""
+
+    def __init__(self, directory: str, config: MemoryConfig = MemoryConfig()):
+        super().__init__()
+        self._directory = directory
+        self._config = config
+
+    def expand(self, items: beam.PCollection) -> beam.PCollection:
+        return items | "WriteRuns" >> beam.ParDo(_SpillWriteFn(self._directory, self._config))
+
+
+def part_bytes(facts: Iterable[dict], part: str) -> int:
+    """Bytes of ``part`` over every run file (what a reader would load), from the facts."""
+    return sum(fact["parts"].get(part, (0, 0))[1] for fact in facts)
+
+
+def paths_with(facts: Iterable[dict], part: str) -> list[str]:
+    """The run files holding ``part``, sorted (the order values are read in)."""
+    return sorted(fact["path"] for fact in facts if part in fact["parts"])
+
+
+class DeleteSpilled(beam.PTransform):
+    """Once ``consumed`` is complete (every reader done), delete the run files of ``facts``:
+    disk holds each step's spill only while the step runs."""
+
+    def __init__(self, facts: beam.PCollection):
+        super().__init__()
+        self._facts = facts
+
+    def expand(self, consumed: beam.PCollection) -> beam.PCollection:
+        return (
+            consumed
+            | "Done" >> beam.combiners.Count.Globally()
+            | "Delete" >> beam.Map(
+                lambda _count, facts: delete(sorted(fact["path"] for fact in facts)),
+                facts=beam.pvalue.AsList(self._facts),
+            )
+        )
+
+
+def default_spill_dir(directory: str) -> str:
+    """``<run>/_staging/spill`` for an output folder ``<run>/<name>``: spill files live in the
+    run folder (shared storage on a cluster) and go with ``_staging`` when the run is sealed."""
+    parent, _name = FileSystems.split(directory.rstrip("/"))
+    return join(parent, "_staging", "spill")

@@ -1,0 +1,137 @@
+"""``SpilledCoGroupByKey``: a ``CoGroupByKey`` whose one large input travels through spill files.
+
+A global step joins record bodies (large, one per record) with compact facts about them (a
+cluster's keeper, a URL's fetch outcome, a decision per id). Through the runner's shuffle the
+bodies would sit in memory on the in-process runner; here only the compact inputs are
+shuffled, and the large one goes through ``transforms.spill``:
+
+1. The large input's ``(key, value)`` pairs are spilled, each under the hash of its key.
+2. The key space is cut into as many equal ranges as ``MemoryConfig.task_bytes`` needs for the
+   spilled bytes (known from the spill facts once every writer is done).
+3. Each range is one task: its compact values (grouped by the runner, keyed by range) and its
+   spilled values (read back from the run files) are grouped by key in memory, and emitted as
+   ``(key, {input name: [values]})``, exactly what ``CoGroupByKey`` emits, every key once.
+
+The output elements stream into the next step; nothing downstream needs to change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+
+from transforms.spill import (
+    DeleteSpilled,
+    MemoryConfig,
+    SpillWrite,
+    key_hash,
+    paths_with,
+    part_bytes,
+    range_index,
+    range_of,
+    read_range,
+)
+from transforms.stage import RunContext, spill_dir_of
+
+_PART = ""  # one part: the key space is split by hash ranges alone
+
+
+def task_count(spilled_bytes: int, config: MemoryConfig) -> int:
+    return max(1, math.ceil(spilled_bytes / config.task_bytes))
+
+
+class _JoinRangeFn(beam.DoFn):
+    def __init__(self, names: tuple[str, ...]):
+        self._names = names
+
+    def process(self, task: tuple[int, dict[str, list]], count: int, facts: list[dict]) -> Iterator[Any]:
+        index, grouped = task
+        groups: dict[Any, dict[str, list]] = {}
+        for key, value in grouped["compact"]:
+            name, inner = value
+            groups.setdefault(key, {n: [] for n in self._names})[name].append(inner)
+        low, high = range_of(index, count)
+        for _hashed, (key, (name, value)) in read_range(paths_with(facts, _PART), _PART, low, high):
+            groups.setdefault(key, {n: [] for n in self._names})[name].append(value)
+        yield from groups.items()
+
+
+class SpilledCoGroupByKey(beam.PTransform):
+    """``{name: PCollection of (key, value)} | SpilledCoGroupByKey(directory, large=names)``.
+
+    ``large`` names the inputs that are spilled (record bodies, fetched images); the others
+    must be compact (a few small values per key), since they go through the runner's shuffle.
+    """
+
+    def __init__(self, directory: str, large: str | tuple[str, ...], config: MemoryConfig = MemoryConfig()):
+        super().__init__()
+        self._directory = directory
+        self._large = (large,) if isinstance(large, str) else tuple(large)
+        self._config = config
+
+    @classmethod
+    def for_run(cls, run: RunContext | None, large: str | tuple[str, ...]) -> SpilledCoGroupByKey:
+        """Spilling into ``run``'s staging within its memory bounds (a temporary folder without)."""
+        return cls(spill_dir_of(run), large, run.memory if run is not None else MemoryConfig())
+
+    def expand(self, inputs: dict[str, beam.PCollection]) -> beam.PCollection:
+        missing = [name for name in self._large if name not in inputs]
+        if missing:
+            raise ValueError(f"large inputs {missing} are not among {sorted(inputs)}")
+        names = tuple(inputs)
+        pipeline = next(iter(inputs.values())).pipeline
+        facts = (
+            [
+                inputs[name] | f"Spill{name}" >> beam.Map(lambda kv, name=name: (_PART, key_hash(kv[0]), (kv[0], (name, kv[1]))))
+                for name in self._large
+            ]
+            | "AllLarge" >> beam.Flatten()
+            | "Spill" >> SpillWrite(self._directory, self._config)
+        )
+        config = self._config
+        count = facts | "Tasks" >> beam.combiners.ToList() | "TaskCount" >> beam.Map(
+            lambda all_facts: task_count(part_bytes(all_facts, _PART), config)
+        )
+        compact = [
+            pcoll | f"Tag{name}" >> beam.Map(lambda kv, name=name: (kv[0], (name, kv[1])))
+            for name, pcoll in inputs.items()
+            if name not in self._large
+        ]
+        by_range = (
+            (compact or [pipeline | "NoCompact" >> beam.Create([])])
+            | "Compact" >> beam.Flatten()
+            | "ByRange" >> beam.Map(
+                lambda kv, n: (range_index(key_hash(kv[0]), n), kv), n=pvalue.AsSingleton(count)
+            )
+        )
+        every_range = count | "Ranges" >> beam.FlatMap(lambda n: [(i, None) for i in range(n)])
+        joined = (
+            {"compact": by_range, "range": every_range}
+            | "GroupRanges" >> beam.CoGroupByKey()
+            | "JoinRanges" >> beam.ParDo(
+                _JoinRangeFn(names),
+                count=pvalue.AsSingleton(count),
+                facts=pvalue.AsList(facts),
+            )
+        )
+        _ = joined | "DeleteSpilled" >> DeleteSpilled(facts)
+        return joined
+
+
+class SpilledGroupByKey(beam.PTransform):
+    """``GroupByKey`` of large values through spill files: ``(key, [values])`` per key."""
+
+    def __init__(self, run: RunContext | None):
+        super().__init__()
+        self._run = run
+
+    def expand(self, pairs: beam.PCollection) -> beam.PCollection:
+        return (
+            {"values": pairs}
+            | "Group" >> SpilledCoGroupByKey.for_run(self._run, "values")
+            | "Values" >> beam.MapTuple(lambda key, grouped: (key, grouped["values"]))
+        )
