@@ -41,7 +41,9 @@ KEY_SPACE = 1 << KEY_BITS
 _ITEM = struct.Struct("<QI")  # key hash, value length
 _FOOTER = struct.Struct("<Q8s")  # index length, magic
 _MAGIC = b"DPSPILL1"
-_ITEM_OVERHEAD = 64  # Python bookkeeping per buffered item, counted against the buffer
+# Python's own bookkeeping per value once unpickled (tuple, dict and string headers), counted
+# with the pickled size against the bounds: small values (band keys) cost mostly this.
+_ITEM_OVERHEAD = 160
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,13 @@ class MemoryConfig:
     """What bounds one worker's memory, whatever the input size (docs/operations.md sizes it).
 
     A worker holds at most ``buffer_bytes`` of values per spill before writing them out, and a
-    join or shard task reads back at most about ``task_bytes`` at once (one output shard is
+    join task reads back about ``task_bytes`` at once (both counted as pickled size plus a fixed
+    overhead per value; unpickled records take up to about twice that) (one output shard is
     bounded by the sink's own ``max_rows_per_shard`` and ``max_text_bytes_per_shard``).
     """
 
     buffer_bytes: int = 32 * 1024 * 1024
-    task_bytes: int = 128 * 1024 * 1024
+    task_bytes: int = 64 * 1024 * 1024
     # Range reads skip whole blocks: ~1 MB keeps the index small and the skipping fine-grained.
     block_bytes: int = 1024 * 1024
     # Level 1: spill files are read once or twice; speed matters more than size.
@@ -171,7 +174,7 @@ class _SpillWriteFn(beam.DoFn):
         for part, _hashed, value in items:
             count = parts.setdefault(part, [0, 0])
             count[0] += 1
-            count[1] += len(value)
+            count[1] += len(value) + _ITEM_OVERHEAD
         path = join(self._directory, f"run-{uuid.uuid4().hex}.spill")
         write_atomic(path, _encode_run(items, self._config))
         return {"path": path, "parts": parts}

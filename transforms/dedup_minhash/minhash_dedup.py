@@ -3,7 +3,8 @@
 1. Sign: records in batches -> word n-gram shingles -> datasketch ``affine32`` signatures
    (vectorised over the batch) -> one 64-bit key per band (``shingles``, ``signatures``, ``bands``).
 2. Candidates: (band key, node) pairs, with the published keys of earlier runs when an index
-   is given (``index.ReadBandIndex``), meet in one ``GroupByKey``; each bucket links its
+   is given (``index.ReadBandIndex``), meet in one ``SpilledGroupByKey`` (14 pairs a document
+   would be the largest shuffle of the text job); each bucket links its
    members to its smallest node (a star, not all pairs). Optionally each candidate pair of this
    run is checked by estimated Jaccard (two joins on node) before it becomes an edge.
 3. Components: large-star / small-star rounds over the edges (``components``); each node is
@@ -43,7 +44,7 @@ from transforms.dedup_minhash.keeper import current_node, is_previous, node_id, 
 from transforms.dedup_minhash.shingles import shingle_hashes
 from transforms.dedup_minhash.signatures import MinHasher, estimated_jaccard
 from transforms.dedup_minhash.stats import MinHashStatsFn
-from transforms.spilled_shuffle import SpilledCoGroupByKey
+from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey
 from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
 from transforms.storage import join, read_bytes, write_atomic
 
@@ -304,7 +305,7 @@ class MinHashDedup(beam.PTransform):
         edges = (
             band_members
             | "AllBandMembers" >> beam.Flatten()
-            | "GroupBands" >> beam.GroupByKey()
+            | "GroupBands" >> SpilledGroupByKey(self._run)
             | "BucketEdges" >> beam.FlatMap(bucket_edges)
         )
         if config.verify_threshold is not None:
