@@ -3,14 +3,14 @@
 lid.176 reads character n-gram embeddings averaged over the text: fast and right on long
 text, unsure on short text and between close languages (da/no/sv, cs/sk, hr/sr/bs, id/ms,
 ru/uk/be). Lingua scores 1- to 5-gram language models restricted to a configured language
-set, which is what separates close languages on a few words. It costs ~1.6 ms a document
-(lid.176: ~0.02 ms), so the stage asks it only about short texts (``max_chars``) on which
+set, which is what separates close languages on a few words. It costs ~1 ms of CPU a short
+text (lid.176: ~0.1 ms), so the stage asks it only about short texts (``max_chars``) on which
 lid.176's score is under a per-language threshold; the two opinions are then averaged, each
 a probability over languages, weighted by ``lid_weight``.
 
 Language codes are lid.176's (``no`` for Bokmål). Models load on first use per language and
-stay in memory (the whole default set in high-accuracy mode: ~0.9 GB per worker process;
-``low_accuracy``: ~50 MB, trigrams only, less accurate on short text). docs/language_id.md
+stay in memory (the default set in high-accuracy mode: ~0.7 GB and ~12 s of CPU per worker
+process, once; ``low_accuracy``: ~50 MB, trigrams only, less accurate on short text). docs/language_id.md
 has the measured accuracy, cost, and how the thresholds below were tuned.
 """
 
