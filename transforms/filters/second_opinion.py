@@ -3,7 +3,7 @@
 lid.176 reads character n-gram embeddings averaged over the text: fast and right on long
 text, unsure on short text and between close languages (da/no/sv, cs/sk, hr/sr/bs, id/ms,
 ru/uk/be). Lingua scores 1- to 5-gram language models restricted to a configured language
-set, which is what separates close languages on a few words. It costs ~1 ms of CPU a short
+set, which is what separates close languages on a few words. It costs ~1-2 ms of CPU a short
 text (lid.176: ~0.1 ms), so the stage asks it only about short texts (``max_chars``) on which
 lid.176's score is under a per-language threshold; the two opinions are then averaged, each
 a probability over languages, weighted by ``lid_weight``.
@@ -63,8 +63,10 @@ class SecondOpinionConfig:
         if isinstance(self.languages, str):
             raise TypeError("second_opinion.languages must be a list of language codes, not a string")
         object.__setattr__(self, "languages", tuple(self.languages))
-        for lang, value in {"ask_below": self.ask_below, "lid_weight": self.lid_weight,
-                            **self.per_language_ask_below}.items():  # fmt: skip
+        if not 0.0 <= self.lid_weight <= 1.0:
+            raise ValueError(f"second_opinion.lid_weight must be in [0, 1], got {self.lid_weight}")
+        # 0: never ask; above 1 (1.01): always ask, since lid.176's scores reach 1.0.
+        for lang, value in {"ask_below": self.ask_below, **self.per_language_ask_below}.items():
             if not 0.0 <= value <= 1.01:
                 raise ValueError(f"second_opinion threshold for {lang} must be in [0, 1.01], got {value}")
         if self.max_chars < 1:
