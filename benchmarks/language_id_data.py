@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import re
 import subprocess
+import sys
 import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -93,8 +94,8 @@ def fetch(cache: Path) -> None:
     if missing:
         subprocess.run(["apt-get", "download", *missing], cwd=debs, check=True)
     if not list(cache.glob("django-*.whl")):
-        pip = [Path(__import__("sys").executable).with_name("pip")]
-        subprocess.run([*map(str, pip), "download", "--no-deps", "-d", str(cache), DJANGO], check=True)
+        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(cache), DJANGO]
+        subprocess.run(pip, check=True)
 
 
 # --- man pages: a small troff reader (enough for man(7) pages as po4a writes them) ---
@@ -193,6 +194,7 @@ def _man_pages(cache: Path) -> dict[str, dict[str, list[tuple[str, str]]]]:
         (deb,) = sorted((cache / "debs").glob(f"{package}_*.deb"))
         root = cache / "root" / package
         if not root.exists():
+            root.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
         for path in sorted((root / "usr/share/man").rglob("*.gz")):
             page = path.name.removesuffix(".gz")
