@@ -17,6 +17,7 @@ RUNTIME = [
     "boto3==1.44.5",
     "datasketch==2.0.0",
     "fasttext-numpy2-wheel==0.9.2",
+    "lingua-language-detector==2.1.1",  # 2.2.0 needs Python >= 3.12
     "resiliparse==2.0.1",
     "fastwarc==2.0.1",
     "trafilatura==2.3.1",

