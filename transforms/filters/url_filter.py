@@ -58,8 +58,11 @@ class UrlFilterConfig:
 
 
 def parent_domains(host: str) -> list[str]:
-    """The host and every domain above it: ``a.b.com``, ``b.com``, ``com``."""
+    """The host and every domain above it: ``a.b.com``, ``b.com``, ``com``. An IPv4 address
+    has no parents (UT1 lists 6,390 addresses; ``0.0.1`` is not a domain above ``10.0.0.1``)."""
     labels = host.split(".")
+    if labels[-1].isdigit():
+        return [host]
     return [".".join(labels[i:]) for i in range(len(labels))]
 
 

@@ -88,7 +88,9 @@ def _open_list(path: str | None, default: str) -> Iterator[BinaryIO]:
     elif default.startswith("ut1:"):
         member = default.removeprefix("ut1:")
         with tarfile.open(_assets() / UT1_ARCHIVE, "r:gz") as archive:
-            extracted = archive.extractfile(member)
+            # Stop at the member: extractfile(name) would first read the whole archive's index.
+            info = next((m for m in archive if m.name == member), None)
+            extracted = archive.extractfile(info) if info is not None else None
             if extracted is None:
                 raise RuntimeError(f"{member} is missing from {UT1_ARCHIVE}")
             yield extracted
