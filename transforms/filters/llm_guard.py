@@ -12,7 +12,6 @@ client's reason (``llm_guard.backend_timeout``, ...), never silently keeps it.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from transforms.synthetic.backends import (
     Completion,
     GenerationRequest,
     OpenAIBackend,
+    openai_from_config,
 )
 from transforms.synthetic.cache import GenerationCache, cache_key
 
@@ -86,18 +86,8 @@ class LlmGuard(Filter):
         self._cache: GenerationCache | None = None
 
     def setup(self) -> None:
-        config = self.config
-        self._backend = OpenAIBackend(
-            base_url=config.server_url,
-            model=config.server_model,
-            concurrency=config.concurrency,
-            timeout_s=config.timeout_s,
-            retries=config.retries,
-            backoff_s=config.backoff_s,
-            api_key=os.environ.get(config.api_key_env, "") if config.api_key_env else "",
-            model_id=config.model_id,
-        )
-        self._cache = GenerationCache(config.cache_uri) if config.cache_uri else None
+        self._backend = openai_from_config(self.config)
+        self._cache = GenerationCache(self.config.cache_uri) if self.config.cache_uri else None
 
     def request(self, record: Record) -> GenerationRequest:
         text = (record.get("text") or "")[: self.config.max_chars]
