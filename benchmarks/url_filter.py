@@ -56,10 +56,10 @@ def _run(variant: str, urls: list[str], lists_dir: str, out: multiprocessing.Que
     before, peak_before = _rss_mb(), _peak_mb()
     started = time.perf_counter()
     if variant == "python set":
-        from transforms.filters.url_lists import _entry_blocks, _open_list
+        from transforms.filters.url_lists import entry_blocks, open_list
 
-        with _open_list(None, "ut1:domains") as raw:
-            domains = frozenset(d for block in _entry_blocks(raw) for d in block)
+        with open_list(None, "ut1:domains") as raw:
+            domains = frozenset(d for block in entry_blocks(raw) for d in block)
         out.put({"variant": variant, "setup_s": round(time.perf_counter() - started, 2),
                  "entries": len(domains), "rss_added_mb": round(_rss_mb() - before),
                  "peak_added_mb": round(_peak_mb() - peak_before)})

