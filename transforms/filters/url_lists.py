@@ -7,7 +7,7 @@ the UT1 Toulouse blacklist's ``adult`` category (4,558,940 domains and 19,587 UR
 words (215, 134 and 88 lines). Any list can be replaced by the user's own file, local or
 ``s3://``, one entry a line, ``#`` comments (``.gz`` is decompressed).
 
-A Python set of the 4.56M domains costs 517 MB per worker (``benchmarks/url_filter.py``); the
+A Python set of the 4.56M domains costs about 500 MB per worker (``benchmarks/url_filter.py``); the
 domains are kept instead as a sorted array of their 64-bit string hashes (36 MB), matched with
 ``searchsorted``. Python's ``hash`` is salted per process, which is fine: the table is built and
 queried in the same process. A false match needs a 64-bit collision with one of 4.56M entries:
