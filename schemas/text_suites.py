@@ -30,6 +30,8 @@ import pyarrow as pa
 from schemas.text import BASE_FIELDS, SCHEMA_VERSION
 from transforms.filters.c4 import REMOVAL_RULES
 from transforms.filters.gopher_repetition import RULES as REPETITION_RULES
+from transforms.filters.llm_guard import BACKEND_REASONS as GUARD_BACKEND_REASONS
+from transforms.filters.llm_guard import SAFE, UNSAFE
 from transforms.readers.base import READ_STAGE
 from transforms.registry import TEXT_STAGES
 from transforms.stage import Stage
@@ -206,9 +208,11 @@ _RULES: dict[str, StageRules] = {
         may_error=False,
     ),
     "url_filter": StageRules(
-        reasons=("blocked_domain", "banned_word"),
-        must_be_null=("url_banned_word",),
-        value_sets={"url_blocked_domain": (False,)},
+        reasons=("blocked_domain", "blocked_url", "banned_word", "soft_banned_words", "banned_subword"),
+        # One soft-banned word alone is kept (it takes soft_word_threshold of them).
+        nullable=("url_soft_banned_words",),
+        must_be_null=("url_banned_word", "url_banned_subword"),
+        value_sets={"url_blocked_domain": (False,), "url_blocked_url": (False,)},
     ),
     "extract": StageRules(
         reasons=(
@@ -291,6 +295,11 @@ _RULES: dict[str, StageRules] = {
         # bad_words_ratio counts listed phrases per token: not bounded by 1.
         ranges={"toxicity_score": FRACTION, "bad_words_count": COUNT, "bad_words_ratio": COUNT},
         extra=_harm_checks,
+    ),
+    "llm_guard": StageRules(
+        reasons=(UNSAFE, *GUARD_BACKEND_REASONS),
+        must_be_null=("guard_error",),
+        value_sets={"guard_verdict": (SAFE, UNSAFE)},  # unsafe kept: a category not blocked
     ),
     "pii": StageRules(
         reasons=(),

@@ -9,9 +9,9 @@ def test_every_registered_stage_has_a_config_section_named_after_it():
     config = text.Config()
     for stage in TEXT_STAGES:
         assert isinstance(getattr(config, stage.name).enabled, bool)
-    # the steps that need user input (a model, evaluation sets, quotas) are off by default
+    # the steps that need user input (a model, evaluation sets, quotas, a server) are off by default
     off = {stage.name for stage in TEXT_STAGES if not getattr(config, stage.name).enabled}
-    assert off == {"line_dedup", "quality_model", "decontaminate", "balance"}
+    assert off == {"line_dedup", "quality_model", "decontaminate", "balance", "llm_guard"}
 
 
 def test_yaml_round_trip_gives_an_equal_config_and_hash(tmp_path):

@@ -1,4 +1,4 @@
-from transforms.filters.url_filter import UrlFilter, UrlFilterConfig
+from transforms.filters.url_filter import UrlFilter, UrlFilterConfig, parent_domains
 
 
 def _filter(tmp_path, domains=(), words=()):
@@ -33,3 +33,8 @@ def test_packaged_lists_load():
     stage = UrlFilter()
     stage.setup()
     assert stage.process_batch([{"url": "https://www.python.org/doc/"}]) == [None]
+
+
+def test_parent_domains_of_names_and_addresses():
+    assert parent_domains("a.b.example.com") == ["a.b.example.com", "b.example.com", "example.com", "com"]
+    assert parent_domains("10.0.0.1") == ["10.0.0.1"]

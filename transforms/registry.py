@@ -24,6 +24,7 @@ from transforms.filters.gopher_quality import GopherQualityFilter
 from transforms.filters.gopher_repetition import GopherRepetitionFilter
 from transforms.filters.harm import HarmFilter
 from transforms.filters.language import LanguageFilter
+from transforms.filters.llm_guard import LlmGuard
 from transforms.filters.quality_model import QualityModel
 from transforms.filters.url_filter import UrlFilter
 from transforms.line_dedup import LineDedup
@@ -40,6 +41,7 @@ TEXT_STAGES = (
     C4QualityFilter,
     FineWebQualityFilter,
     HarmFilter,
+    LlmGuard,
     RedactPii,
     ExactDedup,
     MinHashDedup,

@@ -42,10 +42,11 @@ _WORD = re.compile(r"\w+")
 @dataclass(frozen=True)
 class HarmFilterConfig:
     enabled: bool = True
-    # The model's own decision boundary is 0.5 (precision 86%, recall 90% on its held-out set,
-    # alt-profanity-check README). Dropping a whole document asks for more: at 0.8 none of the
-    # 161 English gold articles of the scrapinghub benchmark drops, while an insult or a
-    # profanity in a short text still scores 0.87-1.0.
+    # Measured on HateCheck (benchmarks/harm_quality.py, docs/harm.md): precision barely moves
+    # with the threshold while recall falls, so the threshold is the lowest one whose precision
+    # on hateful vs benign mentions of groups reaches the model's own published precision (86%
+    # at its 0.5 boundary on its held-out tweets and comments, alt-profanity-check README):
+    # 0.8 (precision 0.862, recall 0.304; gold labels: 0.739 / 0.304).
     max_toxicity: float = 0.8
     # One listed word in a hundred: quotes and fiction with a few swear words stay.
     max_bad_word_ratio: float = 0.01

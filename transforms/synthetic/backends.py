@@ -349,10 +349,17 @@ def backend_from_config(config: Any) -> Backend:
     """The backend a ``SyntheticConfig`` names (nothing is loaded or contacted yet)."""
     if config.backend == "llama_cpp":
         return LlamaCppBackend(config.model_path, config.n_ctx, config.n_threads, config.model_id)
+    return openai_from_config(config, config.endpoint)
+
+
+def openai_from_config(config: Any, endpoint: str = "chat") -> OpenAIBackend:
+    """An ``OpenAIBackend`` from a config's ``server_url``, ``server_model``, ``concurrency``,
+    ``timeout_s``, ``retries``, ``backoff_s``, ``api_key_env`` and ``model_id`` (the synthetic
+    step's and the LLM guard's)."""
     return OpenAIBackend(
         base_url=config.server_url,
         model=config.server_model,
-        endpoint=config.endpoint,
+        endpoint=endpoint,
         concurrency=config.concurrency,
         timeout_s=config.timeout_s,
         retries=config.retries,
