@@ -25,9 +25,9 @@ an edit that goes further is drawn again (up to ``TRIES`` times), else dropped a
 
 Hard negatives, from articles held out of the bases (never duplicates of anything):
 
-- ``template``: two different articles framed with the same real page's boilerplate, as much
-  boilerplate as the shorter article has words (at most half of each document): two articles of
-  one site as a full-page extractor gives them;
+- ``template``: two different articles framed with the same real page's boilerplate, 0.5-2
+  times as many boilerplate words as the shorter article has (5-gram Jaccard up to about 0.5):
+  two articles of one site as a full-page extractor gives them;
 - ``excerpt``: a digest page holding the first 30-45% of one article and the whole of another
   (a fourth), beside the first article itself.
 """
@@ -75,6 +75,10 @@ class Frame:
 
     header: tuple[str, ...]
     footer: tuple[str, ...]
+
+    @property
+    def words(self) -> int:
+        return words("\n".join(self.header + self.footer))
 
 
 def words(text: str) -> int:
@@ -246,12 +250,12 @@ def build_corpus(data: Path, seed: int, split: str) -> tuple[list[dict], dict[st
         for copy, (kind, edited) in enumerate(copies):
             records.append({"id": f"{cluster}-{copy}-{kind}", "text": edited, "cluster": cluster, "edit": kind,
                             "source": source})
-    big_frames = [frame for frame in frames if words("\n".join(frame.header + frame.footer)) >= 50]
+    big_frames = [frame for frame in frames if frame.words >= 150]
     pairs = len(held_out) // 4
     for pair in range(pairs):
         first, second, third, fourth = held_out[4 * pair : 4 * pair + 4]
-        frame = rng.choice(big_frames)
-        budget = min(words(first), words(second))
+        budget = int(min(words(first), words(second)) * rng.uniform(0.5, 2.0))
+        frame = rng.choice([f for f in big_frames if f.words >= budget] or big_frames)
         for side, text in zip("ab", (first, second), strict=True):
             framed, _ = frame_text(text, frame, budget)
             records.append({"id": f"t{pair:02d}-{side}", "text": framed, "cluster": f"t{pair:02d}-{side}",

@@ -14,7 +14,8 @@ of news-article length), with 10% of them near-duplicates of another document (o
    - ``ours``: ``shingle_hashes`` + ``MinHasher.signatures`` + ``band_keys`` on batches of 256
      documents, with the default (100 permutations, 25 x 4 bands) and FineWeb's 112 as 14 x 8
      (the previous default) side by side.
-2. End to end: ``MinHashDedup`` in a fresh process per size (FnApiRunner, one worker), reading
+2. End to end: ``MinHashDedup`` with the default and with FineWeb's 14 x 8 (no verification, the
+   previous default), in a fresh process per size and setting (FnApiRunner, one worker), reading
    the corpus (JSONL) inside the pipeline and counting kept and rejected records: wall time
    from pipeline construction to completion (best of ``--e2e-repeat`` runs), documents/s, and
    the process's peak RSS. Scale 0
@@ -108,7 +109,10 @@ def signature_speed(texts: list[str], repeat: int) -> dict[str, float]:
     }
 
 
-def run_stage(corpus: str) -> dict:
+SETTINGS = {"default": MinHashDedupConfig(), "14x8": FINEWEB}
+
+
+def run_stage(corpus: str, setting: str) -> dict:
     """One end-to-end run in this process (called in a child process per size)."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -123,7 +127,7 @@ def run_stage(corpus: str) -> dict:
     result = Path(corpus).with_suffix(".result.json")
     started = time.perf_counter()
     with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
-        out = p | beam.Create([corpus]) | "Read" >> beam.FlatMap(read) | MinHashDedup(MinHashDedupConfig())
+        out = p | beam.Create([corpus]) | "Read" >> beam.FlatMap(read) | MinHashDedup(SETTINGS[setting])
         kept = out.kept | "CountKept" >> beam.combiners.Count.Globally()
         _ = (
             out.rejected
@@ -151,9 +155,9 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _child_run(corpus: Path) -> dict:
+def _child_run(corpus: Path, setting: str) -> dict:
     child = subprocess.run(
-        [sys.executable, "-m", "benchmarks.dedup_speed", "--child", str(corpus)],
+        [sys.executable, "-m", "benchmarks.dedup_speed", "--child", str(corpus), "--setting", setting],
         check=True,
         capture_output=True,
         text=True,
@@ -171,9 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-repeat", type=int, default=2, help="end-to-end runs per size (best kept)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="default", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(run_stage(args.child)))
+        print(json.dumps(run_stage(args.child, args.setting)))
         return 0
 
     print(
@@ -191,21 +196,22 @@ def main(argv: list[str] | None = None) -> int:
     for name, rate in speeds.items():
         print(f"  {name:26s} {rate:9.0f} docs/s  x{rate / baseline:.1f}")
 
-    print("\nend to end (MinHashDedup, FnApiRunner, one process per size):")
-    print("  scale     docs   seconds    docs/s   kept  rejected  peak RSS MiB")
+    print("\nend to end (MinHashDedup, FnApiRunner, one process per size and setting):")
+    print("  setting  scale     docs   seconds    docs/s   kept  rejected  peak RSS MiB")
     with tempfile.TemporaryDirectory() as tmp:
         for scale in args.scales:
             corpus = Path(tmp) / f"corpus-{scale}.jsonl"
             with corpus.open("w", encoding="utf-8") as handle:
                 for doc in docs[: args.base * scale]:
                     handle.write(json.dumps(doc) + "\n")
-            runs = [_child_run(corpus) for _ in range(args.e2e_repeat)]
-            row = {"scale": scale, "docs": args.base * scale, **min(runs, key=lambda run: run["seconds"])}
-            rate = f"{row['docs'] / row['seconds']:9.0f}" if row["docs"] else "        -"
-            print(
-                f"  {scale:4d}x {row['docs']:8d} {row['seconds']:9.1f} {rate}"
-                f" {row['kept']:6d} {row['rejected']:9d} {row['peak_rss_mib']:12.0f}"
-            )
+            for setting in ("14x8", "default"):
+                runs = [_child_run(corpus, setting) for _ in range(args.e2e_repeat)]
+                row = {"scale": scale, "docs": args.base * scale, **min(runs, key=lambda run: run["seconds"])}
+                rate = f"{row['docs'] / row['seconds']:9.0f}" if row["docs"] else "        -"
+                print(
+                    f"  {setting:8s} {scale:4d}x {row['docs']:8d} {row['seconds']:9.1f} {rate}"
+                    f" {row['kept']:6d} {row['rejected']:9d} {row['peak_rss_mib']:12.0f}"
+                )
     return 0
 
 
