@@ -7,7 +7,8 @@ of news-article length), with 10% of them near-duplicates of another document (o
 ``dedup_quality``: boilerplate, dates, ads, truncation, reorder or combined). Seeded.
 
 1. Signatures/s from raw text, same documents, same process, best of ``--repeat`` (the update
-   loop runs once: it is slow); every path normalises and shingles with the same code:
+   loop runs once, on a tenth of the documents: it is slow); every path normalises and shingles
+   with the same code:
    - ``datasketch update loop``: per document ``MinHash(112)``, ``update(shingle)`` per shingle
      (SHA-1 per shingle, the numpy permutation step per shingle);
    - ``datasketch update_batch``: per document, all shingles at once (SHA-1 per shingle);
@@ -80,8 +81,8 @@ def signature_speed(texts: list[str], repeat: int) -> dict[str, float]:
     FineWeb's 112 permutations."""
     config = FINEWEB
 
-    def update_loop():
-        for text in texts:
+    def update_loop():  # slow: on the first tenth of the documents
+        for text in texts[: max(1, len(texts) // 10)]:
             sketch = MinHash(num_perm=config.num_perm, seed=config.seed)
             for gram in shingles(text, config.ngram):
                 sketch.update(gram.encode("utf-8"))
@@ -101,11 +102,17 @@ def signature_speed(texts: list[str], repeat: int) -> dict[str, float]:
 
         return sign
 
+    # The two settings alternate, best of ``repeat`` each, so load on a shared machine hits both.
+    old, new = ours(FINEWEB), ours(MinHashDedupConfig())
+    best_old = best_new = float("inf")
+    for _ in range(repeat):
+        best_old = min(best_old, _best(old, 1))
+        best_new = min(best_new, _best(new, 1))
     return {
-        "datasketch update loop": len(texts) / _best(update_loop, 1),
+        "datasketch update loop": max(1, len(texts) // 10) / _best(update_loop, 1),
         "datasketch update_batch": len(texts) / _best(update_batch, repeat),
-        "ours 14x8 (previous default)": len(texts) / _best(ours(FINEWEB), repeat),
-        "ours 25x4 (default)": len(texts) / _best(ours(MinHashDedupConfig()), repeat),
+        "ours 14x8 (previous default)": len(texts) / best_old,
+        "ours 25x4 (default)": len(texts) / best_new,
     }
 
 
@@ -184,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"python {platform.python_version()}, {os.cpu_count()} cpus, {platform.processor() or platform.machine()}"
     )
-    docs = make_corpus(args.data, args.base * max(args.scales), args.seed)
+    docs = make_corpus(args.data, args.base * max(1, *args.scales), args.seed)
     base = [doc["text"] for doc in docs[: args.base]]
     words = sum(len(text.split()) for text in base) / len(base)
     print(
