@@ -1,254 +1,66 @@
 """Near-duplicate detection quality of ``MinHashDedup`` on labelled clusters built from real pages.
 
-Bases: the gold article texts of the Scrapinghub article benchmark (181 real news and blog
-articles) and the main text of the Common Crawl pages in the resiliparse WARC excerpt (read and
-extracted by this project's WARC reader and ``extract`` stage), each of at least ``MIN_WORDS``
-normalised words. Every base gets 0-3 edited copies, one edit kind per copy, as the web edits
-pages (seeded, so the corpus is the same on every run):
+The corpus (``benchmarks.dedup_corpus``): real articles with edited copies (boilerplate, dates,
+ads, truncation, truncation plus an ad, word edits, reordering, all combined; every labelled pair
+at 5-gram Jaccard >= 0.70) and hard negatives (different articles in one site's boilerplate, a
+digest quoting part of an article), split in a ``tune`` and a ``test`` half.
 
-- ``boilerplate``: header and footer lines of a *different real page* of the benchmark (its
-  navigation, menus, share buttons, footers: the lines resiliparse's full-page text has and the
-  gold article has not), up to 30% of the article's words, as when an article is syndicated;
-- ``dates``: month and weekday names rotated, years and clock times changed;
-- ``ads``: 1-4 advertisement / call-to-action lines inserted between paragraphs;
-- ``truncation``: the first 70-95% of the words (a cut-off crawl, a paywall);
-- ``reorder``: the paragraphs shuffled;
-- ``combined``: boilerplate + dates + ads + one paragraph moved + the first 85-98% kept.
+1. Tune (``tune`` split only): bands x rows and the verification threshold, with the stage's own
+   signatures and the stage's candidate rule (pairs sharing a band, verified by estimated
+   Jaccard, then connected components) computed in-process, averaged over permutation seeds.
+   The defaults of ``MinHashDedupConfig`` come from this table.
+2. Test (``test`` split): the Beam stage itself (``MinHashDedup``, FnApiRunner, reading the
+   corpus inside the pipeline) with the default and the alternatives; a pair is predicted when
+   both documents end in the same cluster. Precision, recall, F1, recall per edit kind with the
+   exact Jaccard of those copies, and the hard negatives merged.
+3. Ours against plain datasketch (``test`` split, 14 x 8, seeds 1-10, in-process): plain
+   datasketch (``MinHash(112)`` with its SHA-1 hashing over lower-cased whitespace 5-grams,
+   ``MinHashLSH(params=(14, 8))``), our shingles with datasketch's hashing, and ours: whether a
+   recall gap comes from shingling, hashing or chance; and the default over the same seeds.
+4. Clough & Stevenson's corpus (95 short answers to 5 questions, labelled cut / light / heavy /
+   non against the Wikipedia source text): the similarity to the source must order
+   cut > light > heavy > non, and no two answers to different questions may share a cluster.
 
-Hard negatives (``template``): 60 further articles of the benchmark, held out from the bases,
-in pairs, both framed with the *whole* boilerplate of one same real page (not capped): two
-different articles of one site as a full-page extractor gives them. They are never duplicates.
-
-A base and its copies form one labelled cluster. Duplicate pairs are scored: a pair is
-predicted when both documents end in the same MinHash cluster; precision, recall and F1 over
-all pairs, and recall per edit kind with the exact 5-gram Jaccard of the pairs (which says how
-hard each kind is: the defaults' 50% point is J = 0.68).
-
-Clough & Stevenson's corpus (95 short answers to 5 questions, labelled cut / light / heavy / non
-against the Wikipedia source text): the similarity to the source must order
-cut > light > heavy > non, and no two answers to different questions may ever share a cluster.
-
-    python -m benchmarks.dedup_quality [--data DIR] [--seed 1] [--json out.json]
+    python -m benchmarks.dedup_quality [--data DIR] [--seed 1] [--seeds 10] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import itertools
 import json
-import random
-import re
 import statistics
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
-from resiliparse.extract.html2text import extract_plain_text
+from datasketch import MinHash, MinHashLSH
 
+from benchmarks.dedup_corpus import DEFAULT_DATA, EDITS, build_corpus, jaccard
 from transforms.dedup_minhash import MinHashDedup, MinHashDedupConfig
 from transforms.dedup_minhash.bands import band_keys, estimated_threshold
-from transforms.dedup_minhash.shingles import normalise, shingle_hashes, shingles
+from transforms.dedup_minhash.components import components_local
+from transforms.dedup_minhash.shingles import shingle_hashes, shingles
 from transforms.dedup_minhash.signatures import MinHasher, estimated_jaccard
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-MIN_WORDS = 50
-TEMPLATE_ARTICLES = 60
-EDITS = ("boilerplate", "dates", "ads", "truncation", "reorder", "combined")
-# Ad and call-to-action lines of the kinds that pages insert between paragraphs.
-ADS = (
-    "Advertisement",
-    "ADVERTISEMENT - CONTINUE READING BELOW",
-    "Sponsored: Compare the best credit cards of 2024 and earn up to $500 in rewards",
-    "Subscribe to our newsletter for the latest news delivered to your inbox every morning",
-    "Story continues below advertisement",
-    "Get unlimited digital access for just $1 a week. Cancel anytime.",
-    "Shop the look: the season's best deals are up to 60% off today only",
-    "RELATED: The 10 most popular stories this week",
-    "Download our app to get breaking news alerts",
-    "This article contains affiliate links; we may earn a commission on purchases",
-)
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_YEAR = re.compile(r"\b(19|20)\d\d\b")
-_CLOCK = re.compile(r"\b\d{1,2}:\d\d\b")
-_NAME = re.compile(r"\b(" + "|".join(MONTHS + WEEKDAYS) + r")\b")
-
+FINEWEB = MinHashDedupConfig(num_perm=112, bands=14, rows=8, verify_threshold=None)
 CONFIGS = {
-    "14x8 (default)": MinHashDedupConfig(),
-    "14x8 + verify J>=0.7": MinHashDedupConfig(verify_threshold=0.7),
-    "20x5 (100 perm)": MinHashDedupConfig(num_perm=100, bands=20, rows=5),
-    "9x13 (117 perm)": MinHashDedupConfig(num_perm=117, bands=9, rows=13),
+    "default (25x4, verify 0.5)": MinHashDedupConfig(),
+    "25x4, no verification": MinHashDedupConfig(verify_threshold=None),
+    "20x5 (100 perm), verify 0.5": MinHashDedupConfig(bands=20, rows=5, verify_threshold=0.5),
+    "14x8 FineWeb (previous default)": FINEWEB,
 }
-
-
-@dataclass(frozen=True)
-class Frame:
-    """Boilerplate lines of one real page: before and after its article."""
-
-    header: tuple[str, ...]
-    footer: tuple[str, ...]
-
-
-def _words(text: str) -> int:
-    return len(normalise(text).split())
-
-
-def aeb_pages(data: Path) -> list[tuple[str, str, Frame]]:
-    """(url, gold article, boilerplate frame) of every page of the article benchmark."""
-    gold = json.loads((data / "scrapinghub-aeb" / "ground-truth.json").read_text())
-    pages = []
-    for key in sorted(gold):
-        article = gold[key]["articleBody"]
-        html = gzip.decompress((data / "scrapinghub-aeb" / "html" / f"{key}.html.gz").read_bytes())
-        full = extract_plain_text(html.decode("utf-8", "replace"), main_content=False)
-        body = normalise(article)
-        lines = [line.strip() for line in full.split("\n") if len(normalise(line).split()) >= 2]
-        inside = [i for i, line in enumerate(lines) if normalise(line) in body]
-        if inside:
-            frame = Frame(
-                tuple(line for line in lines[: inside[0]] if normalise(line) not in body),
-                tuple(line for line in lines[inside[-1] + 1 :] if normalise(line) not in body),
-            )
-        else:
-            frame = Frame((), ())
-        pages.append((gold[key]["url"], article, frame))
-    return pages
-
-
-def warc_pages(data: Path) -> list[tuple[str, str]]:
-    """(url, extracted main text) of the Common Crawl responses, through the project's reader."""
-    from transforms.extract import Extract, ExtractConfig
-    from transforms.readers.read_config import ReadConfig
-    from transforms.readers.warc import read_warc
-
-    path = str(data / "cc-warc-resiliparse" / "warcfile.warc.gz")
-    records = [record for record, drop in read_warc(path, ReadConfig()) if drop is None]
-    drops = Extract(ExtractConfig()).process_batch(records)
-    return [(r["url"], r["text"]) for r, drop in zip(records, drops, strict=True) if drop is None]
-
-
-def _paragraphs(text: str) -> list[str]:
-    return [p for p in text.split("\n") if p.strip()]
-
-
-def edit(kind: str, text: str, rng: random.Random, frames: list[Frame]) -> tuple[str, dict]:
-    """One edited copy of ``text`` and what was done (for the report)."""
-    if kind == "boilerplate":
-        frame = rng.choice([f for f in frames if f.header or f.footer])
-        budget = int(0.3 * _words(text))
-        header, footer = list(frame.header), list(frame.footer)
-        while header or footer:
-            if _words("\n".join(header + footer)) <= budget:
-                break
-            (header if len(header) > len(footer) else footer).pop(0 if len(header) > len(footer) else -1)
-        return "\n".join([*header, text, *footer]), {"lines": len(header) + len(footer)}
-    if kind == "dates":
-        shift = rng.randint(1, 3)
-
-        def rotate(match: re.Match) -> str:
-            names = MONTHS if match.group(1) in MONTHS else WEEKDAYS
-            return names[(names.index(match.group(1)) + shift) % len(names)]
-
-        text = _NAME.sub(rotate, text)
-        text = _YEAR.sub(lambda m: str(int(m.group(0)) + shift), text)
-        return _CLOCK.sub(lambda m: f"{rng.randint(0, 23)}:{rng.randint(0, 59):02d}", text), {}
-    if kind == "ads":
-        paragraphs = _paragraphs(text)
-        count = rng.randint(1, 4)
-        for _ in range(count):
-            paragraphs.insert(rng.randint(0, len(paragraphs)), rng.choice(ADS))
-        return "\n".join(paragraphs), {"ads": count}
-    if kind == "truncation":
-        keep = rng.uniform(0.70, 0.95)
-        return _cut(text, keep), {"kept": round(keep, 3)}
-    if kind == "reorder":
-        paragraphs = _paragraphs(text)
-        rng.shuffle(paragraphs)
-        return "\n".join(paragraphs), {"paragraphs": len(paragraphs)}
-    if kind == "combined":
-        text, _ = edit("boilerplate", text, rng, frames)
-        text, _ = edit("dates", text, rng, frames)
-        text, _ = edit("ads", text, rng, frames)
-        paragraphs = _paragraphs(text)
-        paragraphs.insert(rng.randint(0, len(paragraphs) - 1), paragraphs.pop(rng.randrange(len(paragraphs))))
-        keep = rng.uniform(0.85, 0.98)
-        return _cut("\n".join(paragraphs), keep), {"kept": round(keep, 3)}
-    raise ValueError(kind)
-
-
-def _cut(text: str, keep: float) -> str:
-    spans = [m.end() for m in re.finditer(r"\S+", text)]
-    return text[: spans[max(0, int(len(spans) * keep) - 1)]] if spans else text
-
-
-def build_corpus(data: Path, seed: int) -> tuple[list[dict], dict[str, int]]:
-    """Records (id, text, cluster, edit) and how many bases came from each source."""
-    rng = random.Random(seed)
-    aeb = aeb_pages(data)
-    frames = [frame for _, _, frame in aeb]
-    articles = [text for _, text, _ in aeb if _words(text) >= MIN_WORDS]
-    held_out = articles[-TEMPLATE_ARTICLES:]
-    bases = [("aeb", text) for text in articles[:-TEMPLATE_ARTICLES]]
-    bases += [("warc", text) for _, text in warc_pages(data) if _words(text) >= MIN_WORDS]
-    records = []
-    for number, (source, text) in enumerate(bases):
-        cluster = f"c{number:03d}"
-        records.append(
-            {"id": f"{cluster}-base", "text": text, "cluster": cluster, "edit": "base", "source": source}
-        )
-        for copy, kind in enumerate(rng.sample(EDITS, rng.choice((0, 1, 2, 3)))):
-            edited, info = edit(kind, text, rng, frames)
-            records.append(
-                {
-                    "id": f"{cluster}-{copy}-{kind}",
-                    "text": edited,
-                    "cluster": cluster,
-                    "edit": kind,
-                    "info": info,
-                    "source": source,
-                }
-            )
-    big_frames = [frame for frame in frames if _words("\n".join(frame.header + frame.footer)) >= 100]
-    for pair in range(len(held_out) // 2):
-        frame = rng.choice(big_frames)
-        for side, text in zip("ab", held_out[2 * pair : 2 * pair + 2]):
-            records.append(
-                {
-                    "id": f"t{pair:02d}-{side}",
-                    "text": "\n".join([*frame.header, text, *frame.footer]),
-                    "cluster": f"t{pair:02d}-{side}",
-                    "edit": "template",
-                    "source": "aeb",
-                }
-            )
-    sources = {
-        "aeb": sum(1 for s, _ in bases if s == "aeb"),
-        "warc": sum(1 for s, _ in bases if s == "warc"),
-        "template_pairs": len(held_out) // 2,
-    }
-    return records, sources
+TUNE_BANDS = ((14, 8), (20, 5), (25, 4))
+TUNE_THRESHOLDS = (None, 0.4, 0.5, 0.6, 0.7)
+NEGATIVES = ("template", "excerpt")
 
 
 def _read_jsonl(path: str):
@@ -277,6 +89,65 @@ def run_dedup(records: list[dict], config: MinHashDedupConfig, workdir: Path) ->
     return json.loads(result.read_text())
 
 
+# ---- the stage's rule in-process, and plain datasketch ------------------------------------
+
+
+def our_signatures(texts: list[str], num_perm: int, seed: int) -> np.ndarray:
+    return MinHasher(num_perm, seed).signatures(*shingle_hashes(texts, 5))
+
+
+def datasketch_signatures(grams: Callable[[str], list[str]]):
+    def sign(texts: list[str], num_perm: int, seed: int) -> np.ndarray:
+        out = []
+        for text in texts:
+            sketch = MinHash(num_perm=num_perm, seed=seed)
+            sketch.update_batch([gram.encode("utf-8") for gram in grams(text)])
+            out.append(sketch.hashvalues.astype(np.uint32))
+        return np.stack(out)
+
+    return sign
+
+
+def plain_grams(text: str) -> list[str]:
+    """What a plain datasketch user shingles: lower-cased whitespace words, 5 at a time."""
+    tokens = text.lower().split()
+    return [" ".join(tokens[i : i + 5]) for i in range(max(len(tokens) - 4, 1))]
+
+
+def local_clusters(ids: list[str], signatures: np.ndarray, bands: int, rows: int,
+                   threshold: float | None) -> dict[str, str]:
+    """Pairs sharing a band key, kept if their estimated Jaccard reaches ``threshold``, joined
+    into connected components: the stage's rule with every bucket's pairs checked."""
+    buckets: dict[int, list[int]] = defaultdict(list)
+    for doc, keys in enumerate(band_keys(signatures, bands, rows)):
+        for key in set(keys.tolist()):
+            buckets[key].append(doc)
+    edges = set()
+    for members in buckets.values():
+        for a, b in itertools.combinations(members, 2):
+            if threshold is None or estimated_jaccard(signatures[a], signatures[b]) >= threshold:
+                edges.add((ids[a], ids[b]) if ids[a] < ids[b] else (ids[b], ids[a]))
+    labels = components_local(edges)
+    return {doc: labels.get(doc, doc) for doc in ids}
+
+
+def plain_datasketch_clusters(ids: list[str], texts: list[str], seed: int) -> dict[str, str]:
+    """MinHashLSH (14 x 8) queried with every document, candidates joined into components."""
+    lsh = MinHashLSH(num_perm=112, params=(14, 8))
+    sketches = {}
+    for doc, text in zip(ids, texts, strict=True):
+        sketch = MinHash(num_perm=112, seed=seed)
+        sketch.update_batch([gram.encode("utf-8") for gram in plain_grams(text)])
+        sketches[doc] = sketch
+        lsh.insert(doc, sketch)
+    edges = {(min(a, b), max(a, b)) for a in ids for b in lsh.query(sketches[a]) if a != b}
+    labels = components_local(edges)
+    return {doc: labels.get(doc, doc) for doc in ids}
+
+
+# ---- scoring --------------------------------------------------------------------------------
+
+
 def _pairs(groups: dict[str, list[str]]) -> set[tuple[str, str]]:
     return {pair for members in groups.values() for pair in itertools.combinations(sorted(members), 2)}
 
@@ -288,24 +159,21 @@ def _by(mapping: dict[str, str]) -> dict[str, list[str]]:
     return groups
 
 
-def jaccard(a: str, b: str) -> float:
-    left, right = set(shingles(a, 5)), set(shingles(b, 5))
-    return len(left & right) / len(left | right) if left | right else 1.0
-
-
-def score(records: list[dict], predicted: dict[str, str]) -> dict[str, Any]:
+def prf(records: list[dict], predicted: dict[str, str]) -> tuple[float, float, float, set, set]:
     gold_pairs = _pairs(_by({r["id"]: r["cluster"] for r in records}))
     predicted_pairs = _pairs(_by(predicted))
     true_positive = len(gold_pairs & predicted_pairs)
     precision = true_positive / len(predicted_pairs) if predicted_pairs else 1.0
     recall = true_positive / len(gold_pairs) if gold_pairs else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1, gold_pairs, predicted_pairs
+
+
+def score(records: list[dict], predicted: dict[str, str]) -> dict[str, Any]:
+    precision, recall, f1, gold_pairs, predicted_pairs = prf(records, predicted)
     text_of = {r["id"]: r["text"] for r in records}
-    template_pairs = {
-        pair
-        for pair in predicted_pairs - gold_pairs
-        if all(d.startswith("t") for d in pair) and pair[0][:3] == pair[1][:3]
-    }
+    kind_of = {r["id"]: r["edit"] for r in records}
+    false_pairs = predicted_pairs - gold_pairs
     base_of = {r["cluster"]: r for r in records if r["edit"] == "base"}
     per_edit: dict[str, dict[str, Any]] = {}
     for kind in EDITS:
@@ -317,20 +185,69 @@ def score(records: list[dict], predicted: dict[str, str]) -> dict[str, Any]:
             "recall_vs_base": round(sum(found) / len(found), 3) if found else None,
             "jaccard_median": round(statistics.median(similarity), 3) if similarity else None,
             "jaccard_min": round(min(similarity), 3) if similarity else None,
-            "missed_jaccard_max": round(max((s for s, f in zip(similarity, found) if not f), default=0.0), 3),
+        }
+    negatives = {}
+    for kind in NEGATIVES:
+        pairs = [(r["id"], r["id"][:-1] + "b") for r in records if r["edit"] == kind and r["id"].endswith("a")]
+        merged = [pair for pair in pairs if predicted[pair[0]] == predicted[pair[1]]]
+        negatives[kind] = {
+            "pairs": len(pairs),
+            "merged": len(merged),
+            "jaccard_max": round(max((jaccard(text_of[a], text_of[b]) for a, b in pairs), default=0.0), 3),
         }
     return {
         "gold_pairs": len(gold_pairs),
         "predicted_pairs": len(predicted_pairs),
-        "false_pairs": len(predicted_pairs - gold_pairs),
+        "false_pairs": len(false_pairs),
+        "false_pair_kinds": sorted({f"{kind_of[a]}/{kind_of[b]}" for a, b in false_pairs}),
         "precision": round(precision, 4),
         "recall": round(recall, 4),
         "f1": round(f1, 4),
         "per_edit": per_edit,
-        "template_pairs_merged": len(template_pairs),
-        "template_pairs_merged_jaccard": sorted(
-            round(jaccard(text_of[a], text_of[b]), 3) for a, b in template_pairs
-        ),
+        "hard_negatives": negatives,
+    }
+
+
+def over_seeds(records: list[dict], cluster: Callable[[int], dict[str, str]], seeds: range) -> dict[str, float]:
+    """Mean, min and max of precision, recall and F1 over permutation seeds."""
+    runs = [prf(records, cluster(seed))[:3] for seed in seeds]
+    out = {}
+    for i, name in enumerate(("precision", "recall", "f1")):
+        values = [run[i] for run in runs]
+        out[name] = round(statistics.mean(values), 4)
+        out[f"{name}_min"] = round(min(values), 4)
+        out[f"{name}_max"] = round(max(values), 4)
+    return out
+
+
+def tune(records: list[dict], seeds: range) -> dict[str, dict[str, float]]:
+    """Bands x rows and verification threshold on the tune split (in-process, mean over seeds)."""
+    ids, texts = [r["id"] for r in records], [r["text"] for r in records]
+    table = {}
+    for bands, rows in TUNE_BANDS:
+        signatures = {seed: our_signatures(texts, bands * rows, seed) for seed in seeds}
+        for threshold in TUNE_THRESHOLDS:
+            name = f"{bands}x{rows} verify {threshold}"
+            table[name] = over_seeds(
+                records, lambda seed, b=bands, r=rows, t=threshold: local_clusters(ids, signatures[seed], b, r, t),
+                seeds)
+    return table
+
+
+def compare_with_datasketch(records: list[dict], seeds: range) -> dict[str, dict[str, float]]:
+    """14 x 8, no verification: plain datasketch, our shingles with its hashing, ours; and the
+    default setting, over the same seeds."""
+    ids, texts = [r["id"] for r in records], [r["text"] for r in records]
+    ours_shingles = datasketch_signatures(lambda text: shingles(text, 5))
+    return {
+        "plain datasketch (lower-cased words, SHA-1, MinHashLSH)": over_seeds(
+            records, lambda seed: plain_datasketch_clusters(ids, texts, seed), seeds),
+        "our shingles, datasketch SHA-1 hashing": over_seeds(
+            records, lambda seed: local_clusters(ids, ours_shingles(texts, 112, seed), 14, 8, None), seeds),
+        "ours (stage signatures)": over_seeds(
+            records, lambda seed: local_clusters(ids, our_signatures(texts, 112, seed), 14, 8, None), seeds),
+        "ours, default (25x4, verify 0.5)": over_seeds(
+            records, lambda seed: local_clusters(ids, our_signatures(texts, 100, seed), 25, 4, 0.5), seeds),
     }
 
 
@@ -398,43 +315,60 @@ def clough(data: Path, workdir: Path) -> dict[str, Any]:
     }
 
 
+def _line(name: str, row: dict[str, float]) -> str:
+    return (f"  {name:44s} P={row['precision']:.4f} R={row['recall']:.4f} F1={row['f1']:.4f}"
+            f"  (F1 {row['f1_min']:.4f}-{row['f1_max']:.4f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="seed of the corpus")
+    parser.add_argument("--seeds", type=int, default=10, help="permutation seeds of the in-process comparisons")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     started = time.time()
-    records, sources = build_corpus(args.data, args.seed)
-    print(
-        f"corpus: {len(records)} documents, {len({r['cluster'] for r in records})} labelled clusters "
-        f"from {sources['aeb']} article-benchmark and {sources['warc']} Common Crawl bases, plus "
-        f"{sources['template_pairs']} template pairs (seed {args.seed})"
-    )
-    report: dict[str, Any] = {"documents": len(records), "bases": sources, "seed": args.seed, "configs": {}}
+    seeds = range(1, args.seeds + 1)
+    report: dict[str, Any] = {"seed": args.seed, "permutation_seeds": args.seeds}
+    corpora = {}
+    for split in ("tune", "test"):
+        records, facts = build_corpus(args.data, args.seed, split)
+        corpora[split] = records
+        report[f"{split}_corpus"] = {"documents": len(records), **facts}
+        print(f"{split} corpus: {len(records)} documents from {facts['aeb']} article-benchmark and {facts['warc']} "
+              f"Common Crawl bases, {facts['hard_negative_pairs']} hard-negative pairs, "
+              f"{facts['edits_dropped_below_jaccard']} edits dropped below J 0.70 (corpus seed {args.seed})")
+
+    print(f"\n1. tune split, in-process, mean over permutation seeds 1-{args.seeds}:")
+    report["tune"] = tuned = tune(corpora["tune"], seeds)
+    for name, row in tuned.items():
+        print(_line(name, row))
+
+    print("\n2. test split, the Beam stage (permutation seed 1):")
+    report["test"] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, config in CONFIGS.items():
-            figures = score(records, run_dedup(records, config, Path(tmp)))
+            figures = score(corpora["test"], run_dedup(corpora["test"], config, Path(tmp)))
             figures["estimated_threshold"] = round(estimated_threshold(config.bands, config.rows), 3)
-            report["configs"][name] = figures
-            print(
-                f"\n{name}: threshold(50%) J={figures['estimated_threshold']}  P={figures['precision']:.4f} "
-                f"R={figures['recall']:.4f} F1={figures['f1']:.4f}  ({figures['predicted_pairs']} predicted, "
-                f"{figures['gold_pairs']} gold, {figures['false_pairs']} false pairs)"
-            )
-            print("  edit         copies  recall  J median  J min  max J missed")
+            report["test"][name] = figures
+            print(f"\n{name}: 50% point J={figures['estimated_threshold']}  P={figures['precision']:.4f} "
+                  f"R={figures['recall']:.4f} F1={figures['f1']:.4f}  ({figures['predicted_pairs']} predicted, "
+                  f"{figures['gold_pairs']} gold, {figures['false_pairs']} false pairs "
+                  f"{figures['false_pair_kinds']})")
+            print("  edit           copies  recall  J median  J min")
             for kind, row in figures["per_edit"].items():
-                print(
-                    f"  {kind:12s} {row['copies']:6d}  {row['recall_vs_base']:.3f}   {row['jaccard_median']:.3f}"
-                    f"    {row['jaccard_min']:.3f}  {row['missed_jaccard_max']:.3f}"
-                )
-            print(
-                f"  template pairs merged (different articles, same page frame): "
-                f"{figures['template_pairs_merged']} of {sources['template_pairs']}, "
-                f"J {figures['template_pairs_merged_jaccard']}"
-            )
+                if row["copies"]:
+                    print(f"  {kind:14s} {row['copies']:6d}  {row['recall_vs_base']:.3f}   "
+                          f"{row['jaccard_median']:.3f}    {row['jaccard_min']:.3f}")
+            for kind, row in figures["hard_negatives"].items():
+                print(f"  hard negatives {kind}: {row['merged']} of {row['pairs']} pairs merged "
+                      f"(J max {row['jaccard_max']})")
+        print(f"\n3. test split, in-process, mean over permutation seeds 1-{args.seeds} (14x8: no verification):")
+        report["versus_datasketch"] = versus = compare_with_datasketch(corpora["test"], seeds)
+        for name, row in versus.items():
+            print(_line(name, row))
         report["clough"] = result = clough(args.data, Path(tmp))
-    print("\nclough-plagiarism (answer vs its source text, 14x8):")
+    print("\n4. clough-plagiarism (answer vs its source text, default setting):")
     print("  category  answers  J mean  est. J mean  candidate share")
     for category, row in result["by_category"].items():
         print(

@@ -5,7 +5,8 @@ and ``rejected/``; never in leftovers of other attempts), with pyarrow dataset f
 the matching row groups are read, locally or on ``s3://`` (the standard AWS variables, plus
 ``AWS_ENDPOINT_URL_S3`` for a non-AWS endpoint). For each match it prints the stages the record
 passed, where it was kept or rejected and why, its signals grouped by the stage that computed
-them, and for a duplicate the record it duplicates (its keeper) and where that one went.
+them, and for a duplicate the record it duplicates (its keeper), where that one went and, for a
+near-duplicate, their estimated Jaccard similarity and cluster (the evidence of the removal).
 
 Exit status: 0 when found, 1 when no record matches.
 """
@@ -128,6 +129,9 @@ def trace(run_dir: str, query: str) -> dict[str, Any]:
                      "outcome": REJECTED if keeper.get("reject_stage") else KEPT,
                      "reason": keeper.get("reject_reason")}
                     if keeper else {"id": row["dup_of"], "note": "not in this run (an earlier run's record)"})
+                if row.get("minhash_jaccard") is not None:
+                    match_info["keeper"]["estimated_jaccard"] = row["minhash_jaccard"]
+                    match_info["keeper"]["cluster"] = (row.get("minhash_cluster_id"), row.get("minhash_cluster_size"))
     return {"run_dir": run_dir, "query": query, "run_id": manifest.get("run_id"), "stages": stages,
             "matches": matches}
 
@@ -161,6 +165,10 @@ def format_trace(result: dict[str, Any]) -> str:
             where = keeper.get("note") or (f"{keeper['outcome']} in {keeper['file']}"
                                            + (f" ({keeper['reason']})" if keeper.get("reason") else ""))
             lines.append(f"  keeper   {keeper['id']}  {keeper.get('url') or ''}  [{where}]")
+            if "estimated_jaccard" in keeper:
+                cluster_id, size = keeper["cluster"]
+                lines.append(f"  evidence estimated Jaccard {keeper['estimated_jaccard']:.2f} with the keeper; "
+                             f"cluster {cluster_id} of {size} documents")
         if m["signals"]:
             lines.append("  signals")
             width = max(len(stage) for stage in m["signals"])

@@ -66,6 +66,9 @@ LENGTHS = "expect_column_value_lengths_to_be_between"
 UNIQUE = "expect_column_values_to_be_unique"
 PAIR_EQUAL = "expect_column_pair_values_to_be_equal"
 ROW_COUNT = "expect_table_row_count_to_be_between"
+COLUMN_MAX = "expect_column_max_to_be_between"
+# The aggregate column of the per-source near-duplicate cap (see ``transforms.run_gate``).
+SOURCE_REMOVAL_SHARE = "source_removal_share"
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,24 @@ def _extract_checks(config: Any) -> list[Expectation]:
             max_value=config.extract.max_replacement_ratio,
         ),
     ]
+
+
+def _near_duplicate_checks(config: Any) -> list[Expectation]:
+    dedup = config.dedup_minhash
+    checks = [
+        critical(BETWEEN, "minhash_jaccard.range", REJECTED, "the evidence of a removal: an estimated Jaccard",
+                 column="minhash_jaccard", min_value=0.0, max_value=1.0),
+    ]
+    if dedup.max_source_removal_share is not None:
+        checks.append(critical(
+            COLUMN_MAX, "source.removal_share", DATASET,
+            "dedup_minhash.max_source_removal_share: per source (input file) with at least cap_min_records "
+            "records in, the share removed as near-duplicates within the run (counted by CollectStats; "
+            "a re-crawl's near-duplicates of earlier runs are expected and not capped)",
+            column=SOURCE_REMOVAL_SHARE, max_value=dedup.max_source_removal_share,
+            min_records=dedup.cap_min_records, reason="dedup_minhash.near_duplicate",
+        ))
+    return checks
 
 
 def _harm_checks(config: Any) -> list[Expectation]:
@@ -324,8 +345,9 @@ _RULES: dict[str, StageRules] = {
     "dedup_minhash": StageRules(
         reasons=("near_duplicate", "near_duplicate_of_previous_run"),
         may_error=False,
-        must_be_null=("dup_of",),
+        must_be_null=("dup_of", "minhash_jaccard"),
         ranges={"minhash_cluster_size": (1, None)},
+        extra=_near_duplicate_checks,
     ),
 }
 

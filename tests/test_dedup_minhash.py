@@ -92,8 +92,8 @@ def _check_outputs(out, kept=EXPECTED_KEPT, rejected=EXPECTED_REJECTED):
         label="rejected",
     )
     assert_that(
-        out.kept | "KeptDupOf" >> beam.Map(lambda r: r["dup_of"]) | beam.Distinct(),
-        equal_to([None]),
+        out.kept | "KeptDupOf" >> beam.Map(lambda r: (r["dup_of"], r["minhash_jaccard"])) | beam.Distinct(),
+        equal_to([(None, None)]),
         label="kept_dup_of",
     )
 
@@ -107,6 +107,8 @@ def test_near_duplicates_are_removed_with_the_keeper_policy(tmp_path, args):
         _check_outputs(out)
     stats = load_minhash_stats(run_dir)
     assert stats["documents"] == 17 and stats["documents_without_shingles"] == 1
+    assert stats["verification"]["threshold"] == 0.5
+    assert 5 <= stats["verification"]["pairs_passed"] <= stats["verification"]["pairs_checked"]
     assert stats["clusters"] == 3 and stats["removed_near_duplicate"] == 5
     assert stats["cluster_size_histogram"] == {"2": 1, "3": 2}
     assert stats["largest_clusters"][0] == {
@@ -115,7 +117,25 @@ def test_near_duplicates_are_removed_with_the_keeper_policy(tmp_path, args):
         "with_previous_run": False,
         "example_ids": ["a1", "a2", "a0"],  # in keeper order
     }
-    assert stats["components"]["converged"] and stats["estimated_threshold"] == 0.6847
+    assert stats["components"]["converged"] and stats["estimated_threshold"] == 0.4066
+
+
+@pytest.mark.slow
+def test_each_removal_carries_its_estimated_jaccard_with_the_keeper():
+    records = _corpus()
+    config = MinHashDedupConfig()
+    hashes, offsets = shingle_hashes([r["text"] for r in records], config.ngram)
+    signature = dict(zip([r["id"] for r in records], MinHasher(config.num_perm, config.seed).signatures(hashes, offsets),
+                         strict=True))
+    expected = [(doc, keeper, estimated_jaccard(signature[doc], signature[keeper]))
+                for doc, keeper, _size, _reason in EXPECTED_REJECTED]
+    assert all(0.0 < j <= 1.0 for _, _, j in expected), expected
+    with TestPipeline(runner="FnApiRunner") as p:
+        out = p | beam.Create(records) | MinHashDedup(config)
+        evidence = out.rejected | beam.Map(lambda r: (r["id"], r["dup_of"], r["minhash_jaccard"]))
+        assert_that(evidence, equal_to(expected), label="evidence")
+        details = out.rejected | beam.Map(lambda r: f"jaccard={r['minhash_jaccard']:.2f}" in r["reject_detail"])
+        assert_that(details | beam.Distinct(), equal_to([True]), label="detail")
 
 
 @pytest.mark.slow

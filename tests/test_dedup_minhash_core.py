@@ -137,6 +137,16 @@ def test_bucket_edges_are_a_star_and_prefer_an_earlier_run():
     assert sorted(bucket_edges((1, ["1b", "0y\x1fr2", "0x\x1fr1"]))) == [("0x\x1fr1", "1b")]
 
 
+def test_small_buckets_offer_every_pair_for_verification():
+    # A star around "1a" (say a cut-off copy that fails verification with both) would lose the
+    # pair (1b, 1c); every pair of a small bucket is checked instead.
+    assert sorted(bucket_edges((1, ["1c", "1a", "1b"]), all_pairs_up_to=3)) == [
+        ("1a", "1b"), ("1a", "1c"), ("1b", "1c")]
+    assert len(list(bucket_edges((1, [f"1{i:02d}" for i in range(4)]), all_pairs_up_to=3))) == 3  # a star
+    assert sorted(bucket_edges((1, ["1b", "1c", "0x\x1fr1"]), all_pairs_up_to=3)) == [
+        ("0x\x1fr1", "1b"), ("0x\x1fr1", "1c")]
+
+
 def _rounds_locally(edges, max_rounds):
     """The Beam rounds of ``components.ConnectedComponents``, as plain loops."""
     edges = set(edges)
@@ -220,6 +230,10 @@ def test_config_is_validated():
         MinHashDedupConfig(keeper_policy=("pagerank",))
     with pytest.raises(ValueError, match="verify_threshold"):
         MinHashDedupConfig(verify_threshold=1.5)
+    with pytest.raises(ValueError, match="max_source_removal_share"):
+        MinHashDedupConfig(max_source_removal_share=0.0)
+    with pytest.raises(ValueError, match="verify_all_pairs_up_to"):
+        MinHashDedupConfig(verify_all_pairs_up_to=1)
 
 
 def test_clough_answers_order_cut_light_heavy_non_by_estimated_jaccard():

@@ -84,7 +84,7 @@ def _across_runs(base: str, index: str, results: Path, snapshot=_local_snapshot,
     assert list_files(index) == []  # nothing is published before the lead calls publish
     marker = publish_band_table(runs["day1"], index, "day1")
     assert marker["rows"] == 5 * CONFIG.bands and len(marker["files"]) == CONFIG.bands
-    assert sorted(f["path"].split("/")[0] for f in marker["files"]) == [f"band={b:03d}" for b in range(14)]
+    assert sorted(f["path"].split("/")[0] for f in marker["files"]) == [f"band={b:03d}" for b in range(CONFIG.bands)]
 
     day2 = _run(runs["day2"], index, DAY2, results)
     assert day2 == {
@@ -172,6 +172,6 @@ def test_a_publication_cut_short_stays_invisible(tmp_path, monkeypatch):
     monkeypatch.setattr(band_index, "write_atomic", real_write)
     publish_band_table(run_dir, index, "day1")  # retry: complete and visible
     assert len(published_files(index, band_params(CONFIG), None)) == CONFIG.bands
-    other = MinHashDedupConfig(bands=16, rows=7)
+    other = MinHashDedupConfig(num_perm=112, bands=16, rows=7)
     with pytest.raises(IndexMismatch):
         published_files(index, band_params(other), None)

@@ -23,8 +23,11 @@ CC_WARC = SHARED_DATA / "cc-warc-resiliparse" / "warcfile.warc.gz"
 def run_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("trace-inputs")
     pages = aeb_pages(20)
+    # Exact copies of three pages, and near-duplicates of three others (a note added to the
+    # first paragraphs, as a republished page has).
+    edited = [(f"{u}?edited", h.replace(b"</p>", b" (This story has been updated.)</p>", 3)) for u, h, _ in pages[3:6]]
     warc = write_warc(folder / "pages.warc.gz",
-                      [(u, h) for u, h, _ in pages] + [(f"{u}?copy", h) for u, h, _ in pages[:3]])
+                      [(u, h) for u, h, _ in pages] + [(f"{u}?copy", h) for u, h, _ in pages[:3]] + edited)
     out = tmp_path_factory.mktemp("trace-out")
     run_text([str(CC_WARC), str(warc)], str(out), "t1")
     assert_conserved(out / "t1")
@@ -63,6 +66,21 @@ def test_duplicate_found_by_url_names_its_keeper(run_dir):
     assert "dedup_minhash" not in match["signals"]  # it never got there
     text = format_trace(result)
     assert "REJECTED at dedup_exact" in text and f"keeper   {copy['dup_of']}" in text
+
+
+def test_near_duplicate_shows_its_keeper_and_estimated_jaccard(run_dir):
+    rows = _rows(run_dir, "rejected", ds.field("reject_stage") == "dedup_minhash")
+    assert rows, "the edited pages must reach dedup_minhash as near-duplicates"
+    copy = rows[0]
+    result = trace(str(run_dir), copy["id"])
+    (match,) = result["matches"]
+    assert match["reason"] == "dedup_minhash.near_duplicate" and 0.5 <= copy["minhash_jaccard"] <= 1.0
+    assert match["keeper"]["id"] == copy["dup_of"] and match["keeper"]["outcome"] == "kept"
+    assert match["keeper"]["estimated_jaccard"] == copy["minhash_jaccard"]
+    assert match["signals"]["dedup_minhash"]["minhash_jaccard"] == copy["minhash_jaccard"]
+    text = format_trace(result)
+    assert f"evidence estimated Jaccard {copy['minhash_jaccard']:.2f} with the keeper" in text
+    assert f"cluster {copy['minhash_cluster_id']} of {copy['minhash_cluster_size']} documents" in text
 
 
 def test_language_rejection_shows_the_signal_that_decided(run_dir):

@@ -11,7 +11,11 @@ Dataset-scope expectations are evaluated here in Python, on the stage's aggregat
 GE's meaning: ``expect_table_row_count_to_be_between`` on the kept rows,
 ``expect_column_values_to_be_unique`` on the ids seen more than once (the shuffle in
 ``ValidateStages``), ``expect_column_pair_values_to_be_equal`` on ``records_in`` (the previous
-stage's kept rows, plus the records the stage created; for ``read``, the run facts' count) and ``records_out`` (kept + rejected).
+stage's kept rows, plus the records the stage created; for ``read``, the run facts' count) and ``records_out`` (kept + rejected),
+``expect_column_max_to_be_between`` on ``source_removal_share``: per source (input file) with at
+least ``min_records`` records entering the stage, the share the stage rejected with ``reason``,
+from ``_staging/stats.json`` (``transforms.stats``: the ``source`` counts of the stage's kept and
+rejected profiles, and its ``removed_by_source``; exact up to 1,000 sources, Misra-Gries beyond).
 This needs no GE import in the driver.
 """
 
@@ -22,7 +26,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from transforms.storage import delete, join, list_files, write_atomic
+from transforms.storage import delete, exists, join, list_files, read_bytes, write_atomic
 from transforms.validate import DATASET, empty_result, load_validation
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,8 @@ log = logging.getLogger(__name__)
 VALIDATION_DIR = "validation"
 CRITICAL, WARNING = "critical", "warning"
 MAX_LISTED = 10  # failures named in the exception message
+STATS_FILE = "_staging/stats.json"  # transforms.stats.STATS_FILE (not imported: it pulls in Beam)
+SOURCE_REMOVAL_SHARE = "source_removal_share"
 
 
 class ValidationFailed(RuntimeError):
@@ -116,6 +122,50 @@ def _aggregates(stage_doc: dict[str, Any], records_in: int) -> dict[str, Any]:
     }
 
 
+def source_removal_shares(stats: dict[str, Any], stage: str, reason: str, min_records: int) -> list[dict[str, Any]]:
+    """Per source with at least ``min_records`` records entering ``stage``: records in, removed
+    with ``reason``, and their share, largest share first. ``approximate``: more sources than
+    the stats count exactly, so counts may be low by up to their Misra-Gries error."""
+    profiles = stats["profiles"][stage]
+    kept, rejected = (profiles[side]["counts"].get("source", {}) for side in ("kept", "rejected"))
+    by_reason = stats.get("removed_by_source", {}).get(stage, {})
+    approximate = bool(kept.get("error") or rejected.get("error") or by_reason.get("error"))
+    kept_counts, rejected_counts = kept.get("counts", {}), rejected.get("counts", {})
+    prefix = f"{reason}\t"
+    removed_counts = {key[len(prefix):]: n for key, n in by_reason.get("counts", {}).items() if key.startswith(prefix)}
+    rows = []
+    for source in set(kept_counts) | set(rejected_counts):
+        removed = removed_counts.get(source, 0)
+        records_in = rejected_counts.get(source, 0) + kept_counts.get(source, 0)
+        if records_in >= min_records:
+            rows.append({"source": source, "records_in": records_in, "removed": removed,
+                         "share": removed / records_in, "approximate": approximate})
+    return sorted(rows, key=lambda r: (-r["share"], r["source"]))
+
+
+def _source_cap_outcome(
+    expectation: dict[str, Any], stage: str, stats: dict[str, Any] | None
+) -> tuple[bool, str, dict[str, Any]]:
+    kwargs = expectation["kwargs"]
+    cap, min_records = kwargs["max_value"], kwargs.get("min_records", 1)
+    if stats is None or stage not in stats.get("profiles", {}):
+        # As for a column absent from every batch: nothing to evaluate (the text job always
+        # collects stats; a pipeline built without CollectStats has no per-source counts).
+        return True, f"not evaluated: no per-source counts for {stage} in {STATS_FILE}", {}
+    shares = source_removal_shares(stats, stage, kwargs["reason"], min_records)
+    over = [r for r in shares if r["share"] > cap]
+    result = {"observed_value": shares[0]["share"] if shares else None, "sources_checked": len(shares),
+              "partial_unexpected_list": over[:MAX_LISTED]}
+    if not over:
+        top = f"; largest: {shares[0]['source']} {shares[0]['share']:.1%}" if shares else ""
+        return True, f"{len(shares)} sources with >= {min_records} records, none above the cap {cap:.0%}{top}", result
+    named = "; ".join(f"source {r['source']} lost {r['removed']} of {r['records_in']} records ({r['share']:.1%}) "
+                      f"as {kwargs['reason']}, above the cap {cap:.0%}" for r in over[:MAX_LISTED])
+    more = f"; and {len(over) - MAX_LISTED} more sources" if len(over) > MAX_LISTED else ""
+    note = " (approximate counts: more sources than the stats keep exactly)" if over[0]["approximate"] else ""
+    return False, named + more + note, result
+
+
 def _dataset_outcome(
     expectation: dict[str, Any], stage_doc: dict[str, Any], row: dict[str, Any]
 ) -> tuple[bool, str, dict[str, Any]]:
@@ -188,8 +238,10 @@ def _records_created(facts_or_manifest: dict[str, Any] | None) -> dict[str, int]
     return dict(facts_or_manifest.get("created", {}))
 
 
-def evaluate(validation: dict[str, Any], facts_or_manifest: dict[str, Any] | None = None) -> GateResult:
-    """Decide every expectation of every stage; pure (no I/O)."""
+def evaluate(validation: dict[str, Any], facts_or_manifest: dict[str, Any] | None = None,
+             stats: dict[str, Any] | None = None) -> GateResult:
+    """Decide every expectation of every stage; pure (no I/O). ``stats``: the run's stats
+    document (``transforms.stats``), for the per-source checks."""
     outcome = GateResult(success=True)
     previous_kept = _records_read(facts_or_manifest)
     created = _records_created(facts_or_manifest)
@@ -207,7 +259,10 @@ def evaluate(validation: dict[str, Any], facts_or_manifest: dict[str, Any] | Non
         for expectation in suite["expectations"]:
             meta = expectation["meta"]
             if meta["scope"] == DATASET:
-                ok, text, ge_fields = _dataset_outcome(expectation, doc, row)
+                if expectation["kwargs"].get("column") == SOURCE_REMOVAL_SHARE:
+                    ok, text, ge_fields = _source_cap_outcome(expectation, stage, stats)
+                else:
+                    ok, text, ge_fields = _dataset_outcome(expectation, doc, row)
                 entry = {
                     "success": ok,
                     "expectation_config": expectation,
@@ -265,7 +320,9 @@ def gate(run_dir: str, facts_or_manifest: dict[str, Any] | None = None) -> GateR
             f"validation failed: no validation results in {run_dir} ({type(exc).__name__}: {exc}); "
             "was ValidateStages added to the pipeline?"
         ) from exc
-    result = evaluate(validation, facts_or_manifest)
+    stats_path = join(run_dir, STATS_FILE)
+    stats = json.loads(read_bytes(stats_path)) if exists(stats_path) else None
+    result = evaluate(validation, facts_or_manifest, stats)
     directory = join(run_dir, VALIDATION_DIR)
     written = set()
     for stage, document in result.stages.items():

@@ -11,7 +11,9 @@ published data ("after").
 
 Beside the profiles: the ``k`` smallest ids of each reject reason with url, detail, a text
 snippet and the rejecting stage's signals (the same records on every runner and rerun), and for
-each dedup stage the largest clusters with their keeper and a few removed members.
+each dedup stage the largest clusters with their keeper and a few removed members, and its
+removals counted by reason and source (``removed_by_source``: what the run gate's per-source
+cap reads).
 
 On a runner, each stage output feeds a ``DoFn`` that summarises the records of a bundle where
 they were produced and emits one partial summary at the bundle's end (combiner lifting by hand,
@@ -366,7 +368,12 @@ class StatsPlan:
 
 
 def empty_stats() -> Summary:
-    return {"profiles": {}, "samples": {}, "keepers": {}, "clusters": {}, "cluster_sizes": {}}
+    return {"profiles": {}, "samples": {}, "keepers": {}, "clusters": {}, "cluster_sizes": {}, "removed_by_source": {}}
+
+
+def removal_key(reason: str, source: Any) -> str:
+    """The key of ``removed_by_source``: a reason and a source (an input URI holds no tab)."""
+    return f"{reason}\t{NONE_LABEL if source is None else source}"
 
 
 def add_to_stats(acc: Summary, plan: StatsPlan, stage: str, side: str, record: Record) -> Summary:
@@ -388,6 +395,8 @@ def add_to_stats(acc: Summary, plan: StatsPlan, stage: str, side: str, record: R
     elif size_field is not None:
         add_member(acc["clusters"].setdefault(stage, {}), record, size_field, plan.top_clusters,
                    plan.cluster_members, plan.signals[stage], plan.snippet_of)
+        add_item(acc["removed_by_source"].setdefault(stage, top_counts()),
+                 removal_key(record.get("reject_reason"), record.get("source")), DOMAIN_CAPACITY)
     return acc
 
 
@@ -401,6 +410,8 @@ def merge_stats(accs: Iterable[Summary], plan: StatsPlan) -> Summary:
     merged["samples"] = merge_samples((acc["samples"] for acc in accs), plan.sample_size)
     for stage in plan.dedup:
         merged["keepers"][stage] = merge_smallest((acc["keepers"].get(stage, []) for acc in accs), plan.top_clusters)
+        merged["removed_by_source"][stage] = merge_top_counts(
+            (acc.get("removed_by_source", {}).get(stage, top_counts()) for acc in accs), DOMAIN_CAPACITY)
         merged["clusters"][stage] = merge_clusters((acc["clusters"].get(stage, {}) for acc in accs),
                                                    plan.top_clusters, plan.cluster_members)
     for stage in plan.member_clusters:
@@ -446,6 +457,8 @@ def stats_document(acc: Summary, plan: StatsPlan) -> dict[str, Any]:
         "samples": {"k": plan.sample_size, "snippet_of": plan.snippet_of,
                     "by_reason": {r: [s for _, s in items] for r, items in acc["samples"].items()}},
         "clusters": clusters,
+        "removed_by_source": {stage: finish_top_counts(acc.get("removed_by_source", {}).get(stage, top_counts()),
+                                                       DOMAIN_CAPACITY) for stage in plan.dedup},
     }
 
 

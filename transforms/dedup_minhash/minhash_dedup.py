@@ -3,19 +3,23 @@
 1. Sign: records in batches -> word n-gram shingles -> datasketch ``affine32`` signatures
    (vectorised over the batch) -> one 64-bit key per band (``shingles``, ``signatures``, ``bands``).
 2. Candidates: (band key, node) pairs, with the published keys of earlier runs when an index
-   is given (``index.ReadBandIndex``), meet in one ``SpilledGroupByKey`` (14 pairs a document
-   would be the largest shuffle of the text job); each bucket links its
-   members to its smallest node (a star, not all pairs). Optionally each candidate pair of this
-   run is checked by estimated Jaccard (two joins on node) before it becomes an edge.
+   is given (``index.ReadBandIndex``), meet in one ``SpilledGroupByKey`` (a pair per band and
+   document would be the largest shuffle of the text job); each bucket links its members to
+   its smallest node (a star), or, when verifying, every pair of a small bucket. With
+   ``verify_threshold`` (the default) each candidate pair of this run is checked by estimated
+   Jaccard (two joins on node) before it becomes an edge.
 3. Components: large-star / small-star rounds over the edges (``components``); each node is
    named by the keeper policy (``keeper``), so a component's label is its keeper, or an
    earlier run's document when the component reaches one.
-4. Decide: every member learns its component's label and size (a join on the label), then each
-   record its decision (a join on id, the records through spill files: ``SpilledCoGroupByKey``). Kept records stay; the others are rejected as
+4. Decide: every member, with its signature (a join on node), learns its component's label and
+   size and its estimated Jaccard with the keeper (a join on the label), then each record its
+   decision (a join on id). The joins that carry signatures or records go through spill files
+   (``SpilledCoGroupByKey``), so memory stays bounded. Kept records stay; the others are
+   rejected as
    ``dedup_minhash.near_duplicate`` or ``dedup_minhash.near_duplicate_of_previous_run``, with
-   ``dup_of``. Every record gets ``minhash_cluster_id`` (the keeper's id; for a component that
-   reaches an earlier run, that run's document id) and ``minhash_cluster_size`` (its nodes,
-   earlier-run documents included).
+   ``dup_of`` and ``minhash_jaccard`` (the evidence). Every record gets ``minhash_cluster_id``
+   (the keeper's id; for a component that reaches an earlier run, that run's document id) and
+   ``minhash_cluster_size`` (its nodes, earlier-run documents included).
 5. Report and index: one stats dict (``stats.MinHashStatsFn``) on ``self.stats`` and in
    ``<run_dir>/_staging/dedup_minhash.json``; with an index, the kept documents' band table is
    staged under ``<run_dir>/_dedup_bands/`` for ``index.publish_band_table`` after ``_SUCCESS``.
@@ -23,6 +27,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import posixpath
 from collections.abc import Iterable, Iterator
@@ -60,7 +65,7 @@ _FACTS = "facts"
 
 class _SignFn(beam.DoFn):
     """A batch of records -> (id, (record, node, band keys)) on the main output, (band key, node)
-    on ``bands``, (node, signature) on ``signatures`` when verifying, doc counts on ``facts``."""
+    on ``bands``, (node, signature) on ``signatures``, doc counts on ``facts``."""
 
     def __init__(self, config: MinHashDedupConfig):
         self._config = config
@@ -88,16 +93,17 @@ class _SignFn(beam.DoFn):
             yield record["id"], (record, node, record_keys)
             for key in record_keys:
                 yield pvalue.TaggedOutput(_BANDS, (key, node))
-            if config.verify_threshold is not None:
-                yield pvalue.TaggedOutput(_SIGNATURES, (node, signatures[i].tobytes()))
+            yield pvalue.TaggedOutput(_SIGNATURES, (node, signatures[i].tobytes()))
 
     def finish_bundle(self) -> Iterator[Any]:
         fact = ("docs", self._docs, self._empty)
         yield pvalue.TaggedOutput(_FACTS, WindowedValue(fact, MIN_TIMESTAMP, [GlobalWindow()]))
 
 
-def bucket_edges(bucket: tuple[int, Iterable[str]]) -> Iterator[tuple[str, str]]:
-    """Star edges of one band bucket: its smallest node to each other member. Of earlier-run
+def bucket_edges(bucket: tuple[int, Iterable[str]], all_pairs_up_to: int = 0) -> Iterator[tuple[str, str]]:
+    """Candidate edges (smaller, larger) of one band bucket: its smallest node to each other
+    member (a star), or every pair when the bucket has no earlier-run document and at most
+    ``all_pairs_up_to`` members (for verification, see ``MinHashDedupConfig``). Of earlier-run
     documents only the smallest joins (the others add nothing to this run's decisions);
     buckets without a document of this run give nothing."""
     _, nodes = bucket
@@ -111,6 +117,9 @@ def bucket_edges(bucket: tuple[int, Iterable[str]]) -> Iterator[tuple[str, str]]
     if not current:
         return
     members = sorted(current)
+    if previous is None and len(members) <= all_pairs_up_to:
+        yield from itertools.combinations(members, 2)
+        return
     center = previous if previous is not None else members.pop(0)
     for member in members:
         yield center, member
@@ -125,8 +134,17 @@ def _half_verified(kv: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple
         yield other, (node, signature)
 
 
-def _verified(threshold: float):
-    def keep(kv: tuple[str, dict[str, list]]) -> Iterator[tuple[str, str]]:
+class _VerifiedFn(beam.DoFn):
+    """Candidate pairs of one member whose estimated Jaccard reaches ``threshold``; counts the
+    distinct pairs checked and passed once per bundle, as ``("verify", checked, passed)``."""
+
+    def __init__(self, threshold: float):
+        self._threshold = threshold
+
+    def start_bundle(self) -> None:
+        self._checked = self._passed = 0
+
+    def process(self, kv: tuple[str, dict[str, list]]) -> Iterator[Any]:
         node, grouped = kv
         if not grouped["signature"]:
             return
@@ -135,34 +153,42 @@ def _verified(threshold: float):
         for center, theirs in grouped["halves"]:
             if center not in seen:
                 seen.add(center)
-                if estimated_jaccard(mine, np.frombuffer(theirs, dtype=np.uint32)) >= threshold:
+                self._checked += 1
+                if estimated_jaccard(mine, np.frombuffer(theirs, dtype=np.uint32)) >= self._threshold:
+                    self._passed += 1
                     yield center, node
 
-    return keep
+    def finish_bundle(self) -> Iterator[Any]:
+        fact = ("verify", self._checked, self._passed)
+        yield pvalue.TaggedOutput(_FACTS, WindowedValue(fact, MIN_TIMESTAMP, [GlobalWindow()]))
 
 
 class _VerifyEdges(beam.PTransform):
     """Keep candidate pairs whose estimated Jaccard reaches ``threshold``; pairs with an
-    earlier run's document (whose signature is not kept) pass unchecked."""
+    earlier run's document (whose signature is not kept) pass unchecked. Sets ``self.facts``
+    (pairs checked and passed) when applied."""
 
-    def __init__(self, threshold: float, signatures: beam.PCollection):
+    def __init__(self, threshold: float, signatures: beam.PCollection, run: RunContext | None):
         super().__init__()
         self._threshold = threshold
         self._signatures = signatures
+        self._run = run
+        self.facts: beam.PCollection | None = None
 
     def expand(self, edges: beam.PCollection) -> beam.PCollection:
         split = edges | "SplitPrevious" >> beam.Partition(lambda edge, _: int(is_previous(edge[0])), 2)
         halves = (
             {"signature": self._signatures, "edges": split[0]}
-            | "JoinCenter" >> beam.CoGroupByKey()
+            | "JoinCenter" >> SpilledCoGroupByKey.for_run(self._run, "signature")
             | "HalfVerified" >> beam.FlatMap(_half_verified)
         )
         verified = (
             {"signature": self._signatures, "halves": halves}
-            | "JoinMember" >> beam.CoGroupByKey()
-            | "Verified" >> beam.FlatMap(_verified(self._threshold))
+            | "JoinMember" >> SpilledCoGroupByKey.for_run(self._run, "signature")
+            | "Verified" >> beam.ParDo(_VerifiedFn(self._threshold)).with_outputs(_FACTS, main="edges")
         )
-        return (verified, split[1]) | "WithPrevious" >> beam.Flatten()
+        self.facts = verified[_FACTS]
+        return (verified.edges, split[1]) | "WithPrevious" >> beam.Flatten()
 
 
 class _ClusterFn(beam.CombineFn):
@@ -194,12 +220,28 @@ class _ClusterFn(beam.CombineFn):
         return acc
 
 
-def _member_decisions(kv: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, str, int]]]:
+def _with_signature(kv: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, bytes | None]]]:
+    """(label, (node, signature)) of a node in a component; earlier-run nodes have none."""
+    node, grouped = kv
+    signature = grouped["signature"][0] if grouped["signature"] else None
+    for label in grouped["label"]:
+        yield label, (node, signature)
+
+
+def _member_decisions(kv: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, str, int, float | None]]]:
+    """(node, (node, label, size, estimated Jaccard with the keeper)) of each member of this run.
+    Two passes over the members (the keeper's signature first), so a cluster is never held."""
     label, grouped = kv
     ((size, _current, _examples),) = grouped["cluster"]
-    for node in grouped["members"]:
-        if not is_previous(node):
-            yield node, (node, label, size)
+    keeper = next((sig for node, sig in grouped["members"] if node == label and sig is not None), None)
+    keeper_signature = None if keeper is None else np.frombuffer(keeper, dtype=np.uint32)
+    for node, signature in grouped["members"]:
+        if is_previous(node):
+            continue
+        jaccard = None
+        if node != label and keeper_signature is not None and signature is not None:
+            jaccard = estimated_jaccard(np.frombuffer(signature, dtype=np.uint32), keeper_signature)
+        yield node, (node, label, size, jaccard)
 
 
 class _SplitFn(beam.DoFn):
@@ -211,13 +253,14 @@ class _SplitFn(beam.DoFn):
 
     def process(self, kv: tuple[str, dict[str, list]]) -> Iterator[Any]:
         doc_id, grouped = kv
-        decisions = {node: (label, size) for node, label, size in grouped["decision"]}
+        decisions = {node: (label, size, jaccard) for node, label, size, jaccard in grouped["decision"]}
         for record, node, keys in grouped["record"]:
-            label, size = decisions.get(node, (node, 1))
+            label, size, jaccard = decisions.get(node, (node, 1, None))
             out = {
                 **record,
                 "minhash_cluster_id": node_id(label, self._policy_len),
                 "minhash_cluster_size": size,
+                "minhash_jaccard": jaccard,
             }
             if label == node:
                 out["dup_of"] = None
@@ -231,7 +274,9 @@ class _SplitFn(beam.DoFn):
                 reason = NEAR_DUPLICATE_OF_PREVIOUS_RUN
                 detail = f"dup_of={out['dup_of']} run_id={previous_run(label)} cluster_size={size}"
             else:
-                reason, detail = NEAR_DUPLICATE, f"dup_of={out['dup_of']} cluster_size={size}"
+                reason = NEAR_DUPLICATE
+                shown = "n/a" if jaccard is None else f"{jaccard:.2f}"
+                detail = f"dup_of={out['dup_of']} jaccard={shown} cluster_size={size}"
             yield pvalue.TaggedOutput(REJECTED, rejected(out, STAGE, reason, detail))
 
 
@@ -262,6 +307,7 @@ class MinHashDedup(beam.PTransform):
         pa.field("minhash_cluster_id", pa.string()),
         pa.field("minhash_cluster_size", pa.int32()),
         pa.field("dup_of", pa.string()),
+        pa.field("minhash_jaccard", pa.float64()),
     )
 
     def __init__(
@@ -292,6 +338,7 @@ class MinHashDedup(beam.PTransform):
         config = self.config
         policy_len = len(config.keeper_policy)
         params = band_params(config)
+        all_pairs_up_to = config.verify_all_pairs_up_to if config.verify_threshold is not None else 0
         signed = (
             records
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=config.batch_size)
@@ -306,16 +353,24 @@ class MinHashDedup(beam.PTransform):
             band_members
             | "AllBandMembers" >> beam.Flatten()
             | "GroupBands" >> SpilledGroupByKey(self._run)
-            | "BucketEdges" >> beam.FlatMap(bucket_edges)
+            | "BucketEdges" >> beam.FlatMap(bucket_edges, all_pairs_up_to=all_pairs_up_to)
         )
+        facts = [signed[_FACTS]]
         if config.verify_threshold is not None:
-            edges = edges | "Verify" >> _VerifyEdges(config.verify_threshold, signed[_SIGNATURES])
+            verify = _VerifyEdges(config.verify_threshold, signed[_SIGNATURES], self._run)
+            edges = edges | "Verify" >> verify
+            facts.append(verify.facts)
         components = edges | "Components" >> ConnectedComponents(config.max_rounds)
         members = components["labels"] | "ByLabel" >> beam.KvSwap()
         clusters = members | "Clusters" >> beam.CombinePerKey(_ClusterFn(config.examples_per_cluster))
+        signed_members = (
+            {"label": components["labels"], "signature": signed[_SIGNATURES]}
+            | "JoinSignatures" >> SpilledCoGroupByKey.for_run(self._run, "signature")
+            | "WithSignature" >> beam.FlatMap(_with_signature)
+        )
         decisions = (
-            {"members": members, "cluster": clusters}
-            | "JoinClusters" >> beam.CoGroupByKey()
+            {"members": signed_members, "cluster": clusters}
+            | "JoinClusters" >> SpilledCoGroupByKey.for_run(self._run, "members")
             | "MemberDecisions" >> beam.FlatMap(_member_decisions)
             | "ById" >> beam.Map(lambda kv: (node_id(kv[0], policy_len), kv[1]))
         )
@@ -329,7 +384,7 @@ class MinHashDedup(beam.PTransform):
         )
         self.stats = (
             (
-                signed[_FACTS],
+                *facts,
                 clusters | "ClusterFacts" >> beam.Map(_cluster_fact(policy_len)),
                 components["rounds"],
             )

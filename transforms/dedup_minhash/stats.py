@@ -2,7 +2,8 @@
 
 Facts (tuples): ``("docs", signed, without_shingles)`` per signature bundle,
 ``("cluster", keeper_id, size, members_of_this_run, from_previous_run, example_ids)`` per
-component of two or more nodes, and the components' ``("round", number, step, changed)``.
+component of two or more nodes, the components' ``("round", number, step, changed)`` and,
+with verification, ``("verify", pairs_checked, pairs_passed)`` per bundle.
 The output is one JSON-ready dict: cluster count, the cluster-size histogram (fixed bins, so
 reports of different runs compare), the largest clusters with example ids, removals by reason
 and the rounds the components took.
@@ -48,6 +49,8 @@ class MinHashStatsFn(beam.CombineFn):
             "sizes": Counter(),
             "largest": [],
             "rounds": Counter(),
+            "verify_checked": 0,
+            "verify_passed": 0,
         }
 
     def add_input(self, acc: dict[str, Any], fact: tuple) -> dict[str, Any]:
@@ -57,6 +60,9 @@ class MinHashStatsFn(beam.CombineFn):
             acc["no_shingles"] += fact[2]
         elif kind == "round":
             acc["rounds"][(fact[1], fact[2])] += fact[3]
+        elif kind == "verify":
+            acc["verify_checked"] += fact[1]
+            acc["verify_passed"] += fact[2]
         elif kind == "cluster":
             _, keeper, size, current, previous, examples = fact
             acc["clusters"] += 1
@@ -91,6 +97,8 @@ class MinHashStatsFn(beam.CombineFn):
                 "removed",
                 "previous_clusters",
                 "removed_previous",
+                "verify_checked",
+                "verify_passed",
             ):
                 merged[key] += acc[key]
             merged["sizes"].update(acc["sizes"])
@@ -118,6 +126,11 @@ class MinHashStatsFn(beam.CombineFn):
             "clusters": acc["clusters"],
             "documents_in_clusters": acc["in_clusters"],
             "removed_near_duplicate": acc["removed"],
+            "verification": {
+                "threshold": config.verify_threshold,
+                "pairs_checked": acc["verify_checked"],
+                "pairs_passed": acc["verify_passed"],
+            },
             "clusters_with_previous_run": acc["previous_clusters"],
             "removed_near_duplicate_of_previous_run": acc["removed_previous"],
             "cluster_size_histogram": {
