@@ -108,7 +108,10 @@ def test_funnel_and_inventory_reconcile_with_the_manifest(runs):
     assert all(row["ok"] for row in report["stats_check"]), report["stats_check"]
     assert all(check["ok"] for check in report["inventory"]["checks"]), report["inventory"]["checks"]
     reasons = {r["reason"] for row in report["funnel"] for r in row["reasons"]}
-    assert {"read.warc_request_record", "language.language_not_allowed", "dedup_exact.duplicate"} <= reasons
+    assert {"language.language_not_allowed", "dedup_exact.duplicate"} <= reasons
+    # WARC requests and metadata are no documents: listed apart, outside the funnel
+    assert not any(r.endswith("_record") for r in reasons) and report["skipped"]["warc_request_record"] >= 17
+    assert 'id="skipped"' in (out / "r1" / "report" / "index.html").read_text()
     stages = {r["stage"] for r in report["funnel"]}
     assert report["run"]["stage_seconds"] and set(report["run"]["stage_seconds"]) <= stages
 
