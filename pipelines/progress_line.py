@@ -35,9 +35,13 @@ def _size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def describe(counts: dict[str, int], stages: list[str], elapsed: float) -> dict[str, str | float | None]:
+def describe(counts: dict[str, int], stages: list[str], elapsed: float,
+             reading: float | None = None) -> dict[str, str | float | None]:
     """The parts of a progress line from live counts: ``read``, ``records``, ``rate``, ``eta``,
-    ``stages`` (texts) and ``fraction`` (of the input bytes read, ``None`` while unknown)."""
+    ``stages`` (texts) and ``fraction`` (of the input bytes read, ``None`` while unknown).
+    ``reading``: seconds from the start to the last time the records read grew (the rate's time;
+    default ``elapsed``)."""
+    reading = elapsed if reading is None else reading
     total, done = counts.get("bytes_total", 0), min(counts.get("bytes_read", 0), counts.get("bytes_total", 0))
     records = counts.get("read/kept", 0) + counts.get("read/rejected", 0)
     skipped = counts.get("read/skipped", 0)
@@ -47,16 +51,16 @@ def describe(counts: dict[str, int], stages: list[str], elapsed: float) -> dict[
     else:
         read = f"read {_size(done)} of {_size(total)}"
         if fraction >= 1:
-            eta = "input read; finishing the global steps"
+            eta = "input read; the stages finishing"
         elif fraction > 0:
             eta = f"ETA {clock(elapsed * (1 - fraction) / fraction)}"
         else:
             eta = "ETA unknown"
-    seen = [s for s in stages if f"{s}/kept" in counts or f"{s}/rejected" in counts]
+    seen = [s for s in stages if s != "read" and (f"{s}/kept" in counts or f"{s}/rejected" in counts)]
     return {
         "read": read,
         "records": f"{records:,} records" + (f" (+{skipped:,} skipped)" if skipped else ""),
-        "rate": f"{records / elapsed if elapsed > 0 else 0:,.0f} records/s",
+        "rate": f"{records / reading if reading > 0 else 0:,.0f} records/s",
         "eta": eta,
         "stages": " ".join(f"{s} {counts.get(f'{s}/kept', 0):,}/"
                            f"{counts.get(f'{s}/kept', 0) + counts.get(f'{s}/rejected', 0):,}" for s in seen),
@@ -72,7 +76,8 @@ class Watcher(threading.Thread):
         self._stream, self._stages, self._board, self._live, self._every = stream, stages, board, live, every
         self._done = threading.Event()
         self._bar: tqdm | None = None
-        self._since = time.monotonic()
+        self._since = self._reading_until = time.monotonic()
+        self._records = 0
         self.polled: dict[str, int] = {}  # counters of a runner that reports while it runs
 
     def counts(self) -> dict[str, int]:
@@ -89,8 +94,13 @@ class Watcher(threading.Thread):
             self._show()
 
     def _show(self) -> None:
-        elapsed = time.monotonic() - self._since
-        parts = describe(self.counts(), self._stages, elapsed)
+        now = time.monotonic()
+        counts = self.counts()
+        records = counts.get("read/kept", 0) + counts.get("read/rejected", 0) + counts.get("read/skipped", 0)
+        if records != self._records:  # the rate is the reading rate: it stops when reading does
+            self._records, self._reading_until = records, now
+        elapsed = now - self._since
+        parts = describe(counts, self._stages, elapsed, self._reading_until - self._since)
         text = " · ".join(str(parts[k]) for k in ("records", "rate", "eta", "stages") if parts[k])
         if self._bar is None:
             self._stream.write(f"progress {clock(elapsed)}: {parts['read']} · {text}\n")

@@ -22,14 +22,13 @@ from pipelines.progress_line import describe
 CLI = [sys.executable, "-m", "pipelines.cli", "run", "text"]
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # What the bar shows: "<n> records · <rate> records/s · ETA h:mm:ss"
-_LINE = re.compile(r"([\d,]+) records.*? ([\d,]+) records/s · (ETA \d+:\d\d:\d\d|input read)")
+_LINE = re.compile(r"([\d,]+) records.*? ([\d,]+) records/s · (ETA \d+:\d\d:\d\d|ETA unknown|input read)")
 
 
 @pytest.fixture(scope="module")
 def pages_warc(tmp_path_factory) -> Path:
-    """The article benchmark's 181 real pages, twice under other URLs: a few seconds of work."""
+    """The article benchmark's 181 real pages: a few seconds of reading and filtering."""
     pages = [(url, html) for url, html, _ in aeb_pages()]
-    pages += [(f"{url}?copy=2", html) for url, html in pages]
     return write_warc(tmp_path_factory.mktemp("progress") / "pages.warc.gz", pages)
 
 
@@ -43,15 +42,13 @@ def _run_in_terminal(args: list[str]) -> tuple[int, str]:
     chunks = []
     while True:
         ready, _, _ = select.select([controller], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # the child closed the terminal
-                chunk = b""
-            if chunk:
-                chunks.append(chunk)
-                continue
-        if process.poll() is not None and not ready:
+        try:
+            chunk = os.read(controller, 65536) if ready else b""
+        except OSError:  # EIO: every writer of the terminal has closed it
+            chunk = b""
+        if chunk:
+            chunks.append(chunk)
+        elif process.poll() is not None:
             break
     os.close(controller)
     return process.wait(), b"".join(chunks).decode("utf-8", "replace")
@@ -67,7 +64,7 @@ def test_the_bar_advances_with_records_rate_and_eta_on_a_terminal(tmp_path, page
     assert records == sorted(records)
     assert any(eta.startswith("ETA") for _, eta in seen)
     assert any(re.search(r"\d+%\|", frame) for frame in frames)  # the bar, with the share read
-    assert "input 362 documents" in drawn and (tmp_path / "t" / "_SUCCESS").exists()
+    assert "input 181 documents" in drawn and (tmp_path / "t" / "_SUCCESS").exists()
 
 
 def test_a_log_gets_one_summary_line_per_interval_and_no_bar(tmp_path, pages_warc):
