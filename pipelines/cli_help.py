@@ -28,7 +28,7 @@ COMMANDS = {
     "report": ("re-render the data-quality report of a finished run",
                "dataprep report out/runs/demo"),
     "trace": ("where a record went: kept, or rejected where and why, with its signals",
-              "dataprep trace out/runs/demo \"$(python -c \"import pyarrow.parquet as pq; "
+              "dataprep trace out/runs/demo \"$(.venv/bin/python -c \"import pyarrow.parquet as pq; "
               "print(pq.read_table('out/runs/demo/data')['url'][0])\")\""),
     "train-quality": ("train a fastText quality classifier from positive and negative documents",
                       "dataprep train-quality --positive good.jsonl --negative bad.jsonl --output quality.bin"),

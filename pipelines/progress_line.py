@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from transforms import live_progress
 
-_LIVE_FORMAT = "{desc} {percentage:3.0f}%|{bar:20}| {postfix}"
-_PLAIN_FORMAT = "{desc} {postfix}"
+_LIVE_FORMAT = "{desc} {percentage:3.0f}%|{bar:20}| "  # then the line's text, braces escaped
+_PLAIN_FORMAT = "{desc} "
 
 
 def clock(seconds: float) -> str:
@@ -106,11 +106,13 @@ class Watcher(threading.Thread):
             self._stream.write(f"progress {clock(elapsed)}: {parts['read']} · {text}\n")
             self._stream.flush()
             return
-        if parts["fraction"] is not None:
-            self._bar.bar_format, self._bar.total = _LIVE_FORMAT, 1000
+        text = text.replace("{", "{{").replace("}", "}}")  # tqdm's postfix would add a comma
+        if parts["fraction"] is None:
+            self._bar.bar_format = _PLAIN_FORMAT + text
+        else:
+            self._bar.bar_format, self._bar.total = _LIVE_FORMAT + text, 1000
             self._bar.n = round(1000 * parts["fraction"])
         self._bar.set_description_str(parts["read"], refresh=False)
-        self._bar.set_postfix_str(text, refresh=False)
         self._bar.refresh()
 
     def stop(self) -> None:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import aeb_pages, write_warc
+from conftest import SHARED_DATA, aeb_pages, write_warc
 from pipelines.progress_line import describe
 
+CC_WARC = SHARED_DATA / "cc-warc-resiliparse" / "warcfile.warc.gz"
 CLI = [sys.executable, "-m", "pipelines.cli", "run", "text"]
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # What the bar shows: "<n> records · <rate> records/s · ETA h:mm:ss"
@@ -67,12 +68,12 @@ def test_the_bar_advances_with_records_rate_and_eta_on_a_terminal(tmp_path, page
     assert "input 181 documents" in drawn and (tmp_path / "t" / "_SUCCESS").exists()
 
 
-def test_a_log_gets_one_summary_line_per_interval_and_no_bar(tmp_path, pages_warc):
+def test_a_log_gets_one_summary_line_per_interval_and_no_bar(tmp_path):
     log = tmp_path / "run.log"
     interval = 1.0
     started = time.monotonic()
     with open(log, "w") as handle:
-        done = subprocess.run(CLI + ["--input", str(pages_warc), "--output", str(tmp_path), "--run-id", "l"],
+        done = subprocess.run(CLI + ["--input", str(CC_WARC), "--output", str(tmp_path), "--run-id", "l"],
                               stdout=handle, stderr=subprocess.STDOUT,
                               env={**os.environ, "DATAPREP_PROGRESS_SECONDS": str(interval)})
     wall = time.monotonic() - started
@@ -80,7 +81,8 @@ def test_a_log_gets_one_summary_line_per_interval_and_no_bar(tmp_path, pages_war
     assert done.returncode == 0, text[-3000:]
     lines = [line for line in text.splitlines() if line.startswith("progress ")]
     assert 1 <= len(lines) <= wall / interval + 1, (wall, lines)
-    assert all(_LINE.search(line) and " of " in line for line in lines), lines
+    assert all(_LINE.search(line) for line in lines), lines
+    assert " of 135.9 kB" in lines[-1], lines  # once the files are listed, their total size
     assert "\r" not in text and "|" not in "".join(lines)
 
 
