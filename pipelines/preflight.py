@@ -3,7 +3,8 @@
 Without this a missing credential, a wrong endpoint or a missing bucket surfaces minutes later
 as dozens of lines of Beam retry tracebacks. Here each location is probed directly (boto3 with
 short timeouts and no retries; the local disk), and each problem is one line naming the URI,
-the cause and the fix. Nothing is left behind: the write probe is deleted at once.
+the cause and the fix. Nothing is left behind: the write probe is deleted at once. A throttle,
+a 5xx or a slow answer proves the store is there and is left to the run's own retries.
 
 S3 settings are the ones the run will use: Beam's ``--s3_*`` flags when given, else the standard
 AWS variables (``AWS_ACCESS_KEY_ID``..., ``AWS_ENDPOINT_URL_S3`` for a non-AWS endpoint).
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ReadTimeoutError
 
 # Seconds: a reachable endpoint answers in milliseconds; an unreachable one must fail fast.
 CONNECT_TIMEOUT_S = 3
@@ -139,6 +140,8 @@ class _S3Checks:
         try:
             page = self._client.list_objects_v2(Bucket=bucket, Prefix=literal, MaxKeys=1000)
         except (BotoCoreError, ClientError) as exc:
+            if _transient(exc):
+                return []
             return [Problem(pattern, f"cannot list the bucket: {_message(exc)}", "check the credentials' permissions")]
         keys = [item["Key"] for item in page.get("Contents", [])]
         matched = [k for k in keys if k == key or fnmatch.fnmatchcase(k, key)]
@@ -156,6 +159,8 @@ class _S3Checks:
             self._client.put_object(Bucket=bucket, Key=probe, Body=b"preflight")
             self._client.delete_object(Bucket=bucket, Key=probe)
         except (BotoCoreError, ClientError) as exc:
+            if _transient(exc):
+                return []
             return [Problem(folder, f"cannot write under this prefix: {_message(exc)}",
                             "use credentials that may s3:PutObject and s3:DeleteObject there")]
         return []
@@ -178,6 +183,8 @@ class _S3Checks:
         except NoCredentialsError:
             return "no AWS credentials found", _CREDENTIALS_FIX
         except ClientError as exc:
+            if _transient(exc):
+                return None  # the run's own client retries these
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in ("404", "NoSuchBucket", "NotFound"):
                 return (f"bucket {bucket!r} does not exist at {endpoint}",
@@ -186,10 +193,22 @@ class _S3Checks:
                 return (f"access to bucket {bucket!r} denied at {endpoint}",
                         "check the credentials and their permissions on the bucket")
             return f"bucket {bucket!r} at {endpoint}: {_message(exc)}", "check the bucket and the credentials"
+        except ReadTimeoutError:
+            return None  # reachable, slow to answer: the run's own client waits longer
         except BotoCoreError as exc:
             return (f"cannot reach the S3 endpoint {endpoint}: {_message(exc)}",
                     "check AWS_ENDPOINT_URL_S3 (or --s3_endpoint_url) and that the server is up")
         return None
+
+
+def _transient(exc: Exception) -> bool:
+    """A throttle, a server error or a slow answer: the store is there; the run's retries cope."""
+    if isinstance(exc, ReadTimeoutError):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or exc.response.get("Error", {}).get("Code") in ("SlowDown", "Throttling")
+    return False
 
 
 def _split(uri: str) -> tuple[str, str]:
