@@ -40,6 +40,7 @@ RUNTIME = [
     "onnxruntime==1.32.0",
     "opencv-python-headless==5.0.0.93",
     "bpe-openai==0.1.4",
+    "tqdm==4.70.1",  # the progress bar (pipelines/progress_line.py)
 ]
 
 TEST = [

@@ -1,4 +1,4 @@
-"""The ``dataprep`` command.
+"""The ``dataprep`` command line (purposes and examples: ``pipelines/cli_help.py``).
 
     dataprep run text (--input PATH_OR_GLOB_OR_S3... | --urls URL_LIST...) --output DIR_OR_S3
                       [--config text.yaml] [--run-id ID] [--dedup-index DIR_OR_S3] [-- <Beam flags>]
@@ -8,9 +8,10 @@
     dataprep trace RUN_DIR ID_OR_URL   where a record went, why, with its signals
     dataprep config text        print the default config as YAML (a starting point to edit)
 
-Everything after ``--`` goes to Beam unchanged. Exit status: 0 on success, 1 when the run
-failed (nothing published: no ``_SUCCESS``), 2 on bad usage, 3 when the run was published but
-a distribution drifted past the alarm threshold against the previous run.
+Everything after ``--`` goes to Beam unchanged. Before any Beam work every input and output is
+checked once (``pipelines/preflight.py``). Exit status: 0 on success, 1 when the run failed
+(nothing published: no ``_SUCCESS``), 2 on bad usage or a failed preflight, 3 when the run was
+published but a distribution drifted past the alarm threshold against the previous run.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class _DropBeamImportNoise(logging.Filter):
 # Before the first Beam import, so its import-time warning never reaches the terminal.
 logging.getLogger().addFilter(_DropBeamImportNoise())
 
-from pipelines import crawl, train_quality  # noqa: E402
+from pipelines import crawl, preflight, train_quality  # noqa: E402
+from pipelines.cli_help import EPILOG, PURPOSE, add_command  # noqa: E402
 from pipelines.config import dump_config, load_config  # noqa: E402
 from pipelines.report import (  # noqa: E402
     DRIFT_EXIT,
@@ -63,9 +65,10 @@ def _split_beam_args(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dataprep", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="dataprep", description=PURPOSE, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run a job")
+    run = add_command(commands, "run")
     run.add_argument("job", choices=sorted(JOBS))
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", nargs="+", help="paths, globs or s3:// URIs")
@@ -80,13 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     add_synthetic_options(run)
     add_drift_arguments(run)
     crawl.add_crawl_options(run)
-    crawl_command = commands.add_parser("crawl", help="fetch URLs politely into WARC + a fetch log")
-    crawl.add_arguments(crawl_command)
-    add_report_arguments(commands.add_parser("report", help="re-render the data-quality report of a finished run"))
-    add_trace_arguments(commands.add_parser("trace", help="where a record went: kept, or rejected where and why"))
-    train_quality.add_arguments(commands.add_parser(
-        "train-quality", help="train a fastText quality classifier from positive and negative documents"))
-    show = commands.add_parser("config", help="print a job's default config as YAML")
+    crawl.add_arguments(add_command(commands, "crawl"))
+    add_report_arguments(add_command(commands, "report"))
+    add_trace_arguments(add_command(commands, "trace"))
+    train_quality.add_arguments(add_command(commands, "train-quality"))
+    show = add_command(commands, "config")
     show.add_argument("job", choices=sorted(JOBS))
     return parser
 
@@ -110,8 +111,22 @@ def _print_summary(manifest: dict, run_dir: str) -> None:
         reasons = ", ".join(f"{reason} {n}" for reason, n in top)
         print(f"{row['stage']:<20}{row['in']:>10}{row['kept']:>10}{row['rejected']:>10}  {reasons}")
     c = manifest["conservation"]
-    print(f"input {c['input']} = kept {c['kept']} + rejected {c['rejected']}: reconciled "
+    print(f"input {c['input']} documents = kept {c['kept']} + rejected {c['rejected']}: reconciled "
           f"with {len(manifest['files'])} files in {manifest['seconds']} s")
+    skipped = manifest.get("skipped", {})
+    if skipped:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in skipped.items())
+        print(f"skipped {sum(skipped.values())} records that are not documents: {kinds}")
+
+
+def _preflight(inputs: list[str], outputs: list[str], beam_args: list[str]) -> int:
+    """2 (after one line per problem) when an input or output cannot be used, else 0."""
+    problems = preflight.check(inputs, outputs, beam_args)
+    for problem in problems:
+        print(f"dataprep: {problem.line()}", file=sys.stderr)
+    if problems:
+        print(f"dataprep: preflight found {len(problems)} problem(s); nothing was run or written", file=sys.stderr)
+    return 2 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(own_args)
     _setup_logging(getattr(args, "verbose", False))
     if args.command == "crawl":
-        return crawl.main(args, beam_args)
+        return _preflight(args.urls or [], [args.output], beam_args) or crawl.main(args, beam_args)
     if args.command == "report":
         return report_command(args)
     if args.command == "trace":
@@ -138,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
             config = job.with_crawl_flags(config, args)
     except (OSError, ValueError) as exc:
         print(f"dataprep: bad config: {exc}", file=sys.stderr)
+        return 2
+    outputs = [args.output] + ([args.dedup_index] if args.dedup_index else [])
+    if _preflight(args.input or args.urls, outputs, beam_args):
         return 2
     run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     try:

@@ -1,17 +1,19 @@
-"""Progress of a running job on the terminal: elapsed time, records per stage, time per stage.
+"""Progress of a running job: input read of the total, records per second, an ETA, and the
+records kept and rejected per stage as they become known.
 
 ``run_with_progress`` replaces ``with beam.Pipeline(...)``'s implicit ``run()`` and
-``wait_until_finish()``. What a runner can tell while it works differs:
+``wait_until_finish()``. Two sources feed it, whichever the runner offers:
 
-- The in-process ``FnApiRunner`` runs the whole job inside ``pipeline.run()`` and publishes
-  metrics only when it returns, so while it works we print one elapsed-time line (rewritten in
-  place), and the records per stage at the end.
-- Runners that return at once (Dataflow, Flink, Spark, the portable job service) report counters
-  while the job runs: we poll ``result.metrics()`` and print the records kept and rejected per
-  stage (the ``<stage>/kept`` and ``<stage>/rejected`` counters) every ``interval`` seconds.
+- Local runners (the in-process ``FnApiRunner`` publishes Beam metrics only when the job is
+  over; ``multi_processing`` workers are other processes): the workers' live counts
+  (``transforms/live_progress.py``) in a temporary folder this function names for the run.
+- Runners that return at once (Dataflow, Flink, Spark, the portable job service): their Beam
+  counters (``<stage>/kept``, ``<stage>/rejected``, ``read/bytes``...), polled.
 
-Nothing is printed when the stream is not a terminal (logs, CI). Counters are for watching only;
-the run's figures of record come from the stats and run-facts combiners.
+On a terminal a tqdm bar shows them, redrawn every ``interval`` seconds, and the records per
+stage are printed at the end. Anywhere else (logs, CI) it is quiet but for one summary line
+every ``log_every`` seconds (``DATAPREP_PROGRESS_SECONDS``, default 60). Counts are for watching
+only; the run's figures of record come from the stats and run-facts combiners.
 
 Time per stage comes from the runner's own execution-time metrics where it publishes them
 (``FnApiRunner`` does): milliseconds spent in the stage's transforms, summed over workers.
@@ -19,8 +21,10 @@ Time per stage comes from the runner's own execution-time metrics where it publi
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
-import threading
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -28,6 +32,9 @@ from typing import Any, TextIO
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineState
+
+from pipelines.progress_line import Watcher, clock
+from transforms import live_progress
 
 EXECUTION_TIME = "metric:ptransform_execution_time:total_msecs:v1"
 
@@ -80,37 +87,6 @@ def stage_seconds(result: Any, stages: list[str]) -> dict[str, float]:
     return {stage: round(msecs[stage] / 1000, 3) for stage in stages if stage in msecs}
 
 
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours:d}:{minutes:02d}:{secs:02d}"
-
-
-def _counts_line(counts: dict[str, dict[str, int]]) -> str:
-    return "  ".join(f"{stage} {c['kept']}/{c['kept'] + c['rejected']}" for stage, c in counts.items())
-
-
-class _Ticker(threading.Thread):
-    """Rewrites one status line with the elapsed time until stopped."""
-
-    def __init__(self, stream: TextIO, started: float, interval: float):
-        super().__init__(daemon=True, name="dataprep-progress")
-        self._stream, self._since, self._interval = stream, started, interval
-        self._done = threading.Event()
-        self.status = "running"
-
-    def run(self) -> None:
-        while not self._done.wait(self._interval):
-            self._stream.write(f"\r{self.status} · {_clock(time.monotonic() - self._since)} elapsed\033[K")
-            self._stream.flush()
-
-    def stop(self) -> None:
-        self._done.set()
-        self.join()
-        self._stream.write("\r\033[K")
-        self._stream.flush()
-
-
 def print_stage_table(progress: RunProgress, stages: list[str], stream: TextIO) -> None:
     stream.write(f"{'stage':<20}{'kept':>10}{'rejected':>10}{'busy s':>10}\n")
     for stage in stages:
@@ -118,33 +94,64 @@ def print_stage_table(progress: RunProgress, stages: list[str], stream: TextIO) 
         kept, dropped = (counts["kept"], counts["rejected"]) if counts else ("-", "-")
         busy = progress.stage_seconds.get(stage, "-")
         stream.write(f"{stage:<20}{kept:>10}{dropped:>10}{busy:>10}\n")
-    stream.write(f"finished in {_clock(progress.seconds)} ({progress.seconds:.1f} s)\n")
+    stream.write(f"finished in {clock(progress.seconds)} ({progress.seconds:.1f} s)\n")
     stream.flush()
 
 
+def counter_values(result: Any) -> dict[str, int]:
+    """Every Beam counter of a running job as ``{"<namespace>/<name>": value}`` (committed, else
+    attempted); the reader's ``read/bytes`` and ``read/bytes_total`` under the live names."""
+    try:
+        counters = result.metrics().query(MetricsFilter())["counters"]
+    except Exception:  # noqa: BLE001 - a runner without metrics: nothing to show
+        return {}
+    values: dict[str, int] = {}
+    for metric in counters:
+        name = metric.key.metric
+        key = {"read/bytes": "bytes_read", "read/bytes_total": "bytes_total"}.get(
+            f"{name.namespace}/{name.name}", f"{name.namespace}/{name.name}")
+        value = metric.committed if metric.committed is not None else metric.attempted
+        values[key] = values.get(key, 0) + int(value or 0)
+    return values
+
+
+def log_every_seconds() -> float:
+    """How often a run not on a terminal logs a progress line: ``DATAPREP_PROGRESS_SECONDS``."""
+    value = os.environ.get("DATAPREP_PROGRESS_SECONDS", "60")
+    try:
+        seconds = float(value)
+    except ValueError as exc:
+        raise ValueError(f"DATAPREP_PROGRESS_SECONDS must be a number of seconds, got {value!r}") from exc
+    if seconds <= 0:
+        raise ValueError(f"DATAPREP_PROGRESS_SECONDS must be > 0, got {value!r}")
+    return seconds
+
+
 def run_with_progress(pipeline: beam.Pipeline, stages: list[str], stream: TextIO | None = None,
-                      interval: float = 2.0) -> RunProgress:
-    """Run ``pipeline`` to the end, showing progress on ``stream`` (stderr) when it is a terminal.
+                      interval: float = 0.5, log_every: float | None = None) -> RunProgress:
+    """Run ``pipeline`` to the end, showing progress on ``stream`` (stderr): a live bar on a
+    terminal, else a line every ``log_every`` seconds.
 
     Raises ``RuntimeError`` when the job ends in any state but DONE (runners that raise on
     failure themselves raise their own error).
     """
     stream = stream or sys.stderr
     live = stream.isatty()
+    board = tempfile.mkdtemp(prefix="dataprep-progress-")
+    watcher = Watcher(stream, stages, board, live, interval if live else (log_every or log_every_seconds()))
+    os.environ[live_progress.ENV] = board
     started = time.monotonic()
-    ticker = _Ticker(stream, started, interval) if live else None
-    if ticker:
-        ticker.start()
+    watcher.start()
     try:
         result = pipeline.run()
         while not PipelineState.is_terminal(result.state):
-            if ticker:
-                ticker.status = _counts_line(stage_counts(result, stages)) or "running"
+            watcher.polled = counter_values(result)
             time.sleep(interval)
         state = result.wait_until_finish()
     finally:
-        if ticker:
-            ticker.stop()
+        watcher.stop()
+        os.environ.pop(live_progress.ENV, None)
+        shutil.rmtree(board, ignore_errors=True)
     if state is not None and state != PipelineState.DONE:
         raise RuntimeError(f"pipeline ended in state {state}")
     progress = RunProgress(result, round(time.monotonic() - started, 3),

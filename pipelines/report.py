@@ -322,6 +322,7 @@ def build_report(run_dir: str, manifest: dict[str, Any], stats: dict[str, Any] |
         "sealed": exists(join(run_dir, SUCCESS)) if sealed is None else sealed,
         "conservation": manifest["conservation"],
         "funnel": funnel,
+        "skipped": manifest.get("skipped", {}),
         "stats_available": stats is not None,
         "stats_check": _stats_check(funnel, stats) if stats else [],
         "distributions": _distributions(stats) if stats else [],

@@ -292,7 +292,7 @@ def _summary(report: dict[str, Any]) -> str:
     checks_ok = all(ch["ok"] for ch in report["inventory"]["checks"]) and all(
         row["ok"] for row in report["stats_check"])
     cards = [
-        ("input records", _n(c["input"]), False),
+        ("input documents", _n(c["input"]), False),
         ("kept", f"{_n(c['kept'])} <small>({_pct(keep)})</small>", False),
         ("rejected", _n(c["rejected"]), False),
         ("published", f"{_plural(data['rows'], 'row')} · {_plural(data['files'], 'file')} · {_bytes(data['bytes'])}",
@@ -322,9 +322,13 @@ def _funnel(report: dict[str, Any]) -> str:
     if mismatch:
         note = ('<p class="bad">The stats combiners disagree with the run facts for: '
                 + ", ".join(_e(r["stage"]) for r in mismatch) + "</p>")
-    return (f'<section id="funnel"><h2>Funnel</h2><p class="muted">Every input record is kept by each stage or '
+    skipped = ", ".join(f"<code>{_e(kind)}</code> {n:,}" for kind, n in report.get("skipped", {}).items())
+    if skipped:
+        skipped = f'<p id="skipped">Skipped, not documents (outside the funnel): {skipped}</p>'
+    return (f'<section id="funnel"><h2>Funnel</h2><p class="muted">Every input document is kept by each stage or '
             f'rejected with a reason. "busy s": seconds the runner spent in the stage\'s transforms, summed over '
-            f'workers (when the runner reports it).</p>{funnel_chart(report["funnel"])}{table}{note}</section>')
+            f'workers (when the runner reports it).</p>{funnel_chart(report["funnel"])}{table}{skipped}{note}'
+            f'</section>')
 
 
 def _plot_card(entry: dict[str, Any]) -> str:

@@ -51,6 +51,7 @@ from transforms.run_facts import (
     kept_fact,
     read_fact,
     rejected_fact,
+    skipped_fact,
 )
 from transforms.validate import ValidateStages
 from transforms.spill import MemoryConfig
@@ -156,6 +157,7 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: A
     facts = [
         read.kept | "FactRead" >> beam.Map(read_fact),
         read.rejected | "FactReadRejected" >> beam.Map(read_fact),
+        read.skipped | "FactSkipped" >> beam.Map(skipped_fact),
         records | "FactKept" >> beam.Map(kept_fact),
         outputs.all_rejected | "FactRejected" >> beam.Map(rejected_fact),
         data_files | "FactDataFiles" >> beam.Map(file_fact),

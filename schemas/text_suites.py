@@ -199,11 +199,8 @@ def _harm_checks(config: Any) -> list[Expectation]:
 
 
 _READ_REASONS = (
-    # WARC record types that carry no page (transforms/readers/warc.py)
-    "warc_request_record",
-    "warc_metadata_record",
-    "warcinfo_record",
-    "warc_revisit_record",
+    # WARC record types that may carry a page's bytes but no page (transforms/readers/warc.py);
+    # request, warcinfo, metadata and revisit records are skipped, never rejected
     "warc_continuation_record",
     "warc_unknown_record",
     # records

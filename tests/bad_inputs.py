@@ -471,7 +471,7 @@ CASES: tuple[BadInput, ...] = (
     BadInput("caption_tables", "images", caption_tables,
              {"read.missing_columns": 1, "read.missing_url": 4, "read.corrupt_file": 3,
               "read.truncated_file": 1, "read.unsupported_format": 1}),
-    BadInput("no_such_file", "cli", no_such_file, error="matched no files"),
-    BadInput("directory_input", "cli", directory_input, error="names a directory"),
+    BadInput("no_such_file", "cli", no_such_file, error="the pattern matches no file"),  # the preflight's
+    BadInput("directory_input", "cli", directory_input, error="is a folder, not a file or pattern"),
     BadInput("colliding_names", "cli", colliding_names, error="must have distinct base names"),
 )

@@ -13,6 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.readers import ReadConfig, ReadInputs, read_file
+from transforms.readers.base import Skip
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CC = DATA / "cc-warc-resiliparse"
@@ -21,17 +22,20 @@ WARCIO = DATA / "warcio-examples"
 
 def _expected(paths, config=ReadConfig()):
     """What the plain readers give, to compare the Beam transform against."""
-    kept, reasons = [], []
+    kept, reasons, skipped = [], [], []
     for path in paths:
         for record, drop in read_file(str(path), config):
             if drop is None:
                 kept.append(record["id"])
+            elif isinstance(drop, Skip):
+                skipped.append(drop.reason)
             else:
                 reasons.append(f"read.{drop.reason}")
-    return kept, reasons
+    return kept, reasons, skipped
 
 
-def _assert_outputs(outputs, kept_ids, reasons):
+def _assert_outputs(outputs, kept_ids, reasons, skipped):
+    assert_that(outputs.skipped, equal_to(skipped), label="CheckSkipped")
     assert_that(
         outputs.kept | "KeptIds" >> beam.Map(lambda r: r["id"]), equal_to(kept_ids), label="CheckKept"
     )
@@ -55,12 +59,12 @@ def test_read_inputs_matches_the_plain_readers(tmp_path):
     docs = _jsonl(tmp_path / "docs.jsonl")
     patterns = [str(CC / "*.warc.gz"), str(WARCIO / "example*.warc*"), str(docs)]
     files = sorted(CC.glob("*.warc.gz")) + sorted(WARCIO.glob("example*.warc*")) + [docs]
-    kept, reasons = _expected(files)
-    assert len(kept) == 16 + 4 + 50
+    kept, reasons, skipped = _expected(files)
+    assert len(kept) == 16 + 4 + 50 and Counter(skipped)["warc_request_record"] >= 17
     assert Counter(reasons)["read.truncated_file"] == 1 and Counter(reasons)["read.invalid_json"] == 1
     with BeamTestPipeline(runner="FnApiRunner") as pipeline:
         outputs = pipeline | ReadInputs(patterns)
-        _assert_outputs(outputs, kept, reasons)
+        _assert_outputs(outputs, kept, reasons, skipped)
         assert_that(
             outputs.rejected
             | beam.Filter(lambda r: r["reject_reason"] == "read.truncated_file")
@@ -114,12 +118,12 @@ def test_s3_read_gives_the_local_ids(s3_server, tmp_path):
     local = [CC / "warcfile.warc.gz", CC / "clipped.warc.gz", docs, table]
     for path in local:
         s3_server.upload(path, bucket, f"input/{path.name}")
-    kept, reasons = _expected(local)
+    kept, reasons, skipped = _expected(local)
 
     options = s3_server.pipeline_options()
     with BeamTestPipeline(runner="FnApiRunner", options=options) as pipeline:
         outputs = pipeline | ReadInputs([f"s3://{bucket}/input/*"])
-        _assert_outputs(outputs, kept, reasons)
+        _assert_outputs(outputs, kept, reasons, skipped)
         assert_that(
             outputs.kept | beam.Map(lambda r: r["source"].split("/")[2]) | beam.Distinct(),
             equal_to([bucket]),

@@ -12,6 +12,7 @@ import pytest
 import zstandard
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
+from transforms.readers.base import Skip
 from transforms.readers.jsonl import read_jsonl
 from transforms.readers.parquet import read_parquet
 from transforms.readers.read_config import JSONL, PARQUET, WARC, ReadConfig
@@ -46,7 +47,9 @@ def _read(reader, path, config=ReadConfig()):
 
 
 def _reasons(results):
-    return Counter("kept" if drop is None else drop.reason for _, drop in results)
+    """Kept, rejected by reason, and skipped (no document: ``Skip``) by type."""
+    return Counter("kept" if drop is None else f"skipped:{drop.reason}" if isinstance(drop, Skip) else drop.reason
+                   for _, drop in results)
 
 
 def _kept(results):
@@ -89,9 +92,9 @@ def test_cc_warc_keeps_exactly_the_16_responses():
     results = _read(read_warc, CC_WARC)
     assert _reasons(results) == {
         "kept": 16,
-        "warcinfo_record": 1,
-        "warc_request_record": 17,
-        "warc_metadata_record": 16,
+        "skipped:warcinfo_record": 1,
+        "skipped:warc_request_record": 17,
+        "skipped:warc_metadata_record": 16,
     }
     count, payloads = _warcio_payloads(CC_WARC)
     assert len(results) == count == 50
@@ -147,10 +150,10 @@ def test_warc_cut_mid_record_uncompressed(tmp_path):
     cut.write_bytes(raw[:42_775])  # inside the 2nd response's payload (it starts at 39,775)
     results = _read(read_warc, cut)
     assert _reasons(results) == {
-        "warcinfo_record": 1,
-        "warc_request_record": 2,
+        "skipped:warcinfo_record": 1,
+        "skipped:warc_request_record": 2,
         "kept": 1,
-        "warc_metadata_record": 1,
+        "skipped:warc_metadata_record": 1,
         "truncated_file": 1,
     }
     assert "WARC record at byte offset 39775 ends early" in results[-1][1].detail
@@ -161,16 +164,16 @@ def test_warc_cut_mid_record_uncompressed(tmp_path):
     [
         (
             "example.warc",
-            {"warcinfo_record": 2, "kept": 1, "warc_request_record": 2, "warc_revisit_record": 1},
+            {"skipped:warcinfo_record": 2, "kept": 1, "skipped:warc_request_record": 2, "skipped:warc_revisit_record": 1},
         ),
         (
             "example.warc.gz",
-            {"warcinfo_record": 2, "kept": 1, "warc_request_record": 2, "warc_revisit_record": 1},
+            {"skipped:warcinfo_record": 2, "kept": 1, "skipped:warc_request_record": 2, "skipped:warc_revisit_record": 1},
         ),
-        ("example-iana.org-chunked.warc", {"warcinfo_record": 1, "kept": 1, "warc_request_record": 1}),
-        ("example-resource.warc.gz", {"warcinfo_record": 2, "kept": 1}),
-        ("post-test.warc.gz", {"kept": 3, "warc_request_record": 3}),
-        ("example-digest.warc", {"warc_request_record": 4}),
+        ("example-iana.org-chunked.warc", {"skipped:warcinfo_record": 1, "kept": 1, "skipped:warc_request_record": 1}),
+        ("example-resource.warc.gz", {"skipped:warcinfo_record": 2, "kept": 1}),
+        ("post-test.warc.gz", {"kept": 3, "skipped:warc_request_record": 3}),
+        ("example-digest.warc", {"skipped:warc_request_record": 4}),
     ],
 )
 def test_warcio_examples_decode_like_warcio(name, expected):
@@ -302,7 +305,7 @@ def test_wet_conversion_records(tmp_path):
     path = tmp_path / "sample.warc.wet.gz"
     path.write_bytes(data)
     results = _read(read_warc, path)
-    assert _reasons(results) == {"warcinfo_record": 1, "kept": 3}
+    assert _reasons(results) == {"skipped:warcinfo_record": 1, "kept": 3}
     kept = _kept(results)
     assert [r["text"].split("\n")[0] for r in kept] == [
         "Famous Mark Twain Quotes",

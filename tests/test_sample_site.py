@@ -58,3 +58,21 @@ def test_directory_crawl_stays_on_host_and_is_breadth_first(tmp_path):
 def test_max_pages_must_be_positive(tmp_path):
     with pytest.raises(ValueError, match="max_pages"):
         crawl_to_warc("http://127.0.0.1:9/", tmp_path / "x.warc.gz", max_pages=0)
+
+
+def test_the_demo_funnel_counts_pages_and_lists_the_other_records_apart(tmp_path):
+    """``make demo`` at a fifteenth of its size: the funnel starts from the pages crawled; the
+    WARC's request records and its warcinfo are skipped, listed apart, not rejected."""
+    from conftest import assert_conserved
+    from pipelines import text
+    from pipelines.report import load_report
+
+    with serve_python_docs() as base_url:
+        crawl_to_warc(base_url, tmp_path / "docs.warc.gz", 20, page_allowed=pydoc_page_allowed)
+    manifest = text.run([str(tmp_path / "docs.warc.gz")], str(tmp_path / "runs"), "demo", text.Config(), [])
+    assert manifest["funnel"][0]["in"] == manifest["conservation"]["input"] == 20
+    assert manifest["skipped"] == {"warc_request_record": 20, "warcinfo_record": 1}
+    assert manifest["conservation"]["skipped"] == 21
+    assert not any(reason.endswith("_record") for row in manifest["funnel"] for reason in row["reasons"])
+    assert load_report(str(tmp_path / "runs" / "demo"))["skipped"] == manifest["skipped"]
+    assert_conserved(tmp_path / "runs" / "demo")

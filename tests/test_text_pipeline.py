@@ -81,9 +81,11 @@ def test_every_input_record_is_kept_or_rejected_once(local_run):
     assert all(r.startswith(s + ".") for r, s in zip(rejected["reject_reason"], rejected["reject_stage"]))
     funnel = {row["stage"]: row for row in manifest["funnel"]}
     assert funnel["read"]["in"] == c["input"] and manifest["funnel"][-1]["kept"] == c["kept"]
-    # the CC WARC's 17 requests and 16 metadata records are counted, not silently skipped
-    reasons = funnel["read"]["reasons"]
-    assert reasons["read.warc_request_record"] >= 17 and reasons["read.warc_metadata_record"] >= 16
+    # the CC WARC's 17 requests and 16 metadata records are no documents: counted apart as
+    # skipped, by type, not as rejected documents
+    skipped, reasons = manifest["skipped"], funnel["read"]["reasons"]
+    assert skipped["warc_request_record"] >= 17 and skipped["warc_metadata_record"] >= 16
+    assert c["skipped"] == sum(skipped.values()) and not any(r.endswith("_record") for r in reasons)
     # damaged files are quarantined by name, and the rest of the run completed
     truncated = rejected[rejected["reject_reason"] == "read.truncated_file"]
     assert len(truncated) == 1 and "clipped.warc.gz" in truncated["reject_detail"].iloc[0]
@@ -203,8 +205,8 @@ def test_cli_runs_and_reports_bad_usage(tmp_path):
     missing = subprocess.run(cli + ["run", "text", "--input", str(tmp_path / "nope*.warc.gz"),
                                     "--output", str(tmp_path), "--run-id", "missing"],
                              capture_output=True, text=True)
-    assert missing.returncode == 1 and "nope*.warc.gz" in missing.stderr
-    assert not (tmp_path / "missing" / "_SUCCESS").exists()
+    assert missing.returncode == 2 and "nope*.warc.gz: the pattern matches no file" in missing.stderr
+    assert not (tmp_path / "missing").exists()  # the preflight stopped it before anything was written
 
 
 def test_dedup_index_drops_what_earlier_runs_published(tmp_path):

@@ -61,14 +61,16 @@ def funnel(stage_order: list[str], facts: dict[str, Any]) -> list[dict[str, Any]
 
 
 def check_conservation(facts: dict[str, Any]) -> dict[str, Any]:
-    """input (records read + records created in the run) = kept + rejected, and the files hold them."""
+    """input (documents read + records created in the run) = kept + rejected, and the files hold
+    them. Skipped records (read, but no document: WARC requests...) are reported beside, outside."""
     rejected = sum(row["count"] for row in facts["rejected"])
     created = sum(facts.get("created", {}).values())
     data_rows = sum(f["rows"] for f in facts["files"] if f["path_kind"] == DATA)
     rejected_rows = sum(f["rows"] for f in facts["files"] if f["path_kind"] == REJECTED_DIR)
     total = facts["read"] + created
     summary = {"input": total, "read": facts["read"], "created": created, "kept": facts["kept"],
-               "rejected": rejected, "data_rows": data_rows, "rejected_rows": rejected_rows}
+               "rejected": rejected, "data_rows": data_rows, "rejected_rows": rejected_rows,
+               "skipped": sum(facts.get("skipped", {}).values())}
     if total != facts["kept"] + rejected:
         raise ConservationError(f"input {total} (read {facts['read']} + created {created}) != "
                                 f"kept {facts['kept']} + rejected {rejected}")
@@ -93,6 +95,7 @@ def write_manifest(run_dir: str, stage_order: list[str], header: dict[str, Any])
         **header,
         "conservation": conservation,
         "funnel": funnel(stage_order, facts),
+        "skipped": facts.get("skipped", {}),
         "files": [{k: v for k, v in info.items() if k != "path_kind"} for info in facts["files"]],
     }
     write_atomic(join(run_dir, MANIFEST), json.dumps(manifest, indent=2).encode())

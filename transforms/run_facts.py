@@ -1,7 +1,8 @@
 """Run facts as data: one mergeable combiner gathers counts and written files of a run.
 
 Every record leaves a tiny fact (``read``, ``kept``, or ``rejected`` with its stage and
-reason; ``created`` with its stage for a record born in the run, e.g. synthetic) and every
+reason; ``created`` with its stage for a record born in the run, e.g. synthetic; ``skipped``
+with its type for a read record that is no document, e.g. a WARC request) and every
 written file its info; ``RunFactsFn`` merges them on any runner (combiner
 lifting keeps the shuffle small) into one dict that the driver reads after the pipeline to
 check conservation and write the manifest. Beam counters are for live monitoring only.
@@ -37,6 +38,11 @@ def created_fact(stage: str) -> Callable[[Record], Fact]:
     return lambda _record: ("created", stage)
 
 
+def skipped_fact(record_type: str) -> Fact:
+    """A read record that is no document: counted by type, outside the funnel."""
+    return ("skipped", record_type)
+
+
 def rejected_fact(record: Record) -> Fact:
     return ("rejected", (record["reject_stage"], record["reject_reason"]))
 
@@ -47,7 +53,7 @@ def file_fact(info: dict) -> Fact:
 
 class RunFactsFn(beam.CombineFn):
     def create_accumulator(self) -> dict[str, Any]:
-        return {"count": Counter(), "created": Counter(), "rejected": Counter(), "file": []}
+        return {"count": Counter(), "created": Counter(), "skipped": Counter(), "rejected": Counter(), "file": []}
 
     def add_input(self, acc: dict[str, Any], fact: Fact) -> dict[str, Any]:
         kind, value = fact
@@ -62,6 +68,7 @@ class RunFactsFn(beam.CombineFn):
         for acc in accs:
             merged["count"].update(acc["count"])
             merged["created"].update(acc["created"])
+            merged["skipped"].update(acc["skipped"])
             merged["rejected"].update(acc["rejected"])
             merged["file"].extend(acc["file"])
         return merged
@@ -71,6 +78,7 @@ class RunFactsFn(beam.CombineFn):
             "read": acc["count"]["read"],
             "kept": acc["count"]["kept"],
             "created": dict(sorted(acc["created"].items())),
+            "skipped": dict(sorted(acc["skipped"].items())),
             "rejected": [
                 {"stage": stage, "reason": reason, "count": n}
                 for (stage, reason), n in sorted(acc["rejected"].items())

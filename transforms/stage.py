@@ -21,6 +21,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
 
+from transforms import live_progress
 from transforms.spill import MemoryConfig
 from transforms.storage import join
 
@@ -138,15 +139,19 @@ class _StageFn(beam.DoFn):
         self._stage.setup()
 
     def process(self, batch: list[Record]) -> Iterable[Any]:
-        for record, drop in run_stage(self._stage, list(batch)):
+        batch, kept = list(batch), 0
+        for record, drop in run_stage(self._stage, batch):
             if drop is None:
                 self._kept.inc()
+                kept += 1
                 yield record
             else:
                 self._dropped.inc()
                 yield pvalue.TaggedOutput(
                     REJECTED, rejected(record, self._stage.name, drop.reason, drop.detail)
                 )
+        live_progress.add(f"{self._stage.name}/{KEPT}", kept)
+        live_progress.add(f"{self._stage.name}/{REJECTED}", len(batch) - kept)
 
 
 class ApplyStage(beam.PTransform):

@@ -14,12 +14,13 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
+from transforms import live_progress
 from transforms.images.html_alt import read_warc_alt_pairs
 from transforms.images.record import new_image_record
 from transforms.images.tables import read_delimited_table, read_jsonl_table, read_parquet_table
 from transforms.images.webdataset import read_webdataset
 from transforms.readers.base import FILE_KEY, READ_STAGE, ReadResult
-from transforms.readers.read_inputs import match_inputs
+from transforms.readers.read_inputs import match_input_sizes, plan_progress
 from transforms.stage import KEPT, REJECTED, Drop, rejected
 
 PARQUET, CSV, TSV, JSONL, TAR, WARC = "parquet", "csv", "tsv", "jsonl", "tar", "warc"
@@ -87,12 +88,16 @@ class _ReadFn(beam.DoFn):
     def __init__(self, config: ImageReadConfig):
         self._config = config
 
-    def process(self, path: str) -> Iterable[Any]:
+    def process(self, path_and_size: tuple[str, int]) -> Iterable[Any]:
+        path, size = path_and_size
         for record, drop in read_caption_file(path, self._config):
             if drop is None:
+                live_progress.add(f"{READ_STAGE}/{KEPT}")
                 yield record
             else:
+                live_progress.add(f"{READ_STAGE}/{REJECTED}")
                 yield pvalue.TaggedOutput(REJECTED, rejected(record, READ_STAGE, drop.reason, drop.detail))
+        live_progress.file_done(path, size)
 
 
 class ReadCaptionInputs(beam.PTransform):
@@ -108,7 +113,8 @@ class ReadCaptionInputs(beam.PTransform):
     def expand(self, pbegin: pvalue.PBegin) -> pvalue.DoOutputsTuple:
         return (
             pbegin
-            | "ListFiles" >> beam.Create(match_inputs(self._patterns))
+            | "ListFiles" >> beam.Create(sorted(match_input_sizes(self._patterns).items()))
+            | "PlanProgress" >> beam.Map(plan_progress)
             | "SpreadFiles" >> beam.Reshuffle()
             | "ReadFiles" >> beam.ParDo(_ReadFn(self._config)).with_outputs(REJECTED, main=KEPT)
         )

@@ -1,19 +1,29 @@
 """What every reader yields: ``(record, None)`` to keep, ``(record, Drop)`` to reject.
 
 Readers are plain generators over one file, so tests call them without Beam; ``ReadInputs``
-turns drops into ``read.<reason>`` rejections. A record's id is ``stable_id(base name of the
+turns drops into ``read.<reason>`` rejections, and a ``Skip`` (a record that is no document,
+such as a WARC request) into a count of skipped records by type, outside the funnel. A record's id is ``stable_id(base name of the
 file, source_key)``: the same bytes give the same ids whether read locally or from ``s3://``.
 """
 
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from transforms.readers.read_config import ReadConfig
 from transforms.record import registered_domain, stable_id
 from transforms.stage import Drop, Record
+
+
+
+@dataclass(frozen=True)
+class Skip(Drop):
+    """A record that is not a document (WARC request, warcinfo, metadata, revisit): counted apart
+    by ``reason``, its type, never an input of the funnel nor a rejected document."""
+
 
 ReadResult = tuple[Record, Drop | None]
 

@@ -19,6 +19,8 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms import live_progress
+
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _READ_SIZE = 1 << 16
@@ -143,6 +145,7 @@ class InputStream:
     def read(self, size: int = -1) -> bytes:
         data = self._guard(self._inner.read, size)
         self._account(data, size)
+        self._show_progress()
         return data
 
     def readline(self, limit: int = -1) -> bytes:
@@ -150,7 +153,13 @@ class InputStream:
         if not data:
             self.at_eof = True
         self._offset += len(data)
+        self._show_progress()
         return data
+
+    def _show_progress(self) -> None:
+        offset = self._compressed_offset() if self.codec is not None else self._offset
+        if isinstance(offset, int):
+            live_progress.position(self.path, offset)
 
     def tell(self) -> int:
         return self._offset

@@ -4,7 +4,8 @@ The patterns are matched when the pipeline is built, so a pattern that matches n
 files whose base names collide, which would collide their record ids) fails before anything
 runs. The file list is reshuffled so a runner spreads files over workers; each file streams
 through the reader for its format. Kept records come out on ``kept`` (main), drops on
-``rejected`` as ``read.<reason>`` rejections.
+``rejected`` as ``read.<reason>`` rejections, and records that are no document (``Skip``) on
+``skipped`` as their type alone: they are counted apart, outside the funnel.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from apache_beam import pvalue
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.readers.base import READ_STAGE, ReadResult, base_name, file_quarantine
+from transforms import live_progress
+from transforms.readers.base import READ_STAGE, ReadResult, Skip, base_name, file_quarantine
 from transforms.readers.input_stream import sniff
 from transforms.readers.jsonl import read_jsonl
 from transforms.readers.parquet import read_parquet
@@ -28,6 +30,8 @@ from transforms.readers.warc import read_warc
 from transforms.stage import KEPT, REJECTED, rejected
 
 READERS = {WARC: read_warc, JSONL: read_jsonl, PARQUET: read_parquet}
+SKIPPED = "skipped"
+_LIVE_KEPT, _LIVE_REJECTED, _LIVE_SKIPPED = (f"{READ_STAGE}/{kind}" for kind in (KEPT, REJECTED, SKIPPED))
 
 
 def read_file(path: str, config: ReadConfig) -> Iterator[ReadResult]:
@@ -63,7 +67,12 @@ def match_inputs(patterns: Sequence[str]) -> list[str]:
     Raises ``ValueError`` naming the pattern that matches nothing or names a local directory,
     and the files whose base names collide.
     """
-    paths = set()
+    return sorted(match_input_sizes(patterns))
+
+
+def match_input_sizes(patterns: Sequence[str]) -> dict[str, int]:
+    """``match_inputs`` with each file's size in bytes (the total that progress counts toward)."""
+    paths = {}
     for pattern in patterns:
         try:
             (result,) = FileSystems.match([pattern])
@@ -74,7 +83,7 @@ def match_inputs(patterns: Sequence[str]) -> list[str]:
         for metadata in result.metadata_list:
             if "://" not in metadata.path and os.path.isdir(metadata.path):
                 raise ValueError(f"input pattern {pattern!r} names a directory; use {pattern.rstrip('/')}/*")
-            paths.add(metadata.path)
+            paths[metadata.path] = metadata.size_in_bytes
     names = Counter(base_name(path) for path in paths)
     clashes = sorted(path for path in paths if names[base_name(path)] > 1)
     if clashes:
@@ -82,7 +91,15 @@ def match_inputs(patterns: Sequence[str]) -> list[str]:
             "record ids are stable_id(file base name, key), so input files must have distinct "
             f"base names; these collide: {clashes[:10]}"
         )
-    return sorted(paths)
+    return paths
+
+
+def plan_progress(path_and_size: tuple[str, int]) -> tuple[str, int]:
+    """Counts the file toward the run's total before any file is read (a Reshuffle follows)."""
+    beam.metrics.Metrics.counter(READ_STAGE, "bytes_total").inc(path_and_size[1])
+    live_progress.add("files_total")
+    live_progress.add("bytes_total", path_and_size[1])
+    return path_and_size
 
 
 class _ReadFileFn(beam.DoFn):
@@ -91,22 +108,34 @@ class _ReadFileFn(beam.DoFn):
         self._files = beam.metrics.Metrics.counter(READ_STAGE, "files")
         self._kept = beam.metrics.Metrics.counter(READ_STAGE, "kept")
         self._rejected = beam.metrics.Metrics.counter(READ_STAGE, "rejected")
+        self._skipped = beam.metrics.Metrics.counter(READ_STAGE, SKIPPED)
+        self._bytes = beam.metrics.Metrics.counter(READ_STAGE, "bytes")
 
-    def process(self, path: str) -> Iterable[Any]:
+    def process(self, path_and_size: tuple[str, int]) -> Iterable[Any]:
+        path, size = path_and_size
         self._files.inc()
         for record, drop in read_file(path, self._config):
             if drop is None:
                 self._kept.inc()
+                live_progress.add(_LIVE_KEPT)
                 yield record
+            elif isinstance(drop, Skip):
+                self._skipped.inc()
+                live_progress.add(_LIVE_SKIPPED)
+                yield pvalue.TaggedOutput(SKIPPED, drop.reason)
             else:
                 self._rejected.inc()
+                live_progress.add(_LIVE_REJECTED)
                 yield pvalue.TaggedOutput(REJECTED, rejected(record, READ_STAGE, drop.reason, drop.detail))
+        self._bytes.inc(size)
+        live_progress.file_done(path, size)
 
 
 class ReadInputs(beam.PTransform):
     """Read every file the patterns match into records.
 
-    Returns a ``DoOutputsTuple`` with ``kept`` (main) and ``rejected`` outputs.
+    Returns a ``DoOutputsTuple`` with ``kept`` (main), ``rejected`` and ``skipped`` (the type of
+    each record that is no document) outputs.
     """
 
     def __init__(self, patterns: Sequence[str], config: ReadConfig = ReadConfig()):
@@ -119,10 +148,11 @@ class ReadInputs(beam.PTransform):
         self._config = config
 
     def expand(self, pbegin: pvalue.PBegin) -> pvalue.DoOutputsTuple:
-        paths = match_inputs(self._patterns)
+        sizes = match_input_sizes(self._patterns)
         return (
             pbegin
-            | "ListFiles" >> beam.Create(paths)
+            | "ListFiles" >> beam.Create(sorted(sizes.items()))
+            | "PlanProgress" >> beam.Map(plan_progress)
             | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadFiles" >> beam.ParDo(_ReadFileFn(self._config)).with_outputs(REJECTED, main=KEPT)
+            | "ReadFiles" >> beam.ParDo(_ReadFileFn(self._config)).with_outputs(REJECTED, SKIPPED, main=KEPT)
         )

@@ -2,8 +2,9 @@
 
 Kept: ``response`` (2xx HTTP payload, decoded, as ``body``; ``content_type`` is the HTTP
 Content-Type header as sent, charset included), ``resource`` (``body``, WARC Content-Type) and
-``conversion`` (WET: UTF-8 ``text``). Every other record type is rejected with its own reason so
-counts add up. ``source_key`` is the WARC-Record-ID; a repeated id (seen in real WET samples)
+``conversion`` (WET: UTF-8 ``text``). Records that are no document (``request``, ``warcinfo``,
+``metadata``, ``revisit``) are skipped (``Skip``, counted by type outside the funnel);
+``continuation`` and unknown types, which may carry a document's bytes, are rejected. ``source_key`` is the WARC-Record-ID; a repeated id (seen in real WET samples)
 gets ``#2``, ``#3``... so ids stay unique; a record without one gets ``record:<ordinal>``.
 
 FastWARC (2.0) stops silently on a truncated gzip member and on a record cut short, so this
@@ -25,16 +26,18 @@ import brotli  # a dependency of fastwarc
 import zstandard
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
-from transforms.readers.base import ReadResult, file_quarantine, new_record, to_utc
+from transforms.readers.base import ReadResult, Skip, file_quarantine, new_record, to_utc
 from transforms.readers.input_stream import GZIP_MAGIC, InputDamaged, InputStream, open_input
 from transforms.readers.read_config import ReadConfig
 from transforms.stage import Drop
 
-_TYPE_REASONS = {
+_SKIPPED_TYPES = {
     int(WarcRecordType.request): "warc_request_record",
     int(WarcRecordType.metadata): "warc_metadata_record",
     int(WarcRecordType.warcinfo): "warcinfo_record",
     int(WarcRecordType.revisit): "warc_revisit_record",
+}
+_TYPE_REASONS = {
     int(WarcRecordType.continuation): "warc_continuation_record",
     int(WarcRecordType.unknown): "warc_unknown_record",
 }
@@ -147,6 +150,9 @@ def _convert(
 
 
 def _type_drop(warc_record: WarcRecord, record_type: int, is_http: bool) -> Drop | None:
+    skipped = _SKIPPED_TYPES.get(record_type)
+    if skipped is not None:
+        return Skip(skipped)
     reason = _TYPE_REASONS.get(record_type)
     if reason is not None:
         return Drop(reason)
