@@ -6,6 +6,7 @@
     dataprep train-quality --positive URI... --negative URI... --output MODEL_URI
     dataprep report RUN_DIR     re-render a finished run's data-quality report
     dataprep trace RUN_DIR ID_OR_URL   where a record went, why, with its signals
+    dataprep retract RUN_DIR --blocklist FILE   remove listed records from a published run
     dataprep config text        print the default config as YAML (a starting point to edit)
 
 Everything after ``--`` goes to Beam unchanged. Exit status: 0 on success, 1 when the run
@@ -32,7 +33,7 @@ class _DropBeamImportNoise(logging.Filter):
 # Before the first Beam import, so its import-time warning never reaches the terminal.
 logging.getLogger().addFilter(_DropBeamImportNoise())
 
-from pipelines import crawl, train_quality  # noqa: E402
+from pipelines import crawl, retract, train_quality  # noqa: E402
 from pipelines.config import dump_config, load_config  # noqa: E402
 from pipelines.report import (  # noqa: E402
     DRIFT_EXIT,
@@ -84,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     crawl.add_arguments(crawl_command)
     add_report_arguments(commands.add_parser("report", help="re-render the data-quality report of a finished run"))
     add_trace_arguments(commands.add_parser("trace", help="where a record went: kept, or rejected where and why"))
+    retract.add_arguments(commands.add_parser(
+        "retract", help="remove the records a takedown blocklist names from a published run"))
     train_quality.add_arguments(commands.add_parser(
         "train-quality", help="train a fastText quality classifier from positive and negative documents"))
     show = commands.add_parser("config", help="print a job's default config as YAML")
@@ -124,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return report_command(args)
     if args.command == "trace":
         return trace_command(args)
+    if args.command == "retract":
+        return retract.main(args)
     if args.command == "train-quality":
         return train_quality.main(args, beam_args)
     job = importlib.import_module(JOBS[args.job])
