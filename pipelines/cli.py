@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "trace":
         return trace_command(args)
     if args.command == "retract":
-        return retract.main(args)
+        return retract.main(args, beam_args)
     if args.command == "train-quality":
         return train_quality.main(args, beam_args)
     job = importlib.import_module(JOBS[args.job])

@@ -25,6 +25,8 @@ from transforms.readers.warc import read_warc
 from transforms.registry import TEXT_STAGES
 from transforms.stage import run_stage
 
+pytestmark = pytest.mark.slow  # the text job and the crawl job on a loopback site
+
 PAGE_STAGES = ("takedown", "url_filter", "consent", "license", "extract")
 
 

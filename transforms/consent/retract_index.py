@@ -3,7 +3,9 @@ which a later ``publish_band_table`` would copy) and the cross-run index's files
 
 Each band file holding a removed id is rewritten atomically, then the listing that names it
 (the staged ``_manifest.json``, the index's ``_runs/<run>.json`` marker) with the new rows,
-bytes and sha256. Files without such an id are not touched, so a rerun writes nothing.
+bytes and sha256. Files without such an id are not touched. ``retract`` calls this once per
+retraction, between its commit point and the run's new manifest, so a retract that removes
+nothing reads no band file.
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ def _drop_from_listing(base: str, listing_path: str, ids: set[str]) -> int:
     dropped = 0
     for info in listing["files"]:
         path = join(base, info["path"])
-        if not exists(path):
-            continue
         table = pq.read_table(io.BytesIO(read_bytes(path)))
         keep = pc.invert(pc.is_in(table.column("id"), value_set=_array(ids)))
         kept = table.filter(keep)

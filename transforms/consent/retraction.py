@@ -8,7 +8,7 @@ A published run (``manifest.json`` sealed by ``_SUCCESS``) is amended in two pha
    the removed ids and why, conservation ``input = kept + rejected + retracted``) is staged
    beside it, then ``_retract/pending.json``, the commit record, naming every file to replace.
 2. **Commit** (short, and redone from ``pending.json`` by the next ``retract`` if interrupted):
-   the current manifest is kept as ``manifests/v<N-1>.json``, ``_SUCCESS`` removed (so a half
+   the removed ids' rows leave the near-dedup band tables (``retract_index``), the current manifest is kept as ``manifests/v<N-1>.json``, ``_SUCCESS`` removed (so a half
    amended run never reads as published), each shard replaced atomically (emptied ones
    deleted), the new manifest written, ``_SUCCESS`` resealed, ``_retract/`` dropped.
 
@@ -28,10 +28,12 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import BeamIOError
 
 from transforms.consent.blocklist import Blocklist
-from transforms.run_commit import DATA, MANIFEST, REJECTED_DIR, SUCCESS, seal_run
-from transforms.storage import delete, delete_folder, exists, join, read_bytes, write_atomic
+from transforms.consent.retract_index import drop_retracted_bands
+from transforms.run_commit import DATA, MANIFEST, REJECTED_DIR, SUCCESS, write_seal
+from transforms.storage import delete, delete_folder, join, list_files, read_bytes, write_atomic
 
 RETRACT_DIR = "_retract"
 PENDING = "pending.json"
@@ -46,19 +48,30 @@ class RetractError(RuntimeError):
 @dataclass
 class RetractResult:
     version: int
+    manifest: dict[str, Any]  # the run's manifest now
     removed: list[dict[str, Any]] = field(default_factory=list)
     rewritten: list[str] = field(default_factory=list)
     rolled_forward: bool = False
+    band_rows_dropped: dict[str, int] = field(default_factory=dict)
 
 
-def _sealed_manifest(run_dir: str) -> tuple[dict[str, Any], bytes]:
-    if not exists(join(run_dir, SUCCESS)):
+def _read_or_none(path: str) -> bytes | None:
+    """The file's bytes, or ``None`` when it is not there (one request, not an exists + a read:
+    each costs a round trip, and on S3 that dominates a retract)."""
+    try:
+        return read_bytes(path)
+    except (OSError, BeamIOError):
+        return None
+
+
+def _sealed_manifest(run_dir: str) -> dict[str, Any]:
+    seal_bytes = _read_or_none(join(run_dir, SUCCESS))
+    if seal_bytes is None:
         raise RetractError(f"{run_dir} has no {SUCCESS}: only a published run can be amended")
     manifest_bytes = read_bytes(join(run_dir, MANIFEST))
-    seal = json.loads(read_bytes(join(run_dir, SUCCESS)) or b"{}")
-    if seal.get("manifest_sha256") != hashlib.sha256(manifest_bytes).hexdigest():
+    if json.loads(seal_bytes or b"{}").get("manifest_sha256") != hashlib.sha256(manifest_bytes).hexdigest():
         raise RetractError(f"{run_dir}: {SUCCESS} does not seal the manifest in storage")
-    return json.loads(manifest_bytes), manifest_bytes
+    return json.loads(manifest_bytes)
 
 
 def _shard_matches(table: pa.Table, blocklist: Blocklist) -> list[tuple[int, str, str]]:
@@ -120,7 +133,8 @@ def _stage(run_dir: str, manifest: dict[str, Any], blocklist: Blocklist, source:
     manifest_bytes = json.dumps(amended, indent=2).encode()
     write_atomic(join(staging, MANIFEST), manifest_bytes)
     pending = {"version": version, "plan": plan, "manifest": f"{RETRACT_DIR}/v{version}/{MANIFEST}",
-               "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(), "removed": len(removed)}
+               "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(), "run_id": manifest["run_id"],
+               "removed_ids": sorted({r["id"] for r in removed})}
     write_atomic(join(run_dir, RETRACT_DIR, PENDING), json.dumps(pending, indent=1).encode())
     return pending
 
@@ -157,48 +171,55 @@ def _amended_manifest(manifest: dict[str, Any], version: int, removed: list[dict
     }
 
 
-def _commit(run_dir: str, pending: dict[str, Any]) -> None:
-    """Phase 2, idempotent: every step may be redone after a crash."""
+def _commit(run_dir: str, pending: dict[str, Any]) -> dict[str, Any]:
+    """Phase 2, idempotent: every step may be redone after a crash. Returns the new manifest."""
     new_manifest = read_bytes(join(run_dir, pending["manifest"]))
     if hashlib.sha256(new_manifest).hexdigest() != pending["manifest_sha256"]:
         raise RetractError(f"{run_dir}: the staged manifest does not match the commit record")
     current = read_bytes(join(run_dir, MANIFEST))
-    previous_copy = join(run_dir, MANIFESTS_DIR, f"v{pending['version'] - 1}.json")
-    if current != new_manifest and not exists(previous_copy):
-        write_atomic(previous_copy, current)
-    delete([p for p in [join(run_dir, SUCCESS)] if exists(p)])
+    if current != new_manifest:  # not yet replaced: keep the version this one amends
+        write_atomic(join(run_dir, MANIFESTS_DIR, f"v{pending['version'] - 1}.json"), current)
+    _delete_if_there(join(run_dir, SUCCESS))
     for path, staged in sorted(pending["plan"].items()):
-        target = join(run_dir, path)
         if staged is None:
-            delete([target] if exists(target) else [])
-        elif exists(join(run_dir, staged)):
-            write_atomic(target, read_bytes(join(run_dir, staged)))
+            _delete_if_there(join(run_dir, path))
+        else:
+            write_atomic(join(run_dir, path), read_bytes(join(run_dir, staged)))
     write_atomic(join(run_dir, MANIFEST), new_manifest)
-    seal_run(run_dir)
+    write_seal(run_dir, new_manifest)
     delete_folder(join(run_dir, RETRACT_DIR))
+    return json.loads(new_manifest)
 
 
-def retract(run_dir: str, blocklist: Blocklist, source: str = "") -> RetractResult:
-    """Remove the records ``blocklist`` names from the published run at ``run_dir``."""
+def _delete_if_there(path: str) -> None:
+    try:
+        delete([path])
+    except (OSError, BeamIOError):
+        pass  # already gone: an earlier, interrupted commit got this far
+
+
+def _finish(run_dir: str, pending: dict[str, Any], index_uri: str | None) -> tuple[dict[str, Any], dict[str, int]]:
+    """From the commit point on: the band tables first (their rows are dropped by id, so redoing
+    it is harmless), then the run's files."""
+    bands = drop_retracted_bands(run_dir, pending["run_id"], set(pending["removed_ids"]), index_uri)
+    return _commit(run_dir, pending), bands
+
+
+def retract(run_dir: str, blocklist: Blocklist, source: str = "", index_uri: str | None = None) -> RetractResult:
+    """Remove the records ``blocklist`` names from the published run at ``run_dir``, and their
+    rows from its near-dedup band tables (the run's own and, with ``index_uri``, the index's)."""
     run_dir = run_dir.rstrip("/")
+    leftovers = list_files(join(run_dir, RETRACT_DIR))
     pending_path = join(run_dir, RETRACT_DIR, PENDING)
-    rolled_forward = False
-    if exists(pending_path):  # an earlier retract stopped after its commit point: finish it
-        _commit(run_dir, json.loads(read_bytes(pending_path)))
-        rolled_forward = True
-    manifest, _ = _sealed_manifest(run_dir)
-    delete_folder(join(run_dir, RETRACT_DIR))  # shards staged by a retract that never committed
+    rolled_forward = pending_path in leftovers
+    if rolled_forward:  # an earlier retract stopped after its commit point: finish it
+        _finish(run_dir, json.loads(read_bytes(pending_path)), index_uri)
+    elif leftovers:  # shards staged by a retract that stopped before its commit point
+        delete(leftovers)
+    manifest = _sealed_manifest(run_dir)
     pending = _stage(run_dir, manifest, blocklist, source)
     if pending is None:
-        return RetractResult(manifest.get("version", 1), rolled_forward=rolled_forward)
-    _commit(run_dir, pending)
-    amended = json.loads(read_bytes(join(run_dir, MANIFEST)))
-    return RetractResult(
-        pending["version"], amended["retractions"][-1]["removed"],
-        sorted(p for p, s in pending["plan"].items()), rolled_forward,
-    )
-
-
-def retracted_ids(manifest: dict[str, Any]) -> set[str]:
-    """Every id any retraction of the run removed."""
-    return {row["id"] for retraction in manifest.get("retractions", []) for row in retraction["removed"]}
+        return RetractResult(manifest.get("version", 1), manifest, rolled_forward=rolled_forward)
+    amended, bands = _finish(run_dir, pending, index_uri)
+    return RetractResult(pending["version"], amended, amended["retractions"][-1]["removed"],
+                         sorted(pending["plan"]), rolled_forward, bands)
