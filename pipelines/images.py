@@ -30,7 +30,10 @@ from pipelines.publish import publish_run, run_header
 from pipelines.runner import pipeline_options
 from schemas.images import IMAGE_SCHEMA, REJECTED_SCHEMA, SCHEMA_VERSION
 from schemas.images_suites import images_suites
+from transforms.consent.signals import PAGE_SIGNALS
 from transforms.crawl.config import CrawlConfig
+from transforms.filters.consent import ConsentConfig
+from transforms.filters.license import LicenseConfig
 from transforms.images.alignment import AlignmentConfig
 from transforms.images.caption_boilerplate import CaptionBoilerplateConfig
 from transforms.images.caption_language import CaptionLanguageConfig
@@ -94,6 +97,9 @@ class ImagesConfig:
 
     crawl: CrawlConfig = field(default_factory=CrawlConfig)  # pages crawled first with --urls
     read: ImageReadConfig = field(default_factory=ImageReadConfig)
+    # Every reservation, noimageai included: this job trains on the images (docs/consent.md).
+    consent: ConsentConfig = field(default_factory=lambda: ConsentConfig(honoured=PAGE_SIGNALS))
+    license: LicenseConfig = field(default_factory=LicenseConfig)
     caption_length: CaptionLengthConfig = field(default_factory=CaptionLengthConfig)
     caption_boilerplate: CaptionBoilerplateConfig = field(default_factory=CaptionBoilerplateConfig)
     caption_language: CaptionLanguageConfig = field(default_factory=CaptionLanguageConfig)

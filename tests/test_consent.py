@@ -5,6 +5,7 @@ every other page kept, with its licence)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 
 import pyarrow.dataset as ds
@@ -152,3 +153,23 @@ def test_the_crawler_honours_what_it_sees_and_the_consent_stage_what_it_archived
     decided = {r["url"].removeprefix(site.url): drop for r, drop in run_stage(stage, records)}
     assert {p: d.reason for p, d in decided.items() if d} == {
         "/meta-ccbot.html": "meta_robots_noindex", "/tdm-meta.html": "tdm_reservation_meta"}
+
+
+def test_image_pairs_from_a_reserved_page_carry_its_signals_and_licence(site_run, tmp_path):
+    """The images job reads <img alt> pairs from the same WARC: each pair carries its page's
+    reservations (noimageai honoured there) and licence, and its consent stage decides on them."""
+    from pipelines.images import ImagesConfig
+    from transforms.images.html_alt import read_warc_alt_pairs
+
+    url, _, _, run_dir = site_run
+    warc = json.loads((run_dir / "manifest.json").read_text())["inputs"][0]
+    pairs = [record for record, drop in read_warc_alt_pairs(warc) if drop is None]
+    stage = ConsentFilter(ImagesConfig().consent)
+    decided = {}
+    for record, drop in run_stage(stage, pairs):
+        decided.setdefault(record["page_url"].removeprefix(url), set()).add(drop.reason if drop else None)
+    assert decided["/xrt-noimageai.html"] == {"x_robots_tag_noimageai"}
+    assert decided["/tdm-header.html"] == {"tdm_reservation_header"}
+    assert decided["/plain.html"] == {None}
+    licensed = [r for r in pairs if r["page_url"] == url + "/lic-rel.html"]
+    assert licensed and {r["license"] for r in licensed} == {"CC-BY-SA-4.0"}

@@ -54,6 +54,8 @@ class ConsentFilter(Filter):
         self.config = config
 
     def score(self, record: Record) -> Record:
+        if "consent_signals" in record:  # an image pair, scored from its page by the reader
+            return {"consent_signals": record["consent_signals"], "consent_evidence": record["consent_evidence"]}
         body = record.get("body") if is_html(record.get("content_type")) else None
         found = find_reservations(
             record.get(HTTP_HEADERS),

@@ -41,6 +41,8 @@ class LicenseFilter(Filter):
         self.config = config
 
     def score(self, record: Record) -> Record:
+        if "license_form" in record:  # an image pair: its page's licence, found by the reader
+            return {k: record[k] for k in ("license", "license_form", "license_value")}
         body = record.get("body") if is_html(record.get("content_type")) else None
         found = find_license(record.get(HTTP_HEADERS), body, self.config.plain_cc_links)
         if found is None:
