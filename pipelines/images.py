@@ -1,6 +1,6 @@
-"""The image-caption job: read → caption filters → URL dedup → download → decode → placeholder →
-image filters → NSFW → [alignment] → exact and near dedup → [caption rewrites] → write
-(Parquet, and WebDataset tars when ``output.webdataset``).
+"""The image-caption job: read → consent → licence → caption filters → URL dedup → download →
+decode → takedown → placeholder → image filters → NSFW → [alignment] → exact and near dedup →
+[caption rewrites] → write (Parquet, and WebDataset tars when ``output.webdataset``).
 
     dataprep run images --input <tables-or-tars-or-warc>... --output <dir-or-s3-uri>
                         [--config images.yaml] [-- <Beam flags>]
@@ -34,6 +34,7 @@ from transforms.consent.signals import PAGE_SIGNALS
 from transforms.crawl.config import CrawlConfig
 from transforms.filters.consent import ConsentConfig
 from transforms.filters.license import LicenseConfig
+from transforms.filters.takedown import TakedownConfig
 from transforms.images.alignment import AlignmentConfig
 from transforms.images.caption_boilerplate import CaptionBoilerplateConfig
 from transforms.images.caption_language import CaptionLanguageConfig
@@ -106,6 +107,7 @@ class ImagesConfig:
     url_dedup: UrlDedupConfig = field(default_factory=UrlDedupConfig)
     download: DownloadConfig = field(default_factory=DownloadConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    takedown: TakedownConfig = field(default_factory=TakedownConfig)
     placeholder: PlaceholderConfig = field(default_factory=PlaceholderConfig)
     image_filter: ImageFilterConfig = field(default_factory=ImageFilterConfig)
     nsfw: NsfwConfig = field(default_factory=NsfwConfig)

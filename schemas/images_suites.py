@@ -43,6 +43,7 @@ from schemas.text_suites import (
     synthetic_suite,
     warning,
 )
+from transforms.consent.blocklist import KINDS as TAKEDOWN_KINDS
 from transforms.consent.licenses import FORMS as LICENSE_FORMS
 from transforms.consent.signals import PAGE_SIGNALS
 from transforms.crawl import reasons as crawl
@@ -295,6 +296,7 @@ def _alignment_scores() -> list[pa.Field]:
 _RULES: dict[str, StageRules] = {
     READ_STAGE: StageRules(reasons=_READ_REASONS, may_error=False),
     "consent": StageRules(reasons=PAGE_SIGNALS),
+    "takedown": StageRules(reasons=TAKEDOWN_KINDS, must_be_null=("takedown_match",)),
     "license": StageRules(
         reasons=("unlicensed", "not_listed"),
         nullable=("license", "license_form", "license_value"),

@@ -16,6 +16,7 @@ from crawl_sites import serve
 
 from pipelines import crawl, text
 from pipelines.report import load_report
+from transforms.consent.blocklist import parse_blocklist
 from transforms.consent.content_usage import reserved_category
 from transforms.consent.signals import find_reservations, head_metas
 from transforms.crawl.config import CrawlConfig
@@ -173,3 +174,15 @@ def test_image_pairs_from_a_reserved_page_carry_its_signals_and_licence(site_run
     assert decided["/plain.html"] == {None}
     licensed = [r for r in pairs if r["page_url"] == url + "/lic-rel.html"]
     assert licensed and {r["license"] for r in licensed} == {"CC-BY-SA-4.0"}
+
+
+def test_takedown_matches_image_hashes_and_clears_the_content():
+    from transforms.filters.takedown import TakedownFilter
+
+    stage = TakedownFilter(TakedownConfig(phash_max_distance=2))
+    stage._blocklist = parse_blocklist("sha256 " + "ab" * 32 + " DMCA 7\nphash 00000000000000ff\n", 2)
+    records = [{"id": "a", "sha256": "ab" * 32, "image": b"x", "caption": "c"},
+               {"id": "b", "sha256": "cd" * 32, "phash": "00000000000000fc", "image": b"y"},
+               {"id": "c", "sha256": "cd" * 32, "phash": "0f000000000000fc", "image": b"z"}]
+    decided = [(r["id"], d and d.reason, r["image"]) for r, d in run_stage(stage, records)]
+    assert decided == [("a", "sha256", None), ("b", "phash", None), ("c", None, b"z")]
