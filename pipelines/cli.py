@@ -6,6 +6,7 @@
     dataprep train-quality --positive URI... --negative URI... --output MODEL_URI
     dataprep report RUN_DIR     re-render a finished run's data-quality report
     dataprep trace RUN_DIR ID_OR_URL   where a record went, why, with its signals
+    dataprep retract RUN_DIR --blocklist FILE   remove listed records from a published run
     dataprep config text        print the default config as YAML (a starting point to edit)
 
 Everything after ``--`` goes to Beam unchanged. Before any Beam work every input and output is
@@ -33,7 +34,7 @@ class _DropBeamImportNoise(logging.Filter):
 # Before the first Beam import, so its import-time warning never reaches the terminal.
 logging.getLogger().addFilter(_DropBeamImportNoise())
 
-from pipelines import crawl, preflight, train_quality  # noqa: E402
+from pipelines import crawl, preflight, retract, train_quality  # noqa: E402
 from pipelines.cli_help import EPILOG, PURPOSE, add_command  # noqa: E402
 from pipelines.config import dump_config, load_config  # noqa: E402
 from pipelines.report import (  # noqa: E402
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     crawl.add_arguments(add_command(commands, "crawl"))
     add_report_arguments(add_command(commands, "report"))
     add_trace_arguments(add_command(commands, "trace"))
+    retract.add_arguments(add_command(commands, "retract"))
     train_quality.add_arguments(add_command(commands, "train-quality"))
     show = add_command(commands, "config")
     show.add_argument("job", choices=sorted(JOBS))
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         return report_command(args)
     if args.command == "trace":
         return trace_command(args)
+    if args.command == "retract":
+        return retract.main(args, beam_args)
     if args.command == "train-quality":
         return train_quality.main(args, beam_args)
     job = importlib.import_module(JOBS[args.job])

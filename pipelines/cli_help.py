@@ -30,6 +30,8 @@ COMMANDS = {
     "trace": ("where a record went: kept, or rejected where and why, with its signals",
               "dataprep trace out/runs/demo \"$(.venv/bin/python -c \"import pyarrow.parquet as pq; "
               "print(pq.read_table('out/runs/demo/data')['url'][0])\")\""),
+    "retract": ("remove the records a takedown blocklist names from a published run, atomically",
+                "dataprep retract out/runs/demo --blocklist takedown.txt"),
     "train-quality": ("train a fastText quality classifier from positive and negative documents",
                       "dataprep train-quality --positive good.jsonl --negative bad.jsonl --output quality.bin"),
     "config": ("print a job's default config as YAML, a starting point to edit",

@@ -1,6 +1,6 @@
-"""The image-caption job: read → caption filters → URL dedup → download → decode → placeholder →
-image filters → NSFW → [alignment] → exact and near dedup → [caption rewrites] → write
-(Parquet, and WebDataset tars when ``output.webdataset``).
+"""The image-caption job: read → consent → licence → caption filters → URL dedup → download →
+decode → takedown → placeholder → image filters → NSFW → [alignment] → exact and near dedup →
+[caption rewrites] → write (Parquet, and WebDataset tars when ``output.webdataset``).
 
     dataprep run images --input <tables-or-tars-or-warc>... --output <dir-or-s3-uri>
                         [--config images.yaml] [-- <Beam flags>]
@@ -30,7 +30,11 @@ from pipelines.publish import publish_run, run_header
 from pipelines.runner import pipeline_options
 from schemas.images import IMAGE_SCHEMA, REJECTED_SCHEMA, SCHEMA_VERSION
 from schemas.images_suites import images_suites
+from transforms.consent.signals import PAGE_SIGNALS
 from transforms.crawl.config import CrawlConfig
+from transforms.filters.consent import ConsentConfig
+from transforms.filters.license import LicenseConfig
+from transforms.filters.takedown import TakedownConfig
 from transforms.images.alignment import AlignmentConfig
 from transforms.images.caption_boilerplate import CaptionBoilerplateConfig
 from transforms.images.caption_language import CaptionLanguageConfig
@@ -95,12 +99,16 @@ class ImagesConfig:
 
     crawl: CrawlConfig = field(default_factory=CrawlConfig)  # pages crawled first with --urls
     read: ImageReadConfig = field(default_factory=ImageReadConfig)
+    # Every reservation, noimageai included: this job trains on the images (docs/consent.md).
+    consent: ConsentConfig = field(default_factory=lambda: ConsentConfig(honoured=PAGE_SIGNALS))
+    license: LicenseConfig = field(default_factory=LicenseConfig)
     caption_length: CaptionLengthConfig = field(default_factory=CaptionLengthConfig)
     caption_boilerplate: CaptionBoilerplateConfig = field(default_factory=CaptionBoilerplateConfig)
     caption_language: CaptionLanguageConfig = field(default_factory=CaptionLanguageConfig)
     url_dedup: UrlDedupConfig = field(default_factory=UrlDedupConfig)
     download: DownloadConfig = field(default_factory=DownloadConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    takedown: TakedownConfig = field(default_factory=TakedownConfig)
     placeholder: PlaceholderConfig = field(default_factory=PlaceholderConfig)
     image_filter: ImageFilterConfig = field(default_factory=ImageFilterConfig)
     nsfw: NsfwConfig = field(default_factory=NsfwConfig)

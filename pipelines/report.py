@@ -25,6 +25,7 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import drift
+from pipelines.consent_report import consent_section
 from pipelines.report_html import render_html
 from transforms.run_commit import DATA, MANIFEST, REJECTED_DIR, SUCCESS
 from transforms.stats import STATS_FILE, load_stats, merge_profiles
@@ -334,6 +335,7 @@ def build_report(run_dir: str, manifest: dict[str, Any], stats: dict[str, Any] |
         "tokens": manifest.get("tokens"),
         "balance": manifest.get("balance"),
         "synthetic": manifest.get("synthetic"),
+        "consent": consent_section(run_dir, manifest),
         "inventory": _inventory(manifest),
     }
 

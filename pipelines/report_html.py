@@ -12,6 +12,8 @@ import json
 from html import escape
 from typing import Any
 
+from pipelines.consent_report import render_consent
+
 BEFORE, AFTER, REJECT, ALARM = "#9aa5b1", "#2b6cb0", "#dd6b20", "#c53030"
 SECTIONS = (
     ("summary", "Summary"),
@@ -23,6 +25,7 @@ SECTIONS = (
     ("drift", "Drift"),
     ("tokens", "Tokens and balance"),
     ("synthetic", "Synthetic data"),
+    ("consent", "Consent and licences"),
     ("inventory", "Output inventory"),
 )
 
@@ -574,7 +577,7 @@ def render_html(report: dict[str, Any]) -> str:
     body = "".join([
         _header(report), _summary(report), _funnel(report), _distributions(report), _dedup(report),
         _samples(report), _validation(report), _drift(report), _tokens(report), _synthetic(report),
-        _inventory(report),
+        render_consent(report.get("consent")), _inventory(report),
     ])
     title = f"dataprep report · {report['run'].get('run_id')}"
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -1,5 +1,5 @@
-"""The text job: read → url filter → extract → language → quality → harm → PII → [synthetic] →
-exact and near dedup → write.
+"""The text job: read → takedown → url filter → consent → licence → extract → language →
+quality → harm → PII → [synthetic] → exact and near dedup → write.
 
 A thin assembly: the stages come from ``transforms.registry.TEXT_STAGES`` in order, each
 configured by the section of ``TextConfig`` named after it, skipped when not ``enabled``.
@@ -29,13 +29,16 @@ from transforms.dedup_exact import ExactDedupConfig
 from transforms.dedup_minhash import MinHashDedupConfig, load_minhash_stats, publish_band_table
 from transforms.extract import ExtractConfig
 from transforms.filters.c4 import C4QualityConfig
+from transforms.filters.consent import ConsentConfig
 from transforms.filters.fineweb import FineWebQualityConfig
 from transforms.filters.gopher_quality import GopherQualityConfig
 from transforms.filters.gopher_repetition import GopherRepetitionConfig
 from transforms.filters.harm import HarmFilterConfig
 from transforms.filters.llm_guard import LlmGuardConfig
 from transforms.filters.language import LanguageFilterConfig
+from transforms.filters.license import LicenseConfig
 from transforms.filters.quality_model import QualityModelConfig
+from transforms.filters.takedown import TakedownConfig
 from transforms.line_dedup import LineDedupConfig
 from transforms.filters.url_filter import UrlFilterConfig
 from transforms.pii import RedactPiiConfig
@@ -78,7 +81,10 @@ class TextConfig:
 
     crawl: CrawlConfig = field(default_factory=CrawlConfig)  # used with --urls
     read: ReadConfig = field(default_factory=ReadConfig)
+    takedown: TakedownConfig = field(default_factory=TakedownConfig)
     url_filter: UrlFilterConfig = field(default_factory=UrlFilterConfig)
+    consent: ConsentConfig = field(default_factory=ConsentConfig)
+    license: LicenseConfig = field(default_factory=LicenseConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     language: LanguageFilterConfig = field(default_factory=LanguageFilterConfig)
     gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)

@@ -43,6 +43,9 @@ from schemas.text_suites import (
     synthetic_suite,
     warning,
 )
+from transforms.consent.blocklist import KINDS as TAKEDOWN_KINDS
+from transforms.consent.licenses import FORMS as LICENSE_FORMS
+from transforms.consent.signals import PAGE_SIGNALS
 from transforms.crawl import reasons as crawl
 from transforms.images.caption_rewrite import CAPTION_GATES, SAME_AS_PARENT
 from transforms.images.stages import IMAGE_STAGES
@@ -292,6 +295,13 @@ def _alignment_scores() -> list[pa.Field]:
 
 _RULES: dict[str, StageRules] = {
     READ_STAGE: StageRules(reasons=_READ_REASONS, may_error=False),
+    "consent": StageRules(reasons=PAGE_SIGNALS),
+    "takedown": StageRules(reasons=TAKEDOWN_KINDS, must_be_null=("takedown_match",)),
+    "license": StageRules(
+        reasons=("unlicensed", "not_listed"),
+        nullable=("license", "license_form", "license_value"),
+        value_sets={"license_form": LICENSE_FORMS},
+    ),
     "caption_length": StageRules(
         reasons=("too_few_words", "too_short", "too_long"),
         ranges={"caption_words": COUNT, "caption_chars": COUNT},

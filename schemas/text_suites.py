@@ -28,6 +28,9 @@ from typing import Any
 import pyarrow as pa
 
 from schemas.text import BASE_FIELDS, SCHEMA_VERSION
+from transforms.consent.blocklist import KINDS as TAKEDOWN_KINDS
+from transforms.consent.licenses import FORMS as LICENSE_FORMS
+from transforms.consent.signals import PAGE_SIGNALS
 from transforms.filters.c4 import REMOVAL_RULES
 from transforms.filters.gopher_repetition import RULES as REPETITION_RULES
 from transforms.filters.llm_guard import BACKEND_REASONS as GUARD_BACKEND_REASONS
@@ -224,6 +227,13 @@ _RULES: dict[str, StageRules] = {
         reasons=_READ_REASONS,
         reason_patterns=(r"http_status_[0-9]{3}",),
         may_error=False,
+    ),
+    "takedown": StageRules(reasons=TAKEDOWN_KINDS, must_be_null=("takedown_match",)),
+    "consent": StageRules(reasons=PAGE_SIGNALS),
+    "license": StageRules(
+        reasons=("unlicensed", "not_listed"),
+        nullable=("license", "license_form", "license_value"),
+        value_sets={"license_form": LICENSE_FORMS},
     ),
     "url_filter": StageRules(
         reasons=("blocked_domain", "blocked_url", "banned_word", "soft_banned_words", "banned_subword"),

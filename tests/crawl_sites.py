@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# What a crawler fetches once per origin besides the pages: robots.txt and TDMRep's rules.
+SITE_FILES = frozenset({"/robots.txt", "/.well-known/tdmrep.json"})
 MAX_STREAM_BYTES = 64 * 1024 * 1024  # the never-ending body stops here if the client never does
 
 

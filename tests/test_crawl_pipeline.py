@@ -18,7 +18,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from conftest import assert_conserved
-from crawl_sites import hostile_routes, linked_site, serve, serve_pydoc
+from crawl_sites import SITE_FILES, hostile_routes, linked_site, serve, serve_pydoc
 from warcio.archiveiterator import ArchiveIterator
 
 from pipelines import crawl
@@ -123,7 +123,7 @@ def test_page_budget_limits_a_deep_crawl(tmp_path):
         manifest = crawl.run(
             [_url_list(tmp_path, "seed.txt", [site.url + "/p0.html"])], str(tmp_path / "out"), "b", config, BEAM
         )
-        requested = [p for p in site.paths() if p != "/robots.txt"]
+        requested = [p for p in site.paths() if p not in SITE_FILES]
     rows = _fetch_log(str(tmp_path / "out" / "b"))
     assert_conserved(tmp_path / "out" / "b")
     admitted = [row for row in rows if row["reason"] != "page_budget"]
@@ -150,7 +150,7 @@ def test_retry_failed_fetches_only_retryable_failures(tmp_path):
         second = crawl.run(
             None, str(tmp_path / "out"), "second", CONFIG, BEAM, retry_failed=str(tmp_path / "out" / "first")
         )
-        requested = sorted(set(site.paths()) - {"/robots.txt"})
+        requested = sorted(set(site.paths()) - SITE_FILES)
     assert_conserved(tmp_path / "out" / "first")
     assert_conserved(tmp_path / "out" / "second")
     assert first["totals"]["reasons"] == {"http_404": 1, "http_503": 1, "http_500": 1}

@@ -15,6 +15,7 @@ from synthetic_servers import FakeServer
 from pipelines.text import TextConfig, enabled_stages
 from transforms.dedup_exact import ExactDedup
 from transforms.stage import ApplyStage, RunContext, Stage, run_stage
+from transforms.synthetic.branch import NOT_GATES
 from transforms.synthetic import SyntheticBranch, SyntheticConfig, SyntheticReport, load_synthetic_stats
 
 pytestmark = pytest.mark.slow
@@ -30,7 +31,7 @@ def _answer(body: dict) -> str:
 
 def _gates(config: TextConfig) -> list[Stage]:
     return [cls(getattr(config, cls.name)) for cls in enabled_stages(config)
-            if issubclass(cls, Stage) and cls.name not in ("url_filter", "extract")]
+            if issubclass(cls, Stage) and cls.name not in NOT_GATES]
 
 
 def _passes(stages, record) -> bool:

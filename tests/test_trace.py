@@ -86,9 +86,9 @@ def test_near_duplicate_shows_its_keeper_and_estimated_jaccard(run_dir):
 def test_language_rejection_shows_the_signal_that_decided(run_dir):
     row = _rows(run_dir, "rejected", ds.field("reject_reason") == "language.language_not_allowed")[0]
     (match,) = trace(str(run_dir), row["id"])["matches"]
-    assert match["passed"] == ["read", "url_filter", "extract"]
+    assert match["passed"] == ["read", "takedown", "url_filter", "consent", "license", "extract"]
     assert match["signals"]["language"]["lang"] != "en"
-    assert set(match["signals"]) <= {"url_filter", "extract", "language"}
+    assert set(match["signals"]) <= {"takedown", "url_filter", "consent", "license", "extract", "language"}
 
 
 def test_command_exit_status_and_json(run_dir, capsys):

@@ -2,7 +2,8 @@
 
 Records from WARC responses carry ``body`` (bytes) and ``content_type``; records from JSONL,
 Parquet or WET already carry ``text`` and pass through with signals only (extractor ``none``).
-``body`` never leaves this stage, on kept and rejected records alike: the output holds text.
+``body`` (and the reader's ``http_headers``) never leave this stage, on kept and rejected
+records alike: the output holds text.
 
 Decoding follows the HTML standard's order: byte-order mark, then the charset of the HTTP
 Content-Type, then the ``<meta>`` prescan, then detection (uchardet), all through resiliparse's
@@ -174,6 +175,7 @@ class Extract(Stage):
                 drops.append(Drop("error", f"{type(exc).__name__}: {exc}"))
             finally:
                 record.pop("body", None)
+                record.pop("http_headers", None)  # read by the consent and licence stages
         return drops
 
     def _process(self, record: Record) -> Drop | None:

@@ -105,7 +105,11 @@ def write_manifest(run_dir: str, stage_order: list[str], header: dict[str, Any])
 def seal_run(run_dir: str) -> None:
     """Drop the staging area and write ``_SUCCESS``, last: the run is published."""
     delete_folder(join(run_dir, "_staging"))
-    manifest_bytes = read_bytes(join(run_dir, MANIFEST))
+    write_seal(run_dir, read_bytes(join(run_dir, MANIFEST)))
+
+
+def write_seal(run_dir: str, manifest_bytes: bytes) -> None:
+    """``_SUCCESS`` for the manifest whose bytes are ``manifest_bytes`` (already in storage)."""
     # Not empty: it names the manifest it seals (and Beam's S3 writer cannot upload 0 bytes).
     seal = {"run_id": json.loads(manifest_bytes).get("run_id"),
             "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}

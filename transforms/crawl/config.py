@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from transforms.consent.signals import AI_AGENT_TOKENS
 from transforms.crawl.url_norm import HOST_SCOPE, MAX_URL_LENGTH, POLITENESS_SCOPES
 
 TEXT_CONTENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
@@ -29,6 +30,13 @@ class CrawlConfig:
     max_crawl_delay_s: float = 30.0
     # Opt-outs honoured from X-Robots-Tag and <meta name=robots>; "none" means "noindex".
     opt_out_directives: tuple[str, ...] = ("noindex", "none", "noai", "noimageai")
+    # robots.txt groups honoured besides our own token's: a site that disallows the AI-training
+    # crawlers has said no to AI training (docs/consent.md). Empty: our token's group only.
+    robots_agent_tokens: tuple[str, ...] = AI_AGENT_TOKENS
+    # TDMRep (the tdm-reservation header and /.well-known/tdmrep.json, fetched once per origin)
+    # and IETF AI preferences (the Content-Usage header and robots.txt rule): on by default.
+    honour_tdmrep: bool = True
+    honour_content_usage: bool = True
 
     # Safety.
     connect_timeout_s: float = 10.0
@@ -110,7 +118,7 @@ class CrawlConfig:
         if not self.url_field:
             raise ValueError("url_field must be a non-empty name")
         # YAML gives lists; keep the config hashable and comparable.
-        for name in ("opt_out_directives", "content_types", "allowed_networks", "allowed_hosts", "allowed_domains"):
+        for name in ("opt_out_directives", "robots_agent_tokens", "content_types", "allowed_networks", "allowed_hosts", "allowed_domains"):
             value = tuple(str(v).strip().lower() for v in getattr(self, name))
             object.__setattr__(self, name, value)
 

@@ -11,7 +11,9 @@ folder, so later rounds of a seed crawl and other workers reuse it),
 the SSRF check (IP literals here, names in ``CheckedResolver`` after DNS), the request under
 connect/read/total timeouts, 429/5xx/timeouts retried with backoff (host-wide, honouring
 Retry-After), redirects followed by hand (every hop checked again: scope, robots, SSRF; a
-URL seen twice in a chain is a loop), then, for 2xx: X-Robots-Tag, the content-type
+URL seen twice in a chain is a loop), TDMRep's tdmrep.json of the origin (once per run, cached
+as robots.txt is) and robots.txt's Content-Usage rules, then, for 2xx: X-Robots-Tag, the
+``tdm-reservation`` and ``Content-Usage`` headers, the content-type
 allow-list and the size limit (Content-Length first, then counted while streaming, after
 decompression), and for HTML the robots meta tag and the links to follow.
 """
@@ -29,6 +31,8 @@ from typing import Any
 import aiohttp
 import yarl
 
+from transforms.consent.signals import find_reservations
+from transforms.consent.site_rules import TDMREP_PATH, TdmRep, robots_content_usage
 from transforms.crawl import reasons
 from transforms.crawl.config import CrawlConfig
 from transforms.crawl.html_scan import HTML_TYPES, scan_html
@@ -93,6 +97,7 @@ class _HostState:
     pacer: HostPacer
     rng: random.Random
     robots: dict[str, asyncio.Task[RobotsRules]] = field(default_factory=dict)
+    tdmrep: dict[str, asyncio.Task[TdmRep]] = field(default_factory=dict)
 
 
 def media_type(content_type: str | None) -> str:
@@ -217,7 +222,7 @@ class Fetcher:
         try:
             await asyncio.gather(*(worker() for _ in range(min(config.per_host_concurrency, len(records)))))
         finally:
-            for task in state.robots.values():
+            for task in [*state.robots.values(), *state.tdmrep.values()]:
                 task.cancel()
 
     async def fetch(self, record: Record, state: _HostState) -> Record:
@@ -277,8 +282,39 @@ class Fetcher:
                 f"{key} asks for {interval:g} s between requests > {self._config.max_crawl_delay_s:g}",
             )
         state.pacer.widen(interval)
-        if not rules.allows(url, self._token):
-            raise _Failure(reasons.ROBOTS_DISALLOWED, f"{key}/robots.txt disallows it for {self._token}")
+        for token in (self._token, *self._config.robots_agent_tokens):
+            if not rules.allows(url, token):
+                raise _Failure(reasons.ROBOTS_DISALLOWED, f"{key}/robots.txt disallows it for {token}")
+        if self._config.honour_content_usage:
+            evidence = robots_content_usage(rules.text, url, (self._token, *self._config.robots_agent_tokens))
+            if evidence is not None:
+                raise _Failure(reasons.OPT_OUT_PREFIX + "content_usage", evidence)
+        if self._config.honour_tdmrep:
+            task = state.tdmrep.get(key)
+            if task is None:
+                task = state.tdmrep[key] = asyncio.ensure_future(self._fetch_tdmrep(key, state))
+            evidence = (await asyncio.shield(task)).reservation(url)
+            if evidence is not None:
+                raise _Failure(reasons.OPT_OUT_PREFIX + "tdm_reservation", evidence)
+
+    async def _fetch_tdmrep(self, key: str, state: _HostState) -> TdmRep:
+        """``key``'s tdmrep.json, once per run: cached beside robots.txt (under its own key)."""
+        cache_key = key + TDMREP_PATH
+        if self._robots_cache is not None:
+            cached = await asyncio.to_thread(load_cached_robots, self._robots_cache, cache_key)
+            if cached is not None:
+                return TdmRep.parse(cached.text)
+        url = key + TDMREP_PATH
+        try:
+            response = await self._get_with_retries(url, state, _UrlProgress(url, [url]), _ROBOTS)
+        except _Failure:
+            return TdmRep()  # unreachable: no reservation read (retried with the next run)
+        found = 200 <= response.status < 300 and response.location is None
+        text = response.body.decode("utf-8", errors="replace") if found else None
+        if self._robots_cache is not None:
+            rules = RobotsRules(text=text)
+            await asyncio.to_thread(cache_robots, self._robots_cache, cache_key, rules)
+        return TdmRep.parse(text)
 
     async def _fetch_robots(self, key: str, state: _HostState) -> RobotsRules:
         """The rules of ``key``: from the run's robots cache when an earlier round (or another
@@ -384,7 +420,8 @@ class Fetcher:
             result.body = await self._read_body(response, MAX_ROBOTS_BYTES, truncate=True)
             return result
         x_robots = [v for k, v in headers if k.lower() == "x-robots-tag"]
-        directive = opt_out(x_robots_directives(x_robots, self._token), config.opt_out_directives)
+        directives = set().union(*(x_robots_directives(x_robots, t) for t in (self._token, *config.robots_agent_tokens)))
+        directive = opt_out(directives, config.opt_out_directives)
         if directive is not None:
             raise _Failure(
                 reasons.OPT_OUT_PREFIX + directive,
@@ -392,6 +429,9 @@ class Fetcher:
                 response.status,
                 result.content_type,
             )
+        reserved = self._reserved_by_headers(headers)
+        if reserved is not None:
+            raise _Failure(reasons.OPT_OUT_PREFIX + reserved[0], reserved[1], response.status, result.content_type)
         media = media_type(result.content_type)
         if not config.allows_content_type(media):
             raise _Failure(
@@ -410,6 +450,16 @@ class Fetcher:
             failure.content_type = result.content_type
             raise
         return result
+
+    def _reserved_by_headers(self, headers: list[tuple[str, str]]) -> tuple[str, str] | None:
+        """``(reason suffix, evidence)`` of a TDMRep or Content-Usage response header reservation."""
+        wanted = {"tdm_reservation_header": self._config.honour_tdmrep,
+                  "content_usage_header": self._config.honour_content_usage}
+        tokens = (self._token, *self._config.robots_agent_tokens)
+        for signal, evidence in find_reservations(headers, [], tokens):
+            if wanted.get(signal):
+                return signal.removesuffix("_header"), evidence
+        return None
 
     def _address_of(self, host: str | None) -> str | None:
         """The checked address of ``host`` when the connection is already back in the pool."""

@@ -35,7 +35,9 @@ TIMEOUT = "timeout"
 TLS_ERROR = "tls_error"
 BAD_RESPONSE = "bad_response"
 FETCH_ERROR = "fetch_error"
-# Opt-outs from X-Robots-Tag or <meta name=robots>; ``none`` counts as ``noindex``.
+# Opt-outs: ``opt_out_<directive>`` from X-Robots-Tag or <meta name=robots> (``none`` counts as
+# ``noindex``), ``opt_out_tdm_reservation`` (TDMRep header or tdmrep.json) and
+# ``opt_out_content_usage`` (Content-Usage header or robots.txt rule).
 OPT_OUT_PREFIX = "opt_out_"
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})

@@ -4,7 +4,9 @@
 crawler does; the page URL is kept on the record. Images without ``alt``, or whose ``src`` is
 not an http(s) URL (``data:`` URIs, broken links), give no pair: they carry no caption to learn
 from. Pages are read by the text job's WARC reader (``transforms.readers.warc``), so damaged
-files are quarantined the same way. ``source_key`` is ``<WARC-Record-ID>#img<N>``.
+files are quarantined the same way. ``source_key`` is ``<WARC-Record-ID>#img<N>``. Each pair
+carries its page's consent signals and licence (``consent_signals``, ``license``...), scored with
+the default agent tokens: the images job's ``consent`` and ``license`` stages decide on them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import lxml.html
 
 from transforms.crawl.html_scan import HTML_TYPES
 from transforms.crawl.url_norm import MAX_URL_LENGTH, InvalidUrl, resolve_link
+from transforms.filters.consent import ConsentFilter
+from transforms.filters.license import LicenseFilter
 from transforms.images.record import new_image_record
 from transforms.readers.base import FILE_KEY, ReadResult
 from transforms.readers.read_config import ReadConfig
@@ -62,8 +66,10 @@ def read_warc_alt_pairs(path: str) -> Iterator[ReadResult]:
         media = (page.get("content_type") or "").split(";", 1)[0].strip().lower()
         if media not in HTML_TYPES or not page.get("url") or not page.get("body"):
             continue
-        for n, (url, alt) in enumerate(img_alt_pairs(page["body"], page["url"])):
-            yield (
-                new_image_record(path, f"{page['source_key']}#img{n}", url=url, caption=alt, page_url=page["url"]),
-                None,
-            )
+        pairs = img_alt_pairs(page["body"], page["url"])
+        # The page's reservations and licence hold for every pair on it: scored once per page
+        # here (the body leaves with the page), decided by the job's consent and license stages.
+        page_signals = {**ConsentFilter().score(page), **LicenseFilter().score(page)} if pairs else {}
+        for n, (url, alt) in enumerate(pairs):
+            record = new_image_record(path, f"{page['source_key']}#img{n}", url=url, caption=alt, page_url=page["url"])
+            yield {**record, **page_signals}, None

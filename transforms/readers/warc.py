@@ -1,10 +1,12 @@
 """WARC and WET files with FastWARC: ``response``, ``resource`` and ``conversion`` records.
 
 Kept: ``response`` (2xx HTTP payload, decoded, as ``body``; ``content_type`` is the HTTP
-Content-Type header as sent, charset included), ``resource`` (``body``, WARC Content-Type) and
-``conversion`` (WET: UTF-8 ``text``). Records that are no document (``request``, ``warcinfo``,
-``metadata``, ``revisit``) are skipped (``Skip``, counted by type outside the funnel);
-``continuation`` and unknown types, which may carry a document's bytes, are rejected. ``source_key`` is the WARC-Record-ID; a repeated id (seen in real WET samples)
+Content-Type header as sent, charset included; the response headers that carry consent and
+licence signals as ``http_headers``, read by the consent and licence stages), ``resource``
+(``body``, WARC Content-Type) and ``conversion`` (WET: UTF-8 ``text``). Records that are no
+document (``request``, ``warcinfo``, ``metadata``, ``revisit``) are skipped (``Skip``, counted by
+type outside the funnel); ``continuation`` and unknown types, which may carry a document's
+bytes, are rejected. ``source_key`` is the WARC-Record-ID; a repeated id (seen in real WET samples)
 gets ``#2``, ``#3``... so ids stay unique; a record without one gets ``record:<ordinal>``.
 
 FastWARC (2.0) stops silently on a truncated gzip member and on a record cut short, so this
@@ -26,6 +28,7 @@ import brotli  # a dependency of fastwarc
 import zstandard
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
+from transforms.consent.signals import HTTP_HEADERS, kept_headers
 from transforms.readers.base import ReadResult, Skip, file_quarantine, new_record, to_utc
 from transforms.readers.input_stream import GZIP_MAGIC, InputDamaged, InputStream, open_input
 from transforms.readers.read_config import ReadConfig
@@ -145,6 +148,7 @@ def _convert(
             return record, Drop("http_decoding_error", str(exc))
         except _TooLarge as exc:
             return record, Drop("record_too_large", str(exc))
+        record[HTTP_HEADERS] = kept_headers(warc_record.http_headers.astuples())
     record["body"] = payload
     return record, None
 

@@ -29,7 +29,7 @@ from transforms.synthetic.generate import STAGE, GenerateSynthetic
 from transforms.synthetic.report import SyntheticReport
 
 # Stages that work on the fetched page, not on text: synthetic records skip them.
-NOT_GATES = frozenset({"url_filter", "extract"})
+NOT_GATES = frozenset({"url_filter", "consent", "license", "extract"})
 
 
 def _rejected_here(record: dict) -> dict:

@@ -9,7 +9,8 @@ AWS variables for ``s3://``)::
 
 Checks, on what is in storage now:
 - ``_SUCCESS`` is there and seals the ``manifest.json`` that is there (its sha256);
-- conservation: input = kept + rejected, and the files hold exactly those rows;
+- conservation: input = kept + rejected (+ retracted, after ``dataprep retract``), and the files
+  hold exactly those rows;
 - every file the manifest lists exists with its size, and ``data/`` and ``rejected/`` hold no file
   that the manifest does not list (a reader of ``data/`` would read it);
 - every ``validation/*.json`` (Great Expectations results) has no failed critical expectation;
@@ -99,8 +100,10 @@ def check_files(run_dir: str, manifest: dict[str, Any]) -> list[str]:
 def check_conservation(manifest: dict[str, Any]) -> list[str]:
     c = manifest["conservation"]
     problems = []
-    if c["input"] != c["kept"] + c["rejected"]:
-        problems.append(f"input {c['input']} != kept {c['kept']} + rejected {c['rejected']}")
+    # ``retracted``: records a later ``dataprep retract`` removed from both folders.
+    retracted = c.get("retracted", 0)
+    if c["input"] != c["kept"] + c["rejected"] + retracted:
+        problems.append(f"input {c['input']} != kept {c['kept']} + rejected {c['rejected']} + retracted {retracted}")
     for kind, counted in ((DATA, c["kept"]), (REJECTED_DIR, c["rejected"])):
         rows = sum(f["rows"] for f in manifest.get("files", []) if f["path"].startswith(kind + "/"))
         if rows != counted:

@@ -1,0 +1,1 @@
+"""Consent, licence and takedown: machine-readable reservations, licences and blocklists."""
