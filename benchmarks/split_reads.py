@@ -94,7 +94,7 @@ def run_job(name: str, corpus: Path, work: Path, config: Path, beam_args: list[s
 
 
 def compare(corpus: Path, work: Path, config: Path, unsplit: Path | None) -> list[Run]:
-    stem = corpus.name.split(".")[0]
+    stem = corpus.name.replace(".", "-")
     print(f"\n{corpus.name}: {corpus.stat().st_size / 2**20:.0f} MiB; load average {os.getloadavg()}", flush=True)
     runs = [run_job(f"{stem}-1-worker", corpus, work, config, ONE_WORKER),
             run_job(f"{stem}-2-workers", corpus, work, config, TWO_WORKERS)]
