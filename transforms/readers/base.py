@@ -62,9 +62,10 @@ def new_record(
     }
 
 
-def file_quarantine(path: str, reason: str, detail: str) -> ReadResult:
-    """The one rejection that stands for the unread rest of a file (or all of it)."""
-    return new_record(path, FILE_KEY), Drop(reason, f"{path}: {detail}")
+def file_quarantine(path: str, reason: str, detail: str, key: str = FILE_KEY) -> ReadResult:
+    """The one rejection that stands for the unread rest of a file (or all of it); ``key`` is a
+    split's own key when the damage is in a split other than the file's last."""
+    return new_record(path, key), Drop(reason, f"{path}: {detail}")
 
 
 def record_from_fields(

@@ -5,6 +5,12 @@ Local paths and ``s3://`` URIs open the same way. Compression is detected from t
 (``truncated_file`` / ``corrupt_file``) naming the file and the byte offsets reached, so each
 reader can keep what it read before the damage and quarantine the rest of the file. Errors of
 the storage itself (permissions, network) are not damage: they propagate, so the runner retries.
+
+A ``Split`` opens the file at its start and ends the stream at its end: a gzip stream at the
+first member boundary at or past it, a plain one at that byte. Offsets in details stay
+whole-file offsets (the split carries the decompressed offset of its start), and compressed
+reads stay aligned to the same 64 KiB blocks as a whole-file read, so a damaged split reports
+exactly what reading the whole file reports.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import live_progress
+from transforms.readers.split import WHOLE, Split
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -50,9 +57,11 @@ class _Decompressing:
     its worst case (run-length blocks) is ~32,000x the input.
     """
 
-    def __init__(self, source: BinaryIO, codec: str):
+    def __init__(self, source: BinaryIO, codec: str, start: int = 0, end: int | None = None):
         self._source = source
         self._codec = codec
+        self._end = end  # a gzip split ends at the first member that starts at or past this offset
+        self._consumed = start  # compressed offset of the end of the input read so far
         self._input = memoryview(b"")
         self._member = None  # the decompressor of the gzip member or zstd frame being read
         self._buffer = b""
@@ -87,8 +96,12 @@ class _Decompressing:
     def _fill(self) -> bool:
         """Make unread output available; ``False`` at a clean end of the stream."""
         while self._pos >= len(self._buffer):
+            if self._member is None and self._end is not None and self._offset() >= self._end:
+                return False
             if not self._input:
-                self._input = memoryview(self._source.read(_READ_SIZE))
+                # Whole 64 KiB blocks of the file, as a whole-file read takes them.
+                self._input = memoryview(self._source.read(_READ_SIZE - self._consumed % _READ_SIZE))
+                self._consumed += len(self._input)
                 if not self._input:
                     if self._member is not None:
                         raise _StreamTruncated(f"{self._codec} data ends inside a member")
@@ -97,6 +110,9 @@ class _Decompressing:
                 continue
             self._buffer, self._pos = self._step(), 0
         return True
+
+    def _offset(self) -> int:
+        return self._consumed - len(self._input)
 
     def _start_member(self) -> bool:
         if self._codec == "gzip":
@@ -128,14 +144,16 @@ class _Decompressing:
 class InputStream:
     """Decompressed bytes of one file (``read``, ``readline``, ``tell``), counting offsets.
 
-    ``tell`` is the decompressed offset; ``at_eof`` says a read came back short of data.
+    ``tell`` is the decompressed offset from the start of the split (``base`` is that start's
+    offset in the whole file); ``at_eof`` says a read came back short of data.
     ``storage_error`` holds an error the storage raised, so callers that see it come back
     through a parser (fastwarc passes stream errors on) can tell it from damage.
     """
 
-    def __init__(self, path: str, raw: BinaryIO, inner: BinaryIO, codec: str | None):
+    def __init__(self, path: str, raw: BinaryIO, inner: BinaryIO, codec: str | None, base: int = 0):
         self.path = path
         self.codec = codec
+        self.base = base
         self.at_eof = False
         self.storage_error: BaseException | None = None
         self._raw = raw
@@ -166,7 +184,7 @@ class InputStream:
 
     def where(self, offset: int | None = None) -> str:
         """Offsets for a quarantine detail: decompressed, and compressed where that differs."""
-        text = f"byte offset {self._offset if offset is None else offset}"
+        text = f"byte offset {self.base + (self._offset if offset is None else offset)}"
         if self.codec is not None:
             text += (
                 f" of the {self.codec}-decompressed stream (compressed offset {self._compressed_offset()})"
@@ -200,11 +218,39 @@ class InputStream:
             raise
 
 
-def _decompressed(raw: BinaryIO) -> tuple[BinaryIO, str | None]:
+class _Bounded:
+    """A plain file's bytes up to ``end``: ``read``, ``readline``."""
+
+    def __init__(self, raw: BinaryIO, start: int, end: int):
+        self._raw = raw
+        self._left = end - start
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(self._left if size < 0 else min(size, self._left))
+        self._left -= len(data)
+        return data
+
+    def readline(self, limit: int = -1) -> bytes:
+        data = self._raw.readline(self._left if limit < 0 else min(limit, self._left))
+        self._left -= len(data)
+        return data
+
+
+def codec_of(raw: BinaryIO) -> str | None:
+    """``gzip``, ``zstd`` or ``None`` (plain), from the bytes at the handle's position."""
     head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
     for magic, codec in ((GZIP_MAGIC, "gzip"), (ZSTD_MAGIC, "zstd")):
         if head.startswith(magic):
-            return _Decompressing(raw, codec), codec
+            return codec
+    return None
+
+
+def _decompressed(raw: BinaryIO, split: Split) -> tuple[BinaryIO, str | None]:
+    codec = codec_of(raw)
+    if codec is not None:
+        return _Decompressing(raw, codec, split.start, split.end), codec
+    if split.end is not None:
+        return _Bounded(raw, split.start, split.end), None
     return raw, None
 
 
@@ -215,11 +261,13 @@ def open_raw(path: str) -> BinaryIO:
 
 
 @contextmanager
-def open_input(path: str) -> Iterator[InputStream]:
+def open_input(path: str, split: Split = WHOLE) -> Iterator[InputStream]:
     raw = open_raw(path)
     try:
-        inner, codec = _decompressed(raw)
-        yield InputStream(path, raw, inner, codec)
+        if split.start:
+            raw.seek(split.start)
+        inner, codec = _decompressed(raw, split)
+        yield InputStream(path, raw, inner, codec, split.stream_offset)
     finally:
         raw.close()
 

@@ -3,7 +3,8 @@
 Lines are numbered from 1 and read with a bound, so a line over ``max_record_bytes`` is skipped
 as it streams past, never held. Blank lines are not records and are passed over. A JSON escape
 of a lone surrogate (``"\\ud800"``) decodes to a string no UTF-8 writer accepts, so it counts as
-``invalid_utf8`` like a line of bad bytes.
+``invalid_utf8`` like a line of bad bytes. A ``Split`` (plain files only) is a byte range that
+starts at a line start; its line numbers continue from the lines before it.
 """
 
 from __future__ import annotations
@@ -15,23 +16,24 @@ from collections.abc import Iterator
 from transforms.readers.base import ReadResult, file_quarantine, new_record, record_from_fields
 from transforms.readers.input_stream import InputDamaged, InputStream, open_input
 from transforms.readers.read_config import ReadConfig
+from transforms.readers.split import WHOLE, Split
 from transforms.stage import Drop
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def read_jsonl(path: str, config: ReadConfig) -> Iterator[ReadResult]:
-    """Every line of the JSONL file at ``path``, then one quarantine record if it is damaged."""
+def read_jsonl(path: str, config: ReadConfig, split: Split = WHOLE) -> Iterator[ReadResult]:
+    """Every line of the JSONL file at ``path`` (of ``split``), then one quarantine record if it
+    is damaged."""
     try:
-        with open_input(path) as stream:
-            yield from _read_lines(path, stream, config)
+        with open_input(path, split) as stream:
+            yield from _read_lines(path, stream, config, split.records_before)
     except InputDamaged as exc:
-        yield file_quarantine(path, exc.reason, exc.detail)
+        yield file_quarantine(path, exc.reason, exc.detail + split.unread_rest("bytes"), split.quarantine_key)
 
 
-def _read_lines(path: str, stream: InputStream, config: ReadConfig) -> Iterator[ReadResult]:
+def _read_lines(path: str, stream: InputStream, config: ReadConfig, number: int) -> Iterator[ReadResult]:
     limit = config.max_record_bytes
-    number = 0
     while True:
         try:
             line = stream.readline(limit + 1)

@@ -2,7 +2,8 @@
 
 Rows are numbered from 0. Only the configured columns are read. A file without the text column
 (or the configured id column), or whose text column does not hold strings, is one
-``wrong_schema`` record naming its columns; a file pyarrow cannot read is ``corrupt_file``.
+``wrong_schema`` record naming its columns; a file pyarrow cannot read is ``corrupt_file``. A
+``Split`` is a range of row groups; its row numbers continue from the rows of the groups before.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 from transforms.readers.base import ReadResult, file_quarantine, record_from_fields
 from transforms.readers.input_stream import open_raw
 from transforms.readers.read_config import ReadConfig
+from transforms.readers.split import WHOLE, Split
 
 
 class _StorageFile:
@@ -41,28 +43,32 @@ class _StorageFile:
         return noting
 
 
-def read_parquet(path: str, config: ReadConfig) -> Iterator[ReadResult]:
-    """Every row of the Parquet file at ``path``; one quarantine record if it cannot be read."""
+def read_parquet(path: str, config: ReadConfig, split: Split = WHOLE) -> Iterator[ReadResult]:
+    """Every row of the Parquet file at ``path`` (of ``split``); one quarantine record if it
+    cannot be read."""
     with open_raw(path) as handle:
         source = _StorageFile(handle)
-        row = 0
+        row = split.records_before
         try:
             parquet = pq.ParquetFile(pa.PythonFile(source, mode="r"))
-            columns, problem = _columns(parquet.schema_arrow, config)
+            columns, problem = parquet_columns(parquet.schema_arrow, config)
             if problem:
-                yield file_quarantine(path, "wrong_schema", problem)
+                yield file_quarantine(path, "wrong_schema", problem, split.quarantine_key)
                 return
-            for batch in parquet.iter_batches(batch_size=config.parquet_batch_rows, columns=columns):
+            groups = None if split == WHOLE else range(split.start, split.end or parquet.num_row_groups)
+            batches = parquet.iter_batches(batch_size=config.parquet_batch_rows, row_groups=groups, columns=columns)
+            for batch in batches:
                 for fields in batch.to_pylist():
                     yield record_from_fields(path, f"row:{row}", fields, config, f"row {row}")
                     row += 1
         except (pa.ArrowException, OSError) as exc:
             if source.storage_error is not None:
                 raise
-            yield file_quarantine(path, "corrupt_file", f"unreadable Parquet at row {row}: {exc}")
+            detail = f"unreadable Parquet at row {row}: {exc}" + split.unread_rest("row groups")
+            yield file_quarantine(path, "corrupt_file", detail, split.quarantine_key)
 
 
-def _columns(schema: pa.Schema, config: ReadConfig) -> tuple[list[str], str]:
+def parquet_columns(schema: pa.Schema, config: ReadConfig) -> tuple[list[str], str]:
     """The columns to read, or why the file's schema cannot give records."""
     names = schema.names
     required = [config.text_field] + ([config.id_field] if config.id_field else [])

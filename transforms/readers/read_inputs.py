@@ -2,10 +2,12 @@
 
 The patterns are matched when the pipeline is built, so a pattern that matches nothing (or two
 files whose base names collide, which would collide their record ids) fails before anything
-runs. The file list is reshuffled so a runner spreads files over workers; each file streams
-through the reader for its format. Kept records come out on ``kept`` (main), drops on
-``rejected`` as ``read.<reason>`` rejections, and records that are no document (``Skip``) on
-``skipped`` as their type alone: they are counted apart, outside the funnel.
+runs. Each file is planned into splits (``split_plan``: one for a file up to
+``ReadConfig.split_bytes``), the ``(path, split)`` tasks are reshuffled so a runner spreads them
+over workers, and each streams through the reader for its format, restricted to its split. Kept
+records come out on ``kept`` (main), drops on ``rejected`` as ``read.<reason>`` rejections, and
+records that are no document (``Skip``) on ``skipped`` as their type alone: they are counted
+apart, outside the funnel.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from transforms.readers.input_stream import sniff
 from transforms.readers.jsonl import read_jsonl
 from transforms.readers.parquet import read_parquet
 from transforms.readers.read_config import JSONL, PARQUET, WARC, ReadConfig
+from transforms.readers.split import WHOLE, Split
+from transforms.readers.split_plan import plan_splits
 from transforms.readers.warc import read_warc
 from transforms.stage import KEPT, REJECTED, rejected
 
@@ -34,21 +38,34 @@ SKIPPED = "skipped"
 _LIVE_KEPT, _LIVE_REJECTED, _LIVE_SKIPPED = (f"{READ_STAGE}/{kind}" for kind in (KEPT, REJECTED, SKIPPED))
 
 
-def read_file(path: str, config: ReadConfig) -> Iterator[ReadResult]:
-    """The records of one file, by the reader its name (or, failing that, its first bytes) picks."""
-    fmt = config.format_of(path)
+def read_file(path: str, config: ReadConfig, split: Split = WHOLE) -> Iterator[ReadResult]:
+    """The records of one file (of ``split``), by the reader its name (or, failing that, its
+    first bytes) picks."""
+    fmt, head = _format_of(path, config)
     if fmt is None:
-        head = sniff(path)
-        fmt = _format_of_content(head)
-        if fmt is None:
-            yield file_quarantine(
-                path,
-                "unsupported_format",
-                f"the name matches no configured format and the first bytes {head!r} "
-                "are not WARC, JSON lines or Parquet",
-            )
-            return
-    yield from READERS[fmt](path, config)
+        yield file_quarantine(
+            path,
+            "unsupported_format",
+            f"the name matches no configured format and the first bytes {head!r} "
+            "are not WARC, JSON lines or Parquet",
+        )
+        return
+    yield from READERS[fmt](path, config, split)
+
+
+def plan_file(path: str, config: ReadConfig) -> list[Split]:
+    """The splits ``read_file`` reads the file at ``path`` in (one for a small file)."""
+    fmt, _ = _format_of(path, config)
+    return [WHOLE] if fmt is None else plan_splits(path, fmt, config)
+
+
+def _format_of(path: str, config: ReadConfig) -> tuple[str | None, bytes]:
+    """The file's format by name, else by its first bytes (returned for the message)."""
+    fmt = config.format_of(path)
+    if fmt is not None:
+        return fmt, b""
+    head = sniff(path)
+    return _format_of_content(head), head
 
 
 def _format_of_content(head: bytes) -> str | None:
@@ -102,19 +119,31 @@ def plan_progress(path_and_size: tuple[str, int]) -> tuple[str, int]:
     return path_and_size
 
 
-class _ReadFileFn(beam.DoFn):
+class _PlanFileFn(beam.DoFn):
     def __init__(self, config: ReadConfig):
         self._config = config
         self._files = beam.metrics.Metrics.counter(READ_STAGE, "files")
+        self._splits = beam.metrics.Metrics.counter(READ_STAGE, "splits")
+
+    def process(self, path_and_size: tuple[str, int]) -> Iterable[tuple[str, Split, int]]:
+        path, size = path_and_size
+        self._files.inc()
+        for split in plan_file(path, self._config):
+            self._splits.inc()
+            yield path, split, size
+
+
+class _ReadSplitFn(beam.DoFn):
+    def __init__(self, config: ReadConfig):
+        self._config = config
         self._kept = beam.metrics.Metrics.counter(READ_STAGE, "kept")
         self._rejected = beam.metrics.Metrics.counter(READ_STAGE, "rejected")
         self._skipped = beam.metrics.Metrics.counter(READ_STAGE, SKIPPED)
         self._bytes = beam.metrics.Metrics.counter(READ_STAGE, "bytes")
 
-    def process(self, path_and_size: tuple[str, int]) -> Iterable[Any]:
-        path, size = path_and_size
-        self._files.inc()
-        for record, drop in read_file(path, self._config):
+    def process(self, task: tuple[str, Split, int]) -> Iterable[Any]:
+        path, split, size = task
+        for record, drop in read_file(path, self._config, split):
             if drop is None:
                 self._kept.inc()
                 live_progress.add(_LIVE_KEPT)
@@ -127,8 +156,9 @@ class _ReadFileFn(beam.DoFn):
                 self._rejected.inc()
                 live_progress.add(_LIVE_REJECTED)
                 yield pvalue.TaggedOutput(REJECTED, rejected(record, READ_STAGE, drop.reason, drop.detail))
-        self._bytes.inc(size)
-        live_progress.file_done(path, size)
+        if split.is_last:  # progress counts a split file as read when its last split is
+            self._bytes.inc(size)
+            live_progress.file_done(path, size)
 
 
 class ReadInputs(beam.PTransform):
@@ -153,6 +183,7 @@ class ReadInputs(beam.PTransform):
             pbegin
             | "ListFiles" >> beam.Create(sorted(sizes.items()))
             | "PlanProgress" >> beam.Map(plan_progress)
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadFiles" >> beam.ParDo(_ReadFileFn(self._config)).with_outputs(REJECTED, SKIPPED, main=KEPT)
+            | "PlanSplits" >> beam.ParDo(_PlanFileFn(self._config))
+            | "SpreadSplits" >> beam.Reshuffle()
+            | "ReadSplits" >> beam.ParDo(_ReadSplitFn(self._config)).with_outputs(REJECTED, SKIPPED, main=KEPT)
         )

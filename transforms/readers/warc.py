@@ -9,6 +9,13 @@ type outside the funnel); ``continuation`` and unknown types, which may carry a 
 bytes, are rejected. ``source_key`` is the WARC-Record-ID; a repeated id (seen in real WET samples)
 gets ``#2``, ``#3``... so ids stay unique; a record without one gets ``record:<ordinal>``.
 
+A ``Split`` reads the records of its gzip members (or its byte range of a plain WARC); ordinals
+continue from the records before it and offsets in details are whole-file offsets, so a record
+gets the id it gets when the whole file is read. A ``WARC-Record-ID`` repeated in two different
+splits is not seen as a repeat (``#2``): the two records share an id, which the read stage's
+id-uniqueness expectation reports (Common Crawl's ids are UUIDs; ``read.split_bytes: 0`` reads
+such files whole).
+
 FastWARC (2.0) stops silently on a truncated gzip member and on a record cut short, so this
 reader decompresses itself (``input_stream``: truncation raises there) and checks every record's
 payload length against its Content-Length; HTTP transfer and content encodings are decoded here,
@@ -32,6 +39,7 @@ from transforms.consent.signals import HTTP_HEADERS, kept_headers
 from transforms.readers.base import ReadResult, Skip, file_quarantine, new_record, to_utc
 from transforms.readers.input_stream import GZIP_MAGIC, InputDamaged, InputStream, open_input
 from transforms.readers.read_config import ReadConfig
+from transforms.readers.split import WHOLE, Split
 from transforms.stage import Drop
 
 _SKIPPED_TYPES = {
@@ -61,27 +69,28 @@ class _RecordDamaged(InputDamaged):
     """Damage found by checking one record, whose detail already says where."""
 
 
-def read_warc(path: str, config: ReadConfig) -> Iterator[ReadResult]:
-    """Every record of the WARC/WET file at ``path``, then one quarantine record if it is damaged."""
+def read_warc(path: str, config: ReadConfig, split: Split = WHOLE) -> Iterator[ReadResult]:
+    """Every record of the WARC/WET file at ``path`` (of ``split``), then one quarantine record
+    if it is damaged."""
     try:
-        with open_input(path) as stream:
-            yield from _read_records(path, stream, config)
+        with open_input(path, split) as stream:
+            yield from _read_records(path, stream, config, split.records_before)
     except InputDamaged as exc:
-        yield file_quarantine(path, exc.reason, exc.detail)
+        yield file_quarantine(path, exc.reason, exc.detail + split.unread_rest("bytes"), split.quarantine_key)
 
 
-def _read_records(path: str, stream: InputStream, config: ReadConfig) -> Iterator[ReadResult]:
+def _read_records(path: str, stream: InputStream, config: ReadConfig, first_ordinal: int) -> Iterator[ReadResult]:
     records = ArchiveIterator(stream, parse_http=True, auto_decode="none", stream_detect=False)
     seen_ids: dict[str, int] = {}
     where = "before the first WARC record"
-    for ordinal in itertools.count():
+    for ordinal in itertools.count(first_ordinal):
         try:
             warc_record = next(records, None)
             if warc_record is None:
                 return
-            where = f"in the WARC record at byte offset {warc_record.stream_pos}"
+            where = f"in the WARC record at byte offset {_offset(warc_record, stream)}"
             result = _convert(path, warc_record, stream, config, seen_ids, ordinal)
-            where = f"after the WARC record at byte offset {warc_record.stream_pos}"
+            where = f"after the WARC record at byte offset {_offset(warc_record, stream)}"
         except _RecordDamaged:
             raise
         except InputDamaged as exc:
@@ -93,6 +102,11 @@ def _read_records(path: str, stream: InputStream, config: ReadConfig) -> Iterato
                 "corrupt_file", f"unparseable WARC data {where} (read up to {stream.where()}): {exc}"
             ) from exc
         yield result
+
+
+def _offset(warc_record: WarcRecord, stream: InputStream) -> int:
+    """The record's offset in the whole decompressed file."""
+    return stream.base + warc_record.stream_pos
 
 
 def _is_parse_failure(exc: BaseException) -> bool:
@@ -179,7 +193,7 @@ def _block_length(warc_record: WarcRecord, stream: InputStream) -> int:
     hint = "; header lines must end in CRLF" if folded else ""
     raise _RecordDamaged(
         reason,
-        f"WARC record at byte offset {warc_record.stream_pos} has no valid Content-Length{hint} "
+        f"WARC record at byte offset {_offset(warc_record, stream)} has no valid Content-Length{hint} "
         f"(read up to {stream.where()})",
     )
 
@@ -190,7 +204,7 @@ def _check_complete(warc_record: WarcRecord, stream: InputStream, got: int, bloc
         return
     raise _RecordDamaged(
         "truncated_file" if stream.at_eof else "corrupt_file",
-        f"WARC record at byte offset {warc_record.stream_pos} ends early "
+        f"WARC record at byte offset {_offset(warc_record, stream)} ends early "
         f"({got} of {warc_record.content_length} payload bytes; stream ends at {stream.where()})",
     )
 
