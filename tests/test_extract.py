@@ -66,9 +66,12 @@ def test_shingle_counts_are_normalised_per_page():
     assert result["recall"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
 
 
-@pytest.mark.parametrize("extractor", ["resiliparse", "trafilatura"])
-def test_real_pages_give_their_article_text(extractor, gold, pages):
-    stage = _stage(extractor=extractor)
+@pytest.mark.parametrize(
+    ("extractor", "classifier"),
+    [("resiliparse", False), ("resiliparse", True), ("trafilatura", False)],
+)
+def test_real_pages_give_their_article_text(extractor, classifier, gold, pages):
+    stage = _stage(extractor=extractor, resiliparse_classifier=classifier)
     records = [
         {"id": k, "body": b, "content_type": UTF8_HTML, "text": None} for k, b in pages.items()
     ]
@@ -96,9 +99,7 @@ def test_common_crawl_pages_decode_from_their_declared_or_detected_charset(extra
             }
             for r in ArchiveIterator(stream, record_types=WarcRecordType.response)
         ]
-    # Without the boilerplate classifier: it rightly finds no main text in a few of these
-    # pages (listings, spam), and this test is about decoding.
-    drops = _stage(extractor=extractor, resiliparse_classifier=False).process_batch(records)
+    drops = _stage(extractor=extractor).process_batch(records)
     assert len(records) == 16 and drops == [None] * 16
     encodings = {r["content_type"]: r["encoding"] for r in records}
     assert encodings["text/html; charset=windows-1251"] == "cp1251"
@@ -147,9 +148,12 @@ def test_invalid_utf8_is_decoded_with_replacement_characters():
     assert 0 < record["replacement_char_ratio"] < 0.01
 
 
-def test_mostly_garbage_bytes_are_bad_encoding():
+@pytest.mark.parametrize("classifier", [False, True])
+def test_mostly_garbage_bytes_are_bad_encoding(classifier):
     garbage = bytes((0x80 + (i * 37) % 0x40) for i in range(4000))  # UTF-8 continuation bytes only
-    record, drop = _run(_stage(), b"<html><body><p>" + garbage + b"</p></body></html>")
+    html = b"<html><body><p>" + garbage + b"</p></body></html>"
+    # The classifier drops that paragraph: the share is read from all of the page's text.
+    record, drop = _run(_stage(resiliparse_classifier=classifier), html)
     assert drop.reason == "bad_encoding"
     assert record["replacement_char_ratio"] > 0.5
     assert "body" not in record
@@ -227,8 +231,7 @@ def test_deeply_nested_html_is_too_deep(extractor, html):
 def test_nesting_under_the_limit_is_extracted():
     words = "words that make up the single paragraph at the bottom of the page"
     html = "<html><body>" + "<div>" * 400 + f"<p>{words}</p>" + "</div>" * 400
-    stage = _stage(resiliparse_main_content=False, resiliparse_classifier=False)
-    record, drop = _run(stage, html.encode())
+    record, drop = _run(_stage(resiliparse_main_content=False), html.encode())
     assert drop is None and record["text"] == words
 
 

@@ -71,16 +71,17 @@ def page_blocks_of(html: str | HTMLTree) -> PageBlocks:
 @dataclass(frozen=True)
 class ExtractConfig:
     enabled: bool = True
-    # resiliparse's text blocks, each kept or dropped by a small boilerplate classifier
-    # (transforms/data/boilerplate_trees.json): on the held-out half of the wceb benchmark pages
-    # it scores F1 FIGURE_OURS against trafilatura's FIGURE_TRAF and resiliparse main_content's
-    # FIGURE_RP, at resiliparse's speed class (docs/extraction.md).
+    # resiliparse (main content) by default. On the held-out half of the six wceb benchmark
+    # datasets (987 pages; docs/extraction.md) it scores F1 0.849 against trafilatura's 0.871.
     extractor: str = "resiliparse"
-    # Off: resiliparse alone, main content by its own heuristics (resiliparse_main_content).
-    resiliparse_classifier: bool = True
+    # Opt-in: resiliparse's text blocks, each kept or dropped by a small boilerplate classifier
+    # (transforms/data/boilerplate_trees.json). It scores F1 0.865 there (precision 0.873
+    # against 0.829) at about 0.4 times main_content's speed and 5.6 times trafilatura's: not
+    # yet both as precise as trafilatura and as fast as resiliparse, so not yet the default.
+    resiliparse_classifier: bool = False
     # Probability of main text at which a block is kept: 0.5, the classifier's own decision,
-    # which was also the best of 0.3/0.4/0.5/0.6 in a first trial on the training pages
-    # (F1 0.884/0.888/0.894/0.887; benchmarks/train_extractor.py).
+    # which was also the best of 0.3/0.4/0.5/0.6 in an exploratory trial on training pages
+    # only (F1 0.884/0.888/0.894/0.887; see benchmarks/train_extractor.py's TREE_SETTINGS).
     boilerplate_threshold: float = 0.5
     # 5 MiB: three times the largest real article page of the benchmark (1.49 MB; the median is
     # 115 KB); bigger bodies are data dumps or inlined media. It bounds one record's time: a
