@@ -36,7 +36,7 @@ def test_blocks_carry_their_tag_links_and_lines():
         "second line of the same paragraph",
         "Loose text & an entity",
     ]
-    assert blocks.tags == [3, 3, 2, 1, 1, 1, 0]  # li, li, h, p, p, p (after <br>), text
+    assert column(blocks, "tag") == [3, 3, 2, 1, 1, 1, 0]  # li, li, h, p, p, p (after <br>), text
     assert column(blocks, "list_depth") == [1, 1, 0, 0, 0, 0, 0]
     assert column(blocks, "link_chars") == [4, 4, 0, 9, 0, 0, 0]
     assert column(blocks, "continues_block") == [0, 0, 0, 0, 0, 1, 0]
@@ -51,8 +51,8 @@ def test_a_page_without_text_has_no_blocks():
 
 
 def test_exported_trees_give_sklearns_probabilities():
-    x, y = make_classification(n_samples=2000, n_features=6, random_state=0)
-    model = HistGradientBoostingClassifier(max_depth=4, max_iter=30, random_state=0).fit(x, y)
+    x, y = make_classification(n_samples=500, n_features=6, random_state=0)
+    model = HistGradientBoostingClassifier(max_depth=4, max_iter=10, random_state=0).fit(x, y)
     spec = json.loads(json.dumps(export_sklearn(model, tuple("abcdef"))))  # through JSON
     ours = TreeEnsemble(spec).predict_proba(x)
     assert ours == pytest.approx(model.predict_proba(x)[:, 1], abs=1e-12)

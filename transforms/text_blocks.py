@@ -22,7 +22,8 @@ _LINK_TEXT = re.compile(r"<a\b[^>]*>([^<]*)")
 _PUNCT = re.compile(r"[.,;:!?]")
 _DIGITS = str.maketrans("", "", "0123456789")
 _SENTENCE_END = frozenset('.!?:;"”’\')»…')
-_TAGS = {"<p": 1, "<h": 2, "<li": 3, "<pr": 4}  # 0: text outside p, h1-h6, li, pre
+# The "tag" count: 0 text outside p, h1-h6, li and pre; 1 p, 2 heading, 3 li, 4 pre.
+_TAGS = {"<p": 1, "<h": 2, "<li": 3, "<pr": 4}
 # Words of navigation, sharing, legal and teaser widgets; lower case, whole words.
 _BOILERPLATE_WORDS = frozenset(
     "advertisement advertise copyright reserved cookie cookies privacy subscribe newsletter "
@@ -64,14 +65,12 @@ COUNT_COLUMNS = (
 @dataclass(frozen=True)
 class PageBlocks:
     texts: list[str]
-    tags: list[int]  # 0 text, 1 p, 2 heading, 3 list item, 4 pre
     counts: np.ndarray  # float64, (blocks, len(COUNT_COLUMNS))
 
 
 def page_blocks(minimal_html: str) -> PageBlocks:
     """The non-empty lines of resiliparse's minimal-HTML output, with their counts."""
     texts: list[str] = []
-    tags: list[int] = []
     rows: list[tuple] = []
     tag = 0
     depth = 0
@@ -110,7 +109,6 @@ def page_blocks(minimal_html: str) -> PageBlocks:
             n_chars = len(text)
             link_chars = sum(map(len, link_texts))
             texts.append(text)
-            tags.append(tag)
             rows.append(
                 (
                     n_chars,
@@ -131,7 +129,7 @@ def page_blocks(minimal_html: str) -> PageBlocks:
         if tag and line.endswith(("</p>", "</li>", "</pre>")) or line[-5:-3] == "</h":
             tag = 0
     counts = np.array(rows, dtype=np.float64).reshape(-1, len(COUNT_COLUMNS))
-    return PageBlocks(texts, tags, counts)
+    return PageBlocks(texts, counts)
 
 
 FEATURE_NAMES = (
