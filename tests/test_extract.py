@@ -66,9 +66,12 @@ def test_shingle_counts_are_normalised_per_page():
     assert result["recall"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
 
 
-@pytest.mark.parametrize("extractor", ["resiliparse", "trafilatura"])
-def test_real_pages_give_their_article_text(extractor, gold, pages):
-    stage = _stage(extractor=extractor)
+@pytest.mark.parametrize(
+    ("extractor", "classifier"),
+    [("resiliparse", False), ("resiliparse", True), ("trafilatura", False)],
+)
+def test_real_pages_give_their_article_text(extractor, classifier, gold, pages):
+    stage = _stage(extractor=extractor, resiliparse_classifier=classifier)
     records = [
         {"id": k, "body": b, "content_type": UTF8_HTML, "text": None} for k, b in pages.items()
     ]
@@ -145,9 +148,12 @@ def test_invalid_utf8_is_decoded_with_replacement_characters():
     assert 0 < record["replacement_char_ratio"] < 0.01
 
 
-def test_mostly_garbage_bytes_are_bad_encoding():
+@pytest.mark.parametrize("classifier", [False, True])
+def test_mostly_garbage_bytes_are_bad_encoding(classifier):
     garbage = bytes((0x80 + (i * 37) % 0x40) for i in range(4000))  # UTF-8 continuation bytes only
-    record, drop = _run(_stage(), b"<html><body><p>" + garbage + b"</p></body></html>")
+    html = b"<html><body><p>" + garbage + b"</p></body></html>"
+    # The classifier drops that paragraph: the share is read from all of the page's text.
+    record, drop = _run(_stage(resiliparse_classifier=classifier), html)
     assert drop.reason == "bad_encoding"
     assert record["replacement_char_ratio"] > 0.5
     assert "body" not in record

@@ -19,6 +19,8 @@ from __future__ import annotations
 import codecs
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 import pyarrow as pa
 from resiliparse.extract.html2text import extract_plain_text
@@ -26,8 +28,12 @@ from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 from resiliparse.parse.html import HTMLTree
 
 from transforms.stage import Drop, Record, Stage
+from transforms.text_blocks import PageBlocks, features, page_blocks
+from transforms.tree_ensemble import TreeEnsemble
 
 EXTRACTORS = ("resiliparse", "trafilatura")
+# Gradient-boosted trees over resiliparse's text blocks, rebuilt by benchmarks/train_extractor.py.
+BOILERPLATE_MODEL = Path(__file__).with_name("data") / "boilerplate_trees.json"
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
@@ -45,14 +51,39 @@ class _TooDeep(Exception):
     pass
 
 
+@cache
+def boilerplate_model() -> TreeEnsemble:
+    return TreeEnsemble.load(BOILERPLATE_MODEL)
+
+
+def page_blocks_of(html: str | HTMLTree) -> PageBlocks:
+    """Every text block of the page (no main-content heuristics), links marked, as blocks."""
+    return page_blocks(
+        extract_plain_text(
+            html,
+            preserve_formatting="minimal_html",
+            links=True,
+            alt_texts=False,
+            comments=False,
+        )
+    )
+
+
 @dataclass(frozen=True)
 class ExtractConfig:
     enabled: bool = True
-    # resiliparse (main content) scores F1 0.927 at ~770 pages/s per core on the Scrapinghub
-    # benchmark, trafilatura at best 0.964 at ~62 (docs/extraction.md): twelve times the pages
-    # per CPU for 0.04 F1. The gap is boilerplate kept (precision 0.879 vs 0.958; recall is
-    # 0.981 vs 0.971), which the line-level quality filters after this stage target.
+    # resiliparse (main content) by default. On the held-out half of the six wceb benchmark
+    # datasets (987 pages; docs/extraction.md) it scores F1 0.849 against trafilatura's 0.871.
     extractor: str = "resiliparse"
+    # Opt-in: resiliparse's text blocks, each kept or dropped by a small boilerplate classifier
+    # (transforms/data/boilerplate_trees.json). It scores F1 0.865 there (precision 0.873
+    # against 0.829) at about 0.4 times main_content's speed and 5.6 times trafilatura's: not
+    # yet both as precise as trafilatura and as fast as resiliparse, so not yet the default.
+    resiliparse_classifier: bool = False
+    # Probability of main text at which a block is kept: 0.5, the classifier's own decision,
+    # which was also the best of 0.3/0.4/0.5/0.6 in an exploratory trial on training pages
+    # only (F1 0.884/0.888/0.894/0.887; see benchmarks/train_extractor.py's TREE_SETTINGS).
+    boilerplate_threshold: float = 0.5
     # 5 MiB: three times the largest real article page of the benchmark (1.49 MB; the median is
     # 115 KB); bigger bodies are data dumps or inlined media. It bounds one record's time: a
     # 5 MiB page of plain paragraphs takes 0.35 s with resiliparse, 10 s with trafilatura.
@@ -91,6 +122,10 @@ class ExtractConfig:
         for name in ("max_binary_ratio", "max_replacement_ratio"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 <= self.boilerplate_threshold <= 1.0:
+            raise ValueError(
+                f"boilerplate_threshold must be in [0, 1], got {self.boilerplate_threshold}"
+            )
         if self.min_text_chars < 1:
             raise ValueError(f"min_text_chars must be >= 1, got {self.min_text_chars}")
         if self.max_dom_depth < 1:
@@ -157,6 +192,8 @@ class Extract(Stage):
         self._trafilatura_extract: Callable[..., str | None] | None = None
 
     def setup(self) -> None:
+        if self.config.extractor == "resiliparse" and self.config.resiliparse_classifier:
+            boilerplate_model()
         if self.config.extractor == "trafilatura":
             from trafilatura import extract  # slow to import: once per worker
 
@@ -220,11 +257,14 @@ class Extract(Stage):
         decoded = body[bom_length:].decode(encoding, "replace")
         record["encoding"] = encoding
 
+        # The boilerplate classifier may drop all of a mis-decoded page's text: its U+FFFD
+        # share is then read from all of the page's text blocks.
+        page_ratio = 0.0
         if is_plain:
             text = _tidy(decoded)
         else:
             try:
-                text = self._extract_html(decoded)
+                text, page_ratio = self._extract_html(decoded)
             except _TooDeep:
                 return Drop(
                     "too_deep", f"elements nested over max_dom_depth {config.max_dom_depth}"
@@ -232,22 +272,25 @@ class Extract(Stage):
             except Exception as exc:  # noqa: BLE001 - lexbor, lxml, trafilatura raise many types
                 return Drop("parse_error", f"{type(exc).__name__}: {exc}")
 
-        ratio = replacement_ratio(text)
+        ratio = max(replacement_ratio(text), page_ratio)
         record.update(text=text, text_chars=len(text), replacement_char_ratio=ratio)
-        if len(text) < config.min_text_chars:
-            return Drop("empty_text", f"{len(text)} chars < min_text_chars {config.min_text_chars}")
         if ratio > config.max_replacement_ratio:
             return Drop(
                 "bad_encoding",
                 f"U+FFFD share {ratio:.3f} > {config.max_replacement_ratio} decoding as {encoding}",
             )
+        if len(text) < config.min_text_chars:
+            return Drop("empty_text", f"{len(text)} chars < min_text_chars {config.min_text_chars}")
         return None
 
-    def _extract_html(self, html: str) -> str:
+    def _extract_html(self, html: str) -> tuple[str, float]:
+        """The text, and the U+FFFD share of all the page's text blocks (0 without them)."""
         config = self.config
         tree = HTMLTree.parse(html)
         if tree.document is not None and tree.document.query_selector(self._too_deep_selector):
             raise _TooDeep
+        if config.extractor == "resiliparse" and config.resiliparse_classifier:
+            return self._main_text_blocks(tree)
         if config.extractor == "resiliparse":
             text = extract_plain_text(
                 tree,
@@ -256,7 +299,7 @@ class Extract(Stage):
                 alt_texts=config.resiliparse_alt_texts,
                 comments=config.resiliparse_comments,
             )
-            return _tidy(text)
+            return _tidy(text), 0.0
         text = self._trafilatura_extract(
             html,
             favor_precision=config.trafilatura_favor_precision,
@@ -264,4 +307,17 @@ class Extract(Stage):
             include_tables=config.trafilatura_include_tables,
             fast=config.trafilatura_fast,
         )
-        return _tidy(text or "")
+        return _tidy(text or ""), 0.0
+
+    def _main_text_blocks(self, tree: HTMLTree) -> tuple[str, float]:
+        blocks = page_blocks_of(tree)
+        page_ratio = replacement_ratio("".join(blocks.texts))
+        keep = boilerplate_model().predict_proba(features(blocks)) >= self.config.boilerplate_threshold
+        continues = blocks.counts[:, 6] if len(blocks.texts) else ()
+        parts: list[str] = []
+        for text, kept, joined in zip(blocks.texts, keep, continues, strict=True):
+            if kept:
+                if parts:
+                    parts.append("\n" if joined else "\n\n")
+                parts.append(text)
+        return _tidy("".join(parts)), page_ratio

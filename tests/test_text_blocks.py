@@ -1,0 +1,71 @@
+import json
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from benchmarks.train_extractor import block_labels
+from transforms.extract import BOILERPLATE_MODEL, page_blocks_of
+from transforms.text_blocks import COUNT_COLUMNS, FEATURE_NAMES, features
+from transforms.tree_ensemble import TreeEnsemble, export_sklearn
+
+PAGE = """<html><body>
+<ul><li><a href="/">Home</a></li><li><a href="/news">News</a></li></ul>
+<h1>A headline about the river</h1>
+<p>The river rose by two metres overnight, and the town's bridge was closed to traffic.
+<a href="/more">Read more</a></p>
+<p>First line<br>second line of the same paragraph</p>
+<div>Loose text &amp; an entity</div>
+</body></html>"""
+
+
+def column(blocks, name):
+    return blocks.counts[:, COUNT_COLUMNS.index(name)].tolist()
+
+
+def test_blocks_carry_their_tag_links_and_lines():
+    blocks = page_blocks_of(PAGE)
+    assert blocks.texts == [
+        "Home",
+        "News",
+        "A headline about the river",
+        "The river rose by two metres overnight, and the town's bridge was closed to traffic. "
+        "Read more",
+        "First line",
+        "second line of the same paragraph",
+        "Loose text & an entity",
+    ]
+    assert column(blocks, "tag") == [3, 3, 2, 1, 1, 1, 0]  # li, li, h, p, p, p (after <br>), text
+    assert column(blocks, "list_depth") == [1, 1, 0, 0, 0, 0, 0]
+    assert column(blocks, "link_chars") == [4, 4, 0, 9, 0, 0, 0]
+    assert column(blocks, "continues_block") == [0, 0, 0, 0, 0, 1, 0]
+    x = features(blocks)
+    assert x.shape == (7, len(FEATURE_NAMES)) and np.isfinite(x).all()
+    assert x[0, FEATURE_NAMES.index("link_ratio")] == 1.0
+
+
+def test_a_page_without_text_has_no_blocks():
+    blocks = page_blocks_of("<html><body><script>var x = 1;</script></body></html>")
+    assert blocks.texts == [] and features(blocks).shape == (0, len(FEATURE_NAMES))
+
+
+def test_exported_trees_give_sklearns_probabilities():
+    x, y = make_classification(n_samples=500, n_features=6, random_state=0)
+    model = HistGradientBoostingClassifier(max_depth=4, max_iter=10, random_state=0).fit(x, y)
+    spec = json.loads(json.dumps(export_sklearn(model, tuple("abcdef"))))  # through JSON
+    ours = TreeEnsemble(spec).predict_proba(x)
+    assert ours == pytest.approx(model.predict_proba(x)[:, 1], abs=1e-12)
+
+
+def test_the_shipped_model_reads_the_features_the_code_computes():
+    model = TreeEnsemble.load(BOILERPLATE_MODEL)
+    assert model.feature_names == FEATURE_NAMES
+    probabilities = model.predict_proba(features(page_blocks_of(PAGE)))
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+
+
+def test_training_labels_follow_the_gold_text():
+    gold = "The river rose by two metres overnight, and the bridge was closed."
+    texts = ["The river rose by two metres overnight", "Home", "Share this story on Facebook"]
+    assert block_labels(texts, gold) == [1, 0, 0]
