@@ -1,7 +1,8 @@
 """The ``dataprep`` command.
 
     dataprep run text (--input PATH_OR_GLOB_OR_S3... | --urls URL_LIST...) --output DIR_OR_S3
-                      [--config text.yaml] [--run-id ID] [--dedup-index DIR_OR_S3] [-- <Beam flags>]
+                      [--config text.yaml] [--run-id ID] [--dedup-index DIR_OR_S3] [--workers N]
+                      [-- <Beam flags>]
     dataprep crawl --urls URL_LIST... --output DIR_OR_S3 [--retry-failed RUN_DIR] [-- <Beam flags>]
     dataprep train-quality --positive URI... --negative URI... --output MODEL_URI
     dataprep report RUN_DIR     re-render a finished run's data-quality report
@@ -77,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dedup-index", help="folder or s3:// URI of the cross-run near-dup index "
                      "(text job): drop what earlier runs published, append this run after _SUCCESS")
     run.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
+    run.add_argument("--workers", type=int, help="worker processes of the local runner (default: every core "
+                     "this process may use, or DATAPREP_WORKERS; 1 runs in-process)")
     add_synthetic_options(run)
     add_drift_arguments(run)
     crawl.add_crawl_options(run)
@@ -139,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"dataprep: bad config: {exc}", file=sys.stderr)
         return 2
+    if args.workers is not None:
+        if args.workers < 1:
+            print(f"dataprep: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+            return 2
+        beam_args = [f"--direct_num_workers={args.workers}", *beam_args]  # Beam's own flag, if given, wins
     run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     try:
         inputs = args.input or _crawl_first(args, config, run_id, beam_args)

@@ -19,13 +19,12 @@ derived and stored with the evidence:
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import pyarrow as pa
-from PIL import Image
 
 from transforms.stage import Drop, Filter, Record
 
@@ -86,15 +85,17 @@ def packaged_model_path() -> str:
 
 
 def model_input(image_bytes: bytes) -> np.ndarray:
-    """3 x 320 x 320 float32 in [0, 1], padded right/bottom to a square (black), resized, with
-    the channels in B, G, R order: what ``nudenet._read_image`` feeds the model (OpenCV decodes
-    BGR, ``COLOR_RGBA2BGR`` swaps to RGB, ``blobFromImage(swapRB=True)`` swaps back)."""
-    image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
-    side = max(image.size)
-    square = Image.new("RGB", (side, side))
-    square.paste(image, (0, 0))
-    square = square.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR)
-    return np.asarray(square, dtype=np.float32)[:, :, ::-1].transpose(2, 0, 1) / 255.0
+    """3 x 320 x 320 float32 in [0, 1], channels B, G, R: ``nudenet._read_image``'s steps
+    (OpenCV decode, black padding right/bottom to a square, ``blobFromImage``'s bilinear resize;
+    its two channel swaps cancel out), without its copies."""
+    bgr = cv2.imdecode(np.frombuffer(image_bytes, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError("OpenCV cannot decode the image")
+    height, width = bgr.shape[:2]
+    side = max(height, width)
+    square = cv2.copyMakeBorder(bgr, 0, side - height, 0, side - width, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    resized = cv2.resize(square, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
+    return resized.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255.0)
 
 
 def image_level(output: np.ndarray, label_min_score: float) -> tuple[float, list[str]]:
