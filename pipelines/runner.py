@@ -41,7 +41,9 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
-    given = options.get_all_options(drop_default=True)
+    # The flags the user wrote (``get_all_options(drop_default=True)`` hides one equal to Beam's
+    # default, such as ``--direct_num_workers=1``).
+    given = {arg[2:].split("=", 1)[0] for arg in beam_args if arg.startswith("--")}
     if standard.runner in LOCAL_RUNNERS:
         direct = options.view_as(DirectOptions)
         if "direct_num_workers" not in given:
