@@ -150,6 +150,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--photo-size", default="480x360",
                         help="WIDTHxHEIGHT of the served JPEGs (1920x1280: the usual web photo, decode-bound)")
+    parser.add_argument("--modes", default="minimal,full", help="our runs: minimal (download + decode), full")
     parser.add_argument("--img2dataset", help="the img2dataset executable (default: .venv-img2dataset, made once)")
     args = parser.parse_args()
     img2dataset = args.img2dataset or str(ensure_img2dataset_venv())
@@ -171,7 +172,7 @@ def main() -> None:
                    "--processes_count", "1", "--thread_count", "16", "--enable_wandb", "False"]
         measured = _checked(command, Path(tmp) / "i2d.log")
         rows.append(("img2dataset 1.47.0", count_img2dataset(out), measured))
-        for mode in ("minimal", "full"):
+        for mode in args.modes.split(","):
             folder = Path(tmp) / mode
             measured = _checked([sys.executable, "-c", _OURS, str(table), str(folder), mode],
                                 Path(tmp) / f"{mode}.log")

@@ -35,6 +35,7 @@ logging.getLogger().addFilter(_DropBeamImportNoise())
 
 from pipelines import crawl, train_quality  # noqa: E402
 from pipelines.config import dump_config, load_config  # noqa: E402
+from pipelines.runner import cores  # noqa: E402
 from pipelines.report import (  # noqa: E402
     DRIFT_EXIT,
     add_drift_arguments,
@@ -78,8 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dedup-index", help="folder or s3:// URI of the cross-run near-dup index "
                      "(text job): drop what earlier runs published, append this run after _SUCCESS")
     run.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
-    run.add_argument("--workers", type=int, help="worker processes of the local runner (default: every core "
-                     "this process may use, or DATAPREP_WORKERS; 1 runs in-process)")
+    run.add_argument("--workers", type=int, help="worker processes of the local runner (default: "
+                     "DATAPREP_WORKERS, else 1: in-process; 0: one per core)")
     add_synthetic_options(run)
     add_drift_arguments(run)
     crawl.add_crawl_options(run)
@@ -143,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dataprep: bad config: {exc}", file=sys.stderr)
         return 2
     if args.workers is not None:
-        if args.workers < 1:
-            print(f"dataprep: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        if args.workers < 0:
+            print(f"dataprep: --workers must be >= 0 (0: one per core), got {args.workers}", file=sys.stderr)
             return 2
-        beam_args = [f"--direct_num_workers={args.workers}", *beam_args]  # Beam's own flag, if given, wins
+        workers = args.workers or cores()
+        beam_args = [f"--direct_num_workers={workers}", *beam_args]  # Beam's own flag, if given, wins
     run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     try:
         inputs = args.input or _crawl_first(args, config, run_id, beam_args)

@@ -17,10 +17,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from hypothesis import HealthCheck, settings
 from moto.server import ThreadedMotoServer
 
-# Jobs use every core by default (pipelines/runner.py); tests run in-process unless they pass
-# Beam's worker flags themselves (the multi-processing identity tests do).
-os.environ.setdefault("DATAPREP_WORKERS", "1")
-
 
 @dataclass(frozen=True)
 class S3Server:

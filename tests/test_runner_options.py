@@ -1,5 +1,5 @@
-"""The local runner's worker defaults: every core, limited by --workers / DATAPREP_WORKERS, Beam's
-own flags win; other runners untouched."""
+"""The local runner's workers: in-process by default, more by --workers / DATAPREP_WORKERS (0:
+every core), Beam's own flags win; other runners untouched."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ def _workers(args):
     return direct.direct_num_workers, direct.direct_running_mode
 
 
-def test_every_core_by_default_in_processes(monkeypatch):
+def test_in_process_by_default_every_core_on_request(monkeypatch):
     monkeypatch.delenv(WORKERS_VARIABLE, raising=False)
-    cores = len(os.sched_getaffinity(0))
-    mode = "multi_processing" if cores > 1 else "in_memory"
-    assert _workers([]) == (cores, mode)
+    assert _workers([]) == (1, "in_memory")
     assert pipeline_options([]).view_as(StandardOptions).runner == "FnApiRunner"
+    monkeypatch.setenv(WORKERS_VARIABLE, "0")
+    cores = len(os.sched_getaffinity(0))
+    assert _workers([]) == (cores, "multi_processing" if cores > 1 else "in_memory")
 
 
 def test_limits_and_beam_flags_win(monkeypatch):
@@ -32,7 +33,7 @@ def test_limits_and_beam_flags_win(monkeypatch):
     assert _workers([]) == (3, "multi_processing")
     assert _workers(["--direct_num_workers=1"]) == (1, "in_memory")
     assert _workers(["--direct_num_workers=2", "--direct_running_mode=multi_threading"]) == (2, "multi_threading")
-    monkeypatch.setenv(WORKERS_VARIABLE, "0")
+    monkeypatch.setenv(WORKERS_VARIABLE, "-1")
     with pytest.raises(ValueError, match=WORKERS_VARIABLE):
         pipeline_options([])
 
@@ -44,5 +45,5 @@ def test_other_runners_are_left_alone(monkeypatch):
 
 
 def test_cli_workers_flag_is_checked(capsys):
-    assert cli.main(["run", "images", "--input", "x.csv", "--output", "out", "--workers", "0"]) == 2
-    assert "--workers must be >= 1" in capsys.readouterr().err
+    assert cli.main(["run", "images", "--input", "x.csv", "--output", "out", "--workers", "-1"]) == 2
+    assert "--workers must be >= 0" in capsys.readouterr().err
