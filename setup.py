@@ -35,7 +35,6 @@ RUNTIME = [
     "lxml==6.1.3",
     "idna==3.20",
     "pillow==12.3.0",
-    "imagehash==4.3.2",
     "nudenet==3.4.2",
     "onnxruntime==1.32.0",
     "opencv-python-headless==5.0.0.93",
@@ -51,6 +50,7 @@ TEST = [
     "ruff==0.14.6",
     "scikit-learn==1.9.1",  # its bundled photos (china.jpg, flower.jpg) are the image tests' real photos
     "hypothesis==6.170.15",
+    "imagehash==4.3.2",  # the reference pHash the image tests compare ours with
     "atheris==3.0.0",  # 3.1.0 ships only cp312+ wheels and no sdist: not installable on Python 3.11
 ]
 

@@ -1,14 +1,17 @@
 """Our image-caption job against img2dataset, over the same URL + caption table, on loopback.
 
-    .venv/bin/python -m benchmarks.images [--images 300] [--img2dataset PATH/bin/img2dataset]
+    .venv/bin/python -m benchmarks.images [--images 300] [--photo-size 480x360]
+                                          [--img2dataset PATH/bin/img2dataset]
 
 1. Makes ``--images`` distinct JPEGs (random crops of the two real photos scikit-learn ships,
-   resized to 480x360) and serves them from a threaded HTTP server on 127.0.0.1.
+   resized to ``--photo-size``, 480x360 by default; 1920x1280 is the usual web photo, where
+   decoding dominates) and serves them from a threaded HTTP server on 127.0.0.1.
 2. Writes one CSV (``url``, ``caption``).
 3. Runs, each as a subprocess: img2dataset 1.47.0 in its own venv (``.venv-img2dataset``, made
    once from ``benchmarks/requirements-img2dataset.txt`` unless ``--img2dataset`` names an
    executable; border resize to 256, JPEG q95, parquet output, 1 process x 16 threads); ours
-   with the same resize and download only (``minimal``: caption filters, NSFW and dedup off);
+   as a user runs it (no Beam flags: one worker process per core), with the same resize and
+   download only (``minimal``: caption filters, NSFW and dedup off);
    ours with every default stage on, NSFW included (``full``). Prints images kept, wall seconds,
    images/s, CPU seconds (user + sys of the process tree), images per CPU second and peak RSS
    (the largest process of the tree, from ``wait4``), then ours over img2dataset as ratios.
@@ -34,6 +37,8 @@ from PIL import Image
 from benchmarks.text_pipeline import Measured, measure
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SIZE = (480, 360)
+LARGE_DISTINCT = 64
 IMG2DATASET_VENV = REPO / ".venv-img2dataset"
 IMG2DATASET_REQUIREMENTS = Path(__file__).with_name("requirements-img2dataset.txt")
 
@@ -68,19 +73,30 @@ def _photos() -> list[Image.Image]:
     return [Image.open(folder / name).convert("RGB") for name in ("china.jpg", "flower.jpg")]
 
 
-def make_images(count: int, seed: int = 0) -> list[bytes]:
+def make_images(count: int, seed: int = 0, size: tuple[int, int] = DEFAULT_SIZE) -> list[bytes]:
+    """``count`` distinct JPEGs of ``size``: random crops of the two photos. Photos larger than
+    the default come from ``LARGE_DISTINCT`` crops (encoding thousands of them would take minutes
+    and gigabytes), each URL's bytes made unique by a JPEG comment (its own sha256, same pixels)."""
     rng = random.Random(seed)
     photos = _photos()
-    out = []
-    for i in range(count):
+    distinct = count if size == DEFAULT_SIZE else min(count, LARGE_DISTINCT)
+    pool = []
+    for i in range(distinct):
         photo = photos[i % 2]
         w, h = rng.randint(240, 640), rng.randint(200, 427)
         x, y = rng.randint(0, 640 - w), rng.randint(0, 427 - h)
-        image = photo.crop((x, y, x + w, y + h)).resize((480, 360), Image.Resampling.BILINEAR)
+        image = photo.crop((x, y, x + w, y + h)).resize(size, Image.Resampling.BILINEAR)
         buf = io.BytesIO()
         image.save(buf, "JPEG", quality=90)
-        out.append(buf.getvalue())
-    return out
+        pool.append(buf.getvalue())
+    if distinct == count:
+        return pool
+    return [_with_comment(pool[i % distinct], f"benchmark image {i}".encode()) for i in range(count)]
+
+
+def _with_comment(jpeg: bytes, text: bytes) -> bytes:
+    """``jpeg`` with a COM segment after its SOI marker: other bytes, the same image."""
+    return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
 
 
 def serve(bodies: list[bytes]) -> tuple[http.server.ThreadingHTTPServer, str]:
@@ -132,10 +148,14 @@ def count_img2dataset(folder: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--photo-size", default="480x360",
+                        help="WIDTHxHEIGHT of the served JPEGs (1920x1280: the usual web photo, decode-bound)")
+    parser.add_argument("--modes", default="minimal,full", help="our runs: minimal (download + decode), full")
     parser.add_argument("--img2dataset", help="the img2dataset executable (default: .venv-img2dataset, made once)")
     args = parser.parse_args()
     img2dataset = args.img2dataset or str(ensure_img2dataset_venv())
-    bodies = make_images(args.images)
+    size = tuple(int(side) for side in args.photo_size.lower().split("x"))
+    bodies = make_images(args.images, size=size)
     server, base = serve(bodies)
     rows: list[tuple[str, int, Measured]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,7 +172,7 @@ def main() -> None:
                    "--processes_count", "1", "--thread_count", "16", "--enable_wandb", "False"]
         measured = _checked(command, Path(tmp) / "i2d.log")
         rows.append(("img2dataset 1.47.0", count_img2dataset(out), measured))
-        for mode in ("minimal", "full"):
+        for mode in args.modes.split(","):
             folder = Path(tmp) / mode
             measured = _checked([sys.executable, "-c", _OURS, str(table), str(folder), mode],
                                 Path(tmp) / f"{mode}.log")
@@ -160,7 +180,8 @@ def main() -> None:
             rows.append((f"dataprep images ({mode})", kept, measured))
     server.shutdown()
     n = len(bodies)
-    print(f"{n} images on loopback, {os.cpu_count()} CPUs visible")
+    print(f"{n} images of {size[0]}x{size[1]} ({sum(map(len, bodies)) / n / 1024:.0f} KB mean) on loopback, "
+          f"{os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.1f} at the end")
     print(f"{'tool':<28}{'kept':>6}{'wall s':>9}{'img/s':>8}{'cpu s':>8}{'img/cpu-s':>11}{'peak RSS MB':>13}")
     for name, kept, m in rows:
         print(f"{name:<28}{kept:>6}{m.wall_s:>9.1f}{n / m.wall_s:>8.1f}{m.cpu_s:>8.1f}{n / m.cpu_s:>11.1f}"

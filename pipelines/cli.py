@@ -1,7 +1,8 @@
 """The ``dataprep`` command line (purposes and examples: ``pipelines/cli_help.py``).
 
     dataprep run text (--input PATH_OR_GLOB_OR_S3... | --urls URL_LIST...) --output DIR_OR_S3
-                      [--config text.yaml] [--run-id ID] [--dedup-index DIR_OR_S3] [-- <Beam flags>]
+                      [--config text.yaml] [--run-id ID] [--dedup-index DIR_OR_S3] [--workers N]
+                      [-- <Beam flags>]
     dataprep crawl --urls URL_LIST... --output DIR_OR_S3 [--retry-failed RUN_DIR] [-- <Beam flags>]
     dataprep train-quality --positive URI... --negative URI... --output MODEL_URI
     dataprep report RUN_DIR     re-render a finished run's data-quality report
@@ -37,6 +38,7 @@ logging.getLogger().addFilter(_DropBeamImportNoise())
 from pipelines import crawl, preflight, retract, train_quality  # noqa: E402
 from pipelines.cli_help import EPILOG, PURPOSE, add_command  # noqa: E402
 from pipelines.config import dump_config, load_config  # noqa: E402
+from pipelines.runner import cores  # noqa: E402
 from pipelines.report import (  # noqa: E402
     DRIFT_EXIT,
     add_drift_arguments,
@@ -81,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dedup-index", help="folder or s3:// URI of the cross-run near-dup index "
                      "(text job): drop what earlier runs published, append this run after _SUCCESS")
     run.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
+    run.add_argument("--workers", type=int, help="worker processes of the local runner (default: "
+                     "DATAPREP_WORKERS, else 1: in-process; 0: one per core)")
     add_synthetic_options(run)
     add_drift_arguments(run)
     crawl.add_crawl_options(run)
@@ -158,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"dataprep: bad config: {exc}", file=sys.stderr)
         return 2
+    if args.workers is not None:
+        if args.workers < 0:
+            print(f"dataprep: --workers must be >= 0 (0: one per core), got {args.workers}", file=sys.stderr)
+            return 2
+        workers = args.workers or cores()
+        beam_args = [f"--direct_num_workers={workers}", *beam_args]  # Beam's own flag, if given, wins
     outputs = [args.output] + ([args.dedup_index] if args.dedup_index else [])
     if _preflight(args.input or args.urls, outputs, beam_args):
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import imagehash
 import pytest
 from image_fixtures import corrupt_png, jpeg, photo, png_bomb, truncated, variant
 from PIL import Image
@@ -70,6 +71,18 @@ def test_fast_jpeg_decode_gives_the_same_metadata_and_phash(name, orientation):
     assert (fast["width"], fast["height"]) == (full["width"], full["height"]) == (256, 256)
     assert hamming(fast["phash"], full["phash"]) <= 2
     assert fast["sha256"] == full["sha256"]  # of the input bytes
+
+
+@pytest.mark.parametrize("name", ["china", "flower"])
+@pytest.mark.parametrize("size", [(640, 427), (1920, 1281), (3000, 2000), (160, 107)])
+@pytest.mark.parametrize("mode", ["border", "center_crop", "keep_ratio"])
+def test_phash_agrees_with_imagehash_on_the_full_size_decode(name, size, mode):
+    """The stored pHash comes from the smaller of the decoded and the scaled image; it stays
+    within 2 bits of imagehash's pHash of the same photo decoded at full size."""
+    image = Image.open(io.BytesIO(photo(name))).resize(size, Image.Resampling.BICUBIC)
+    data = jpeg(image)
+    full = str(imagehash.phash(Image.open(io.BytesIO(data)).convert("RGB"), hash_size=8))
+    assert hamming(normalise_bytes(data, DecodeConfig(resize_mode=mode))["phash"], full) <= 2
 
 
 def test_rgba_png_flattened_to_rgb():

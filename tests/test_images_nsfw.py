@@ -45,3 +45,15 @@ def test_real_photos_are_safe_and_threshold_decides():
     strict = NsfwFilter(NsfwConfig(threshold=0.0))
     strict.setup()
     assert [d.reason for d in strict.process_batch([{"image": i} for i in images])] == ["explicit", "explicit"]
+
+
+def test_input_size_is_configurable_and_checked():
+    images = [normalise_bytes(photo(n), DecodeConfig())["image"] for n in ("china", "flower")]
+    assert model_input(images[0], 256).shape == (3, 256, 256)
+    stage = NsfwFilter(NsfwConfig(input_size=256))  # the 256 px output as it is, not upscaled
+    stage.setup()
+    records = [{"image": image} for image in images]
+    assert stage.process_batch(records) == [None, None]
+    assert all(0.0 <= r["nsfw_score"] < 0.5 for r in records)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        NsfwConfig(input_size=300)

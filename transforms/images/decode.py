@@ -4,7 +4,9 @@ the image work). The raw bytes leave the record here; rejections are ``decode.to
 ``decode.corrupt`` (truncated or damaged data, failed ``verify``).
 
 ``sha256`` is of the bytes as served (what the placeholder check and exact dedup compare);
-``phash`` is of the oriented RGB image before resizing (cropping would shift it); original
+``phash`` is of the oriented RGB image before any crop or border (cropping would shift it),
+taken from the scaled copy when that is the smaller (pHash sees a 32 x 32 thumbnail: the bits
+agree with a full-size decode's, ``tests/test_images_decode.py``); original
 width/height are after EXIF orientation. ``Image.MAX_IMAGE_PIXELS`` is set to ``max_pixels`` in
 ``setup`` (per worker process) so no other Pillow call in the worker decodes a bigger image.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 from PIL import Image
 
@@ -23,8 +26,9 @@ from transforms.images.normalise import (
     ImageRejected,
     encode,
     open_checked,
+    frame,
     phash64,
-    resize,
+    scale,
     to_rgb,
 )
 from transforms.images.record import BODY
@@ -70,14 +74,15 @@ def normalise_bytes(data: bytes, config: DecodeConfig) -> Record:
         data, config.max_bytes, config.max_pixels, config.allowed_formats, draft
     )
     original_format = image.format or "?"
-    rgb = to_rgb(image, config.border_color)
-    phash = phash64(rgb)
-    out = resize(rgb, config.resize_mode, config.image_size, config.only_downscale, config.border_color)
+    rgb = np.asarray(to_rgb(image, config.border_color))
+    scaled = scale(rgb, config.resize_mode, config.image_size, config.only_downscale)
+    phash = phash64(scaled if scaled.size < rgb.size else rgb)  # the same bits, fewer pixels
+    out = frame(scaled, config.resize_mode, config.image_size, config.border_color)
     encoded = encode(out, config.output_format, config.quality)
     return {
         "image": encoded,
-        "width": out.width,
-        "height": out.height,
+        "width": out.shape[1],
+        "height": out.shape[0],
         "format": config.output_format,
         "bytes": len(encoded),
         "original_width": original_width,

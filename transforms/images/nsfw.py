@@ -2,7 +2,8 @@
 
 The model is a YOLOv8-n detector: for an input of N x 3 x 320 x 320 (prepared as
 ``model_input`` says, matching ``nudenet._read_image``) it returns N x 22 x 2100: per candidate
-box 4 coordinates and 18 class scores (``NUDENET_LABELS``). It has no image-level score; ours is
+box 4 coordinates and 18 class scores (``NUDENET_LABELS``); at another ``input_size`` s, the
+boxes are (s/8)^2 + (s/16)^2 + (s/32)^2. It has no image-level score; ours is
 derived and stored with the evidence:
 
 - ``nsfw_score`` = the highest class score, over all 2100 boxes, of the *explicit* classes
@@ -19,13 +20,12 @@ derived and stored with the evidence:
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import pyarrow as pa
-from PIL import Image
 
 from transforms.stage import Drop, Filter, Record
 
@@ -67,6 +67,11 @@ class NsfwConfig:
     label_min_score: float = 0.2  # NudeNet's own detection cut-off
     model_path: str | None = None  # None: 320n.onnx from the nudenet wheel
     threads: int = 1  # onnxruntime intra-op threads per worker (workers already use the cores)
+    # The square side the detector sees: 320 is what 320n.onnx was trained at (NudeNet's
+    # default). The model takes any multiple of 32; 256 (= decode.image_size's default) costs
+    # ~0.6x as much and does not upscale the 256 px output, but its recall is not measured here
+    # (docs/images.md, "NSFW").
+    input_size: int = INPUT_SIZE
 
     def __post_init__(self) -> None:
         for name in ("threshold", "label_min_score"):
@@ -74,6 +79,8 @@ class NsfwConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
+        if self.input_size < 32 or self.input_size % 32:
+            raise ValueError(f"input_size must be a positive multiple of 32 (the model's stride), got {self.input_size}")
 
 
 def packaged_model_path() -> str:
@@ -85,16 +92,18 @@ def packaged_model_path() -> str:
     return os.path.join(spec.submodule_search_locations[0], "320n.onnx")
 
 
-def model_input(image_bytes: bytes) -> np.ndarray:
-    """3 x 320 x 320 float32 in [0, 1], padded right/bottom to a square (black), resized, with
-    the channels in B, G, R order: what ``nudenet._read_image`` feeds the model (OpenCV decodes
-    BGR, ``COLOR_RGBA2BGR`` swaps to RGB, ``blobFromImage(swapRB=True)`` swaps back)."""
-    image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
-    side = max(image.size)
-    square = Image.new("RGB", (side, side))
-    square.paste(image, (0, 0))
-    square = square.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR)
-    return np.asarray(square, dtype=np.float32)[:, :, ::-1].transpose(2, 0, 1) / 255.0
+def model_input(image_bytes: bytes, size: int = INPUT_SIZE) -> np.ndarray:
+    """3 x ``size`` x ``size`` float32 in [0, 1], channels B, G, R: ``nudenet._read_image``'s steps
+    (OpenCV decode, black padding right/bottom to a square, ``blobFromImage``'s bilinear resize;
+    its two channel swaps cancel out), without its copies."""
+    bgr = cv2.imdecode(np.frombuffer(image_bytes, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError("OpenCV cannot decode the image")
+    height, width = bgr.shape[:2]
+    side = max(height, width)
+    square = cv2.copyMakeBorder(bgr, 0, side - height, 0, side - width, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    resized = cv2.resize(square, (size, size), interpolation=cv2.INTER_LINEAR)
+    return resized.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255.0)
 
 
 def image_level(output: np.ndarray, label_min_score: float) -> tuple[float, list[str]]:
@@ -130,7 +139,7 @@ class NsfwFilter(Filter):
     def score_batch(self, records: list[Record]) -> list[Record]:
         if not records:
             return []
-        batch = np.stack([model_input(r["image"]) for r in records])
+        batch = np.stack([model_input(r["image"], self.config.input_size) for r in records])
         (outputs,) = self._session.run(None, {self._input: batch})
         results = []
         for output in outputs:

@@ -1,0 +1,49 @@
+"""The local runner's workers: in-process by default, more by --workers / DATAPREP_WORKERS (0:
+every core), Beam's own flags win; other runners untouched."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+from pipelines import cli
+from pipelines.runner import WORKERS_VARIABLE, pipeline_options
+
+
+def _workers(args):
+    direct = pipeline_options(args).view_as(DirectOptions)
+    return direct.direct_num_workers, direct.direct_running_mode
+
+
+def test_in_process_by_default_every_core_on_request(monkeypatch):
+    monkeypatch.delenv(WORKERS_VARIABLE, raising=False)
+    assert _workers([]) == (1, "in_memory")
+    assert pipeline_options([]).view_as(StandardOptions).runner == "FnApiRunner"
+    monkeypatch.setenv(WORKERS_VARIABLE, "0")
+    cores = len(os.sched_getaffinity(0))
+    assert _workers([]) == (cores, "multi_processing" if cores > 1 else "in_memory")
+
+
+def test_limits_and_beam_flags_win(monkeypatch):
+    monkeypatch.setenv(WORKERS_VARIABLE, "1")
+    assert _workers([]) == (1, "in_memory")
+    monkeypatch.setenv(WORKERS_VARIABLE, "3")
+    assert _workers([]) == (3, "multi_processing")
+    assert _workers(["--direct_num_workers=1"]) == (1, "in_memory")
+    assert _workers(["--direct_num_workers=2", "--direct_running_mode=multi_threading"]) == (2, "multi_threading")
+    monkeypatch.setenv(WORKERS_VARIABLE, "-1")
+    with pytest.raises(ValueError, match=WORKERS_VARIABLE):
+        pipeline_options([])
+
+
+def test_other_runners_are_left_alone(monkeypatch):
+    monkeypatch.setenv(WORKERS_VARIABLE, "4")
+    options = pipeline_options(["--runner=PortableRunner", "--job_endpoint=localhost:1"])
+    assert options.view_as(DirectOptions).direct_num_workers == 1
+
+
+def test_cli_workers_flag_is_checked(capsys):
+    assert cli.main(["run", "images", "--input", "x.csv", "--output", "out", "--workers", "-1"]) == 2
+    assert "--workers must be >= 0" in capsys.readouterr().err
