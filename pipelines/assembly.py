@@ -27,7 +27,9 @@ class StageOutputs:
     kept: dict[str, beam.PCollection] = field(default_factory=dict)
     rejected: dict[str, beam.PCollection] = field(default_factory=dict)
     final: beam.PCollection | None = None
-    all_rejected: beam.PCollection | None = None
+    # Every stage's rejected records, one PCollection each: never flattened into one, which
+    # the in-process runner would fill with all of them before anything reads it.
+    all_rejected: tuple[beam.PCollection, ...] = ()
 
 
 class Branch(Protocol):

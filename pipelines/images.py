@@ -170,10 +170,9 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: I
     outputs = apply_stages(read, IMAGE_STAGES, config, run, config.batch_size, branch=synthetic)
     records = outputs.final
     keep_image = config.output.rejected_image_bytes
-    outputs.all_rejected = (
-        list(outputs.rejected.values())
-        | "AllRejected" >> beam.Flatten()
-        | "StripRejected" >> beam.Map(_strip_rejected, keep_image)
+    outputs.all_rejected = tuple(
+        rejected | f"StripRejected{i}" >> beam.Map(_strip_rejected, keep_image)
+        for i, rejected in enumerate(outputs.rejected.values())
     )
     sink = config.output.sink()
     spill = {"spill_dir": run.spill_dir, "memory": run.memory}
@@ -186,7 +185,7 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: I
         read.kept | "FactRead" >> beam.Map(read_fact),
         read.rejected | "FactReadRejected" >> beam.Map(read_fact),
         records | "FactKept" >> beam.Map(kept_fact),
-        outputs.all_rejected | "FactRejected" >> beam.Map(rejected_fact),
+        *[rejected | f"FactRejected{i}" >> beam.Map(rejected_fact) for i, rejected in enumerate(outputs.all_rejected)],
         data_files | "FactDataFiles" >> beam.Map(file_fact),
         rejected_files | "FactRejectedFiles" >> beam.Map(file_fact),
     ]
@@ -197,7 +196,7 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: I
         facts.append(webdataset_files | "FactWebDatasetFiles" >> beam.Map(file_fact))
     if synthetic is not None:  # records born in this run: the input grows by them
         facts.append(account_for(synthetic.parts, records, outputs.all_rejected, run_dir))
-    _ = facts | "AllFacts" >> beam.Flatten() | "RunFacts" >> WriteRunFacts(run_dir)
+    _ = facts | "RunFacts" >> WriteRunFacts(run_dir)
     _ = pipeline | "Stats" >> CollectStats(
         outputs, run_dir, (*IMAGE_STAGES, GenerateSynthetic), profile=IMAGE_PROFILE
     )

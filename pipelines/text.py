@@ -152,7 +152,7 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: A
     records = outputs.final
     if config.tokens.enabled:
         _ = records | "TokenTotals" >> TokenTotals(config.tokens.encoding, run_dir)
-    outputs.all_rejected = list(outputs.rejected.values()) | "AllRejected" >> beam.Flatten()
+    outputs.all_rejected = tuple(outputs.rejected.values())
     data_files = records | "WriteData" >> ShardedParquetSink(
         join(run_dir, DATA), TEXT_SCHEMA, config.output, spill_dir=run.spill_dir, memory=run.memory
     )
@@ -165,13 +165,13 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: A
         read.rejected | "FactReadRejected" >> beam.Map(read_fact),
         read.skipped | "FactSkipped" >> beam.Map(skipped_fact),
         records | "FactKept" >> beam.Map(kept_fact),
-        outputs.all_rejected | "FactRejected" >> beam.Map(rejected_fact),
+        *[rejected | f"FactRejected{i}" >> beam.Map(rejected_fact) for i, rejected in enumerate(outputs.all_rejected)],
         data_files | "FactDataFiles" >> beam.Map(file_fact),
         rejected_files | "FactRejectedFiles" >> beam.Map(file_fact),
     ]
     if synthetic is not None:  # records born in this run: the input grows by them
         facts.append(account_for(synthetic.parts, records, outputs.all_rejected, run_dir))
-    _ = facts | "AllFacts" >> beam.Flatten() | "RunFacts" >> WriteRunFacts(run_dir)
+    _ = facts | "RunFacts" >> WriteRunFacts(run_dir)
     _ = pipeline | "Stats" >> CollectStats(outputs, run_dir, stage_classes=(*TEXT_STAGES, GenerateSynthetic))
     _ = pipeline | "Validate" >> ValidateStages(outputs, text_suites(config), run_dir)
     return outputs

@@ -14,7 +14,7 @@ order are sorted by id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -50,6 +50,13 @@ class _SizeFn(beam.CombineFn):
 
     def extract_output(self, acc: tuple[int, int]) -> tuple[int, int]:
         return acc
+
+
+class _SizeMergeFn(_SizeFn):
+    """Merges the (rows, weight) of one partition from several inputs."""
+
+    def add_input(self, acc: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+        return (acc[0] + size[0], acc[1] + size[1])
 
 
 class _WriteShardFn(beam.DoFn):
@@ -95,19 +102,31 @@ class RangeShards(beam.PTransform):
         self._prepare = prepare or (lambda record: record)
         self._memory = memory
 
-    def expand(self, records: beam.PCollection) -> beam.PCollection:
+    def expand(self, records: beam.PCollection | Sequence[beam.PCollection]) -> beam.PCollection:
+        """``records``: one PCollection, or several (every stage's rejected records), each spilled
+        where it is produced: a Flatten of them first would be a barrier that the in-process
+        runner fills with every record before the sink reads it."""
         partition_of, weight_of, prepare = self._partition_of, self._weight_of, self._prepare
         num_shards = self._num_shards
-        keyed = records | "KeyByPartition" >> beam.Map(lambda r: (partition_of(r), r))
-        facts = (
-            keyed
-            | "ToSpill" >> beam.MapTuple(lambda part, r: (part, id_hash(r["id"]), prepare(r)))
-            | "Spill" >> SpillWrite(self._spill_dir, self._memory)
-        )
+        inputs = [records] if isinstance(records, beam.PCollection) else list(records)
+        facts, sizes = [], []
+        for i, pcoll in enumerate(inputs):
+            keyed = pcoll | f"KeyByPartition{i}" >> beam.Map(lambda r: (partition_of(r), r))
+            facts.append(
+                keyed
+                | f"ToSpill{i}" >> beam.MapTuple(lambda part, r: (part, id_hash(r["id"]), prepare(r)))
+                | f"Spill{i}" >> SpillWrite(self._spill_dir, self._memory)
+            )
+            sizes.append(
+                keyed
+                | f"Weights{i}" >> beam.MapTuple(lambda part, r: (part, weight_of(r)))
+                | f"Sizes{i}" >> beam.CombinePerKey(_SizeFn())
+            )
+        facts = facts | "AllSpillFacts" >> beam.Flatten()
         tasks = (
-            keyed
-            | "Weights" >> beam.MapTuple(lambda part, r: (part, weight_of(r)))
-            | "PartitionSizes" >> beam.CombinePerKey(_SizeFn())
+            sizes
+            | "AllSizes" >> beam.Flatten()
+            | "PartitionSizes" >> beam.CombinePerKey(_SizeMergeFn())
             | "ShardTasks" >> beam.FlatMapTuple(
                 lambda part, size: [(part, s, num_shards(*size)) for s in range(num_shards(*size))]
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -87,18 +87,38 @@ class RunFactsFn(beam.CombineFn):
         }
 
 
+class _PartialFactsFn(RunFactsFn):
+    """One fact stream to its accumulator, merged later with the other streams'."""
+
+    def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
+        return acc
+
+
+class _MergeFactsFn(RunFactsFn):
+    def add_input(self, acc: dict[str, Any], partial: dict[str, Any]) -> dict[str, Any]:
+        return self.merge_accumulators([acc, partial])
+
+
 class WriteRunFacts(beam.PTransform):
-    """Merge all facts and write them to ``<run_dir>/_staging/run_facts.json``."""
+    """Merge all facts and write them to ``<run_dir>/_staging/run_facts.json``.
+
+    Applied to a list of fact streams, each is combined where it is produced and only the
+    partial counts meet: a Flatten of the streams themselves would be a barrier that the
+    in-process runner fills with one fact per record."""
 
     def __init__(self, run_dir: str):
         super().__init__()
         self._path = join(run_dir, FACTS_FILE)
 
-    def expand(self, facts: beam.PCollection) -> beam.PCollection:
+    def expand(self, facts: Sequence[beam.PCollection]) -> beam.PCollection:
         path = self._path
+        partials = [
+            stream | f"Partial{i}" >> beam.CombineGlobally(_PartialFactsFn()) for i, stream in enumerate(facts)
+        ]
         return (
-            facts
-            | "Merge" >> beam.CombineGlobally(RunFactsFn())
+            partials
+            | "AllPartials" >> beam.Flatten()
+            | "Merge" >> beam.CombineGlobally(_MergeFactsFn())
             | "Write" >> beam.Map(lambda out: write_atomic(path, json.dumps(out, indent=1).encode()))
         )
 

@@ -84,14 +84,14 @@ class SpilledCoGroupByKey(beam.PTransform):
             raise ValueError(f"large inputs {missing} are not among {sorted(inputs)}")
         names = tuple(inputs)
         pipeline = next(iter(inputs.values())).pipeline
-        facts = (
-            [
-                inputs[name] | f"Spill{name}" >> beam.Map(lambda kv, name=name: (_PART, key_hash(kv[0]), (kv[0], (name, kv[1]))))
-                for name in self._large
-            ]
-            | "AllLarge" >> beam.Flatten()
-            | "Spill" >> SpillWrite(self._directory, self._config)
-        )
+        # Each large input is spilled where it is produced: a Flatten of them first would be a
+        # barrier that the in-process runner fills with every value before anything reads it.
+        facts = [
+            inputs[name]
+            | f"ToSpill{name}" >> beam.Map(lambda kv, name=name: (_PART, key_hash(kv[0]), (kv[0], (name, kv[1]))))
+            | f"Spill{name}" >> SpillWrite(self._directory, self._config)
+            for name in self._large
+        ] | "AllSpillFacts" >> beam.Flatten()
         config = self._config
         count = facts | "Tasks" >> beam.combiners.ToList() | "TaskCount" >> beam.Map(
             lambda all_facts: task_count(part_bytes(all_facts, _PART), config)

@@ -45,12 +45,18 @@ def _normalised(record: Record) -> tuple[str | None, tuple[str, str] | None]:
         return None, (exc.reason, exc.detail)
 
 
+_READY, _INVALID = "ready", "invalid"
+
+
 class _JoinFn(beam.DoFn):
     def __init__(self, stage: str):
         self._stage = stage
 
     def process(self, element: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
         _url, groups = element
+        yield from groups["ready"]  # samples that came with their bytes
+        for record, (reason, detail) in groups["invalid"]:
+            yield pvalue.TaggedOutput(REJECTED, rejected(record, self._stage, reason, detail))
         outcomes = groups["outcome"]
         outcome = outcomes[0] if outcomes else None
         for record in groups["record"]:
@@ -94,18 +100,21 @@ class Download(beam.PTransform):
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
         stage, crawl = self.name, self.config.crawl
-        has_bytes, to_fetch = records | "HasBytes" >> beam.Partition(
-            lambda r, _n: 0 if r.get(BODY) is not None else 1, 2
-        )
 
+        # Every record leaves through the one join below, so that kept and rejected records each
+        # come out of one step: a Flatten of two steps' outputs would be a barrier that the
+        # in-process runner fills with every image before the next stage reads it.
         def split(record: Record) -> Iterator[Any]:
+            if record.get(BODY) is not None:
+                yield pvalue.TaggedOutput(_READY, ("id:" + record["id"], record))
+                return
             url, invalid = _normalised(record)
             if invalid is not None:
-                yield pvalue.TaggedOutput(REJECTED, rejected(record, stage, *invalid))
+                yield pvalue.TaggedOutput(_INVALID, ("id:" + record["id"], (record, invalid)))
             else:
                 yield (url, record)
 
-        keyed = to_fetch | "Normalise" >> beam.FlatMap(split).with_outputs(REJECTED, main=KEPT)
+        keyed = records | "Normalise" >> beam.FlatMap(split).with_outputs(_READY, _INVALID, main=KEPT)
         outcomes = (
             keyed.kept
             | "Urls" >> beam.Keys()
@@ -115,13 +124,11 @@ class Download(beam.PTransform):
             | "KeyOutcome" >> beam.Map(lambda o: (o["url"], o))
         )
         joined = (
-            {"record": keyed.kept, "outcome": outcomes}
-            | "JoinOutcomes" >> SpilledCoGroupByKey.for_run(self._run, ("record", "outcome"))
+            {"record": keyed.kept, "outcome": outcomes, "ready": keyed[_READY], "invalid": keyed[_INVALID]}
+            | "JoinOutcomes" >> SpilledCoGroupByKey.for_run(self._run, ("record", "outcome", "ready", "invalid"))
             | "Merge" >> beam.ParDo(_JoinFn(stage)).with_outputs(REJECTED, main=KEPT)
         )
-        kept = (joined.kept, has_bytes) | "AllFetched" >> beam.Flatten()
-        all_rejected = (keyed.rejected, joined.rejected) | "AllRejected" >> beam.Flatten()
-        return StageOutputPair(kept, all_rejected)
+        return StageOutputPair(joined.kept, joined[REJECTED])
 
 
 def with_private_addresses(config: DownloadConfig, allow: bool) -> DownloadConfig:

@@ -74,10 +74,15 @@ class SyntheticBranch(beam.PTransform):
         }
 
 
-def account_for(parts: dict[str, beam.PCollection], final: beam.PCollection, rejected: beam.PCollection,
-                run_dir: str) -> beam.PCollection:
-    """A joined branch's report section (``SyntheticReport`` over the job's ``final`` and all
-    ``rejected`` records) and its run facts: every record it created, for conservation."""
+def account_for(parts: dict[str, beam.PCollection], final: beam.PCollection,
+                rejected: Sequence[beam.PCollection], run_dir: str) -> beam.PCollection:
+    """A joined branch's report section (``SyntheticReport`` over the job's ``final`` and every
+    stage's ``rejected`` records) and its run facts: every record it created, for conservation.
+    Only synthetic rejections are flattened (a few), never every rejected record."""
+    rejected = [
+        stage_rejected | f"SyntheticRejected{i}" >> beam.Filter(lambda r: bool(r.get("synthetic")))
+        for i, stage_rejected in enumerate(rejected)
+    ] | "AllSyntheticRejected" >> beam.Flatten()
     _ = {
         "generated": parts["generated"], "failed": parts["failed"], "final": final, "rejected": rejected,
         "selection": parts["selection"],
