@@ -34,4 +34,5 @@ $(CHROMIUM_STAMP):
 test: $(STAMP) $(CHROMIUM_STAMP)
 	PYTHON=$(PYTHON) infra/airflow/setup_venv.sh   # Airflow in its own venv, for the DAG tests
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	# One test process per core, each test file on one of them (module fixtures run once).
+	$(BIN)/python -m pytest -n $$(nproc) --dist loadfile

@@ -44,6 +44,7 @@ RUNTIME = [
 
 TEST = [
     "pytest==8.4.2",
+    "pytest-xdist==3.8.0",  # the suite on every core: most tests run single-threaded pipelines
     "moto[server]==5.2.5",
     "duckdb==1.4.1",
     "websocket-client==1.9.2",

@@ -196,7 +196,7 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: I
         facts.append(webdataset_files | "FactWebDatasetFiles" >> beam.Map(file_fact))
     if synthetic is not None:  # records born in this run: the input grows by them
         facts.append(account_for(synthetic.parts, records, outputs.all_rejected, run_dir))
-    _ = facts | "RunFacts" >> WriteRunFacts(run_dir)
+    _ = tuple(facts) | "RunFacts" >> WriteRunFacts(run_dir)
     _ = pipeline | "Stats" >> CollectStats(
         outputs, run_dir, (*IMAGE_STAGES, GenerateSynthetic), profile=IMAGE_PROFILE
     )

@@ -171,7 +171,7 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: A
     ]
     if synthetic is not None:  # records born in this run: the input grows by them
         facts.append(account_for(synthetic.parts, records, outputs.all_rejected, run_dir))
-    _ = facts | "RunFacts" >> WriteRunFacts(run_dir)
+    _ = tuple(facts) | "RunFacts" >> WriteRunFacts(run_dir)
     _ = pipeline | "Stats" >> CollectStats(outputs, run_dir, stage_classes=(*TEXT_STAGES, GenerateSynthetic))
     _ = pipeline | "Validate" >> ValidateStages(outputs, text_suites(config), run_dir)
     return outputs

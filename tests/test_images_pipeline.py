@@ -185,7 +185,8 @@ def test_ssrf_guard_without_allow_private_addresses(tmp_path):
         manifest = images.run([str(table)], str(tmp_path / "out"), "r2", config, BEAM_ARGS)
     assert site.hits == []
     assert_conserved(tmp_path / "out" / "r2")
-    assert manifest["funnel"][5]["reasons"] == {"download.ssrf_blocked": 1}
+    (download,) = [row for row in manifest["funnel"] if row["stage"] == "download"]
+    assert download["reasons"] == {"download.ssrf_blocked": 1}
 
 
 def test_near_dedup_distance_is_configurable():

@@ -102,7 +102,7 @@ class _MergeFactsFn(RunFactsFn):
 class WriteRunFacts(beam.PTransform):
     """Merge all facts and write them to ``<run_dir>/_staging/run_facts.json``.
 
-    Applied to a list of fact streams, each is combined where it is produced and only the
+    Applied to a tuple of fact streams (a list would be flattened by Beam first), each is combined where it is produced and only the
     partial counts meet: a Flatten of the streams themselves would be a barrier that the
     in-process runner fills with one fact per record."""
 
