@@ -15,6 +15,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from conftest import aeb_pages
 
 from transforms.readers import ReadConfig, ReadInputs, read_file
+from transforms.readers.base import Skip
 from transforms.readers.read_inputs import plan_file
 from transforms.readers.split import WHOLE
 
@@ -134,8 +135,11 @@ def test_split_bytes_zero_never_splits():
 @pytest.mark.slow
 def test_read_inputs_spreads_splits_and_gives_the_whole_read(tmp_path):
     config = ReadConfig(split_bytes=20_000)
-    expected = [(record["id"], drop.reason if drop else None)
-                for path in (CC_WARC, CLIPPED) for record, drop in read_file(str(path), config)]
+    whole = [(record, drop) for path in (CC_WARC, CLIPPED) for record, drop in read_file(str(path), config)]
+    # Records that are no document leave on ``skipped``, counted apart from the funnel.
+    expected = [(record["id"], drop.reason if drop else None) for record, drop in whole if not isinstance(drop, Skip)]
+    expected_skipped = sorted(drop.reason for _record, drop in whole if isinstance(drop, Skip))
+    assert expected_skipped
     assert len(plan_file(str(CC_WARC), config)) > 1 and plan_file(str(CLIPPED), config) == [WHOLE]
     with BeamTestPipeline(runner="FnApiRunner") as pipeline:
         outputs = pipeline | ReadInputs([str(CC_WARC), str(CLIPPED)], config)
@@ -143,3 +147,4 @@ def test_read_inputs_spreads_splits_and_gives_the_whole_read(tmp_path):
         rejected = outputs.rejected | "Rejected" >> beam.Map(
             lambda r: (r["id"], r["reject_reason"].removeprefix("read.")))
         assert_that((kept, rejected) | beam.Flatten(), equal_to(expected))
+        assert_that(outputs.skipped, equal_to(expected_skipped), label="Skipped")
