@@ -200,7 +200,7 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: I
     _ = pipeline | "Stats" >> CollectStats(
         outputs, run_dir, (*IMAGE_STAGES, GenerateSynthetic), profile=IMAGE_PROFILE
     )
-    _ = pipeline | "Validate" >> ValidateStages(outputs, images_suites(config), run_dir)
+    _ = pipeline | "Validate" >> ValidateStages(outputs, images_suites(config), run_dir, memory=run.memory)
     return outputs
 
 

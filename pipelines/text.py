@@ -173,7 +173,7 @@ def build(pipeline: beam.Pipeline, inputs: list[str], run: RunContext, config: A
         facts.append(account_for(synthetic.parts, records, outputs.all_rejected, run_dir))
     _ = tuple(facts) | "RunFacts" >> WriteRunFacts(run_dir)
     _ = pipeline | "Stats" >> CollectStats(outputs, run_dir, stage_classes=(*TEXT_STAGES, GenerateSynthetic))
-    _ = pipeline | "Validate" >> ValidateStages(outputs, text_suites(config), run_dir)
+    _ = pipeline | "Validate" >> ValidateStages(outputs, text_suites(config), run_dir, memory=run.memory)
     return outputs
 
 

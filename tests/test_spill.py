@@ -50,6 +50,29 @@ def test_spilled_items_come_back_once_by_part_and_range(tmp_path):
     assert sum(count for fact in facts_seen for count, _bytes in fact["parts"].values()) == 400
 
 
+def test_writers_of_one_process_share_one_buffer_bound(tmp_path):
+    """Many writers fused in one step hold at most ``buffer_bytes`` together, not each."""
+    from transforms import spill
+
+    writers = [spill._SpillWriteFn(str(tmp_path / f"w{w}"), TINY) for w in range(6)]
+    for writer in writers:
+        writer.start_bundle()
+    mid_bundle, at_finish = [], []
+    for i, item in enumerate(_items(60)):
+        mid_bundle += writers[i % 6].process(item)
+        assert spill._BUDGET.held < TINY.buffer_bytes
+    for writer in writers:
+        at_finish += [windowed.value for windowed in writer.finish_bundle()]
+    assert spill._BUDGET.held == 0 and not spill._BUDGET.writers
+    # Ten values per writer stay under one writer's bound: only the shared bound wrote early.
+    assert all(sum(n for n, _b in fact["parts"].values()) <= 10 for fact in at_finish)
+    assert mid_bundle
+    every_fact = mid_bundle + at_finish
+    got = sorted(value["n"] for part in ("part0", "part1", "part2")
+                 for _h, value in read_range(paths_with(every_fact, part), part, 0, KEY_SPACE))
+    assert got == list(range(60))
+
+
 def test_ranges_cover_the_key_space():
     assert range_of(0, 3)[0] == 0 and range_of(2, 3)[1] == KEY_SPACE
     assert all(range_of(i, 3)[1] == range_of(i + 1, 3)[0] for i in range(2))

@@ -5,7 +5,7 @@ so a shuffle of record bodies makes memory grow with the input. Bodies go throug
 instead (the shuffles carry only compact keys), on every runner alike:
 
 - ``SpillWrite`` buffers ``(part, key_hash, value)`` items, at most ``MemoryConfig.buffer_bytes``
-  of them per worker; a full buffer is sorted by ``(part, key_hash)`` and written as one *run*
+  of them per worker process over all its writers; a full buffer is sorted by ``(part, key_hash)`` and written as one *run*
   file of zstd blocks with an index of each block's part and hash range. It outputs one small
   fact per run file (path, items and bytes per part).
 - ``read_range`` reads back the values of one part whose key hashes fall in ``[low, high)`` from
@@ -22,6 +22,7 @@ import hashlib
 import json
 import pickle
 import struct
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -50,7 +51,8 @@ _ITEM_OVERHEAD = 160
 class MemoryConfig:
     """What bounds one worker's memory, whatever the input size (docs/operations.md sizes it).
 
-    A worker holds at most ``buffer_bytes`` of values per spill before writing them out, and a
+    A worker process holds at most ``buffer_bytes`` of values in all its spill writers together
+    before writing the largest buffer out, and a
     join task reads back about ``task_bytes`` at once (both counted as pickled size plus a fixed
     overhead per value; unpickled records take up to about twice that) (one output shard is
     bounded by the sink's own ``max_rows_per_shard`` and ``max_text_bytes_per_shard``).
@@ -146,29 +148,73 @@ def read_range(paths: Iterable[str], part: str, low: int, high: int) -> Iterator
         del data
 
 
+class _Budget:
+    """The spill buffers of one worker process, held together under ``buffer_bytes``.
+
+    A job has dozens of spill writers (each stage's rejected records, each global step, each
+    sink), many fused into one step; with a bound per writer the worker's memory would grow with
+    the number of stages. When the writers' buffers together reach the bound, the largest one is
+    written out; its fact waits in that writer until it next emits.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.writers: set[_SpillWriteFn] = set()
+        self.held = 0  # bytes buffered by every writer together
+
+
+_BUDGET = _Budget()
+
+
 class _SpillWriteFn(beam.DoFn):
     def __init__(self, directory: str, config: MemoryConfig):
         self._directory = directory
         self._config = config
 
     def start_bundle(self) -> None:
+        self._forget()
         self._items: list[tuple[str, int, bytes]] = []
-        self._bytes = 0
+        self.held = 0
+        self._written: list[dict] = []
+        with _BUDGET.lock:
+            _BUDGET.writers.add(self)
+
+    def teardown(self) -> None:
+        self._forget()
+
+    def _forget(self) -> None:
+        """Leave the budget (a failed bundle's buffer is dropped with it)."""
+        with _BUDGET.lock:
+            if self in _BUDGET.writers:
+                _BUDGET.writers.discard(self)
+                _BUDGET.held -= self.held
 
     def process(self, item: tuple[str, int, Any]) -> Iterator[dict]:
         part, hashed, value = item
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        self._items.append((part, hashed, data))
-        self._bytes += len(data) + _ITEM_OVERHEAD
-        if self._bytes >= self._config.buffer_bytes:
-            yield self._flush()
+        with _BUDGET.lock:
+            self._items.append((part, hashed, data))
+            self.held += len(data) + _ITEM_OVERHEAD
+            _BUDGET.held += len(data) + _ITEM_OVERHEAD
+            if _BUDGET.held >= self._config.buffer_bytes:
+                max(_BUDGET.writers, key=lambda writer: writer.held).write_run()
+            written, self._written = self._written, []
+        yield from written
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        if self._items:
-            yield WindowedValue(self._flush(), MIN_TIMESTAMP, [GlobalWindow()])
+        with _BUDGET.lock:
+            if self._items:
+                self.write_run()
+            _BUDGET.writers.discard(self)
+            written, self._written = self._written, []
+        for fact in written:
+            yield WindowedValue(fact, MIN_TIMESTAMP, [GlobalWindow()])
 
-    def _flush(self) -> dict:
-        items, self._items, self._bytes = self._items, [], 0
+    def write_run(self) -> None:
+        """Write the buffer as one run file (called under the budget's lock)."""
+        items, self._items = self._items, []
+        _BUDGET.held -= self.held
+        self.held = 0
         items.sort(key=lambda item: (item[0], item[1]))
         parts: dict[str, list[int]] = {}
         for part, _hashed, value in items:
@@ -177,7 +223,7 @@ class _SpillWriteFn(beam.DoFn):
             count[1] += len(value) + _ITEM_OVERHEAD
         path = join(self._directory, f"run-{uuid.uuid4().hex}.spill")
         write_atomic(path, _encode_run(items, self._config))
-        return {"path": path, "parts": parts}
+        self._written.append({"path": path, "parts": parts})
 
 
 class SpillWrite(beam.PTransform):

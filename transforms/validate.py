@@ -30,6 +30,8 @@ from typing import Any
 
 import apache_beam as beam
 
+from transforms.spill import MemoryConfig
+from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import Record
 from transforms.storage import join, read_bytes, write_atomic
 from transforms.validate_checks import SUPPORTED, Batch, evaluate
@@ -349,6 +351,7 @@ class ValidateStages(beam.PTransform):
         run_dir: str,
         batch_size: int = BATCH_SIZE,
         examples: int = EXAMPLES,
+        memory: MemoryConfig = MemoryConfig(),
     ):
         super().__init__()
         self._outputs = _stage_outputs(outputs)
@@ -369,9 +372,11 @@ class ValidateStages(beam.PTransform):
         self._path = join(run_dir, VALIDATION_FILE)
         self._batch_size = batch_size
         self._examples = examples
+        self._spill_dir = join(run_dir, "_staging", "spill")
+        self._memory = memory
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        partials, ids = [], []
+        partials, ids = [], {}
         size = self._batch_size
         for stage, (kept, rejected) in self._outputs.items():
             for scope, records in ((KEPT, kept), (REJECTED, rejected)):
@@ -383,11 +388,15 @@ class ValidateStages(beam.PTransform):
                     | f"Batch {stage} {scope}" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
                     | f"Check {stage} {scope}" >> beam.ParDo(BatchFn(stage, scope, checks, self._examples))
                 )
-                ids.append(records | f"Ids {stage} {scope}" >> beam.Map(lambda r, s=stage: (s, r.get("id"))))
+                ids[f"{stage} {scope}"] = records | f"Ids {stage} {scope}" >> beam.Map(
+                    lambda r, s=stage: ((s, r.get("id")), None)
+                )
+        # One (stage, id) per record and stage: through spill files, not the runner's shuffle,
+        # whose in-process form would hold them all (records x stages).
         partials.append(
             ids
-            | "AllIds" >> beam.Flatten()
-            | "CountIds" >> beam.combiners.Count.PerElement()
+            | "GroupIds" >> SpilledCoGroupByKey(self._spill_dir, tuple(ids), self._memory)
+            | "CountIds" >> beam.MapTuple(lambda key, grouped: (key, sum(map(len, grouped.values()))))
             | "Duplicated" >> beam.Filter(lambda element: element[1] > 1)
             | "DuplicatePartials" >> beam.Map(_duplicate_partial)
         )
