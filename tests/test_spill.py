@@ -17,7 +17,7 @@ from transforms.spill import (
     range_of,
     read_range,
 )
-from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey, task_count
+from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey, SpilledRepeats, task_count
 from transforms.stage import RunContext
 
 # Tiny buffers and tasks: many run files, many blocks and many ranges even on small inputs.
@@ -119,3 +119,15 @@ def test_spilled_group_by_key_in_the_run_staging(tmp_path):
         assert_that(grouped, equal_to(expected))
     spill = tmp_path / "run" / "_staging" / "spill"
     assert spill.is_dir() and not list(spill.glob("*.spill"))  # spilled there, deleted once read
+
+
+def test_spilled_repeats_finds_exactly_the_repeated_keys(tmp_path):
+    """Keys repeated within one input or across inputs, over many ranges, and no other key."""
+    first = [("a", stable_id("doc", str(i))) for i in range(300)] + [("a", stable_id("doc", "7"))] * 2
+    second = [("b", stable_id("doc", str(i))) for i in range(200)] + [("a", stable_id("doc", "42"))]
+    with TestPipeline(runner="FnApiRunner") as p:
+        repeats = (p | "First" >> beam.Create(first), p | "Second" >> beam.Create(second)) | SpilledRepeats(
+            str(tmp_path / "spill"), TINY
+        )
+        assert_that(repeats, equal_to([(("a", stable_id("doc", "7")), 3), (("a", stable_id("doc", "42")), 2)]))
+    assert not list((tmp_path / "spill").glob("*.spill"))  # deleted once counted

@@ -18,6 +18,7 @@ The output elements stream into the next step; nothing downstream needs to chang
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,14 +51,17 @@ class _JoinRangeFn(beam.DoFn):
 
     def process(self, task: tuple[int, dict[str, list]], count: int, facts: list[dict]) -> Iterator[Any]:
         index, grouped = task
+        # Only the inputs a key has values from: a join of many inputs (validation's one per
+        # stage) would otherwise hold an empty list per input and key for the whole range.
         groups: dict[Any, dict[str, list]] = {}
         for key, value in grouped["compact"]:
             name, inner = value
-            groups.setdefault(key, {n: [] for n in self._names})[name].append(inner)
+            groups.setdefault(key, {}).setdefault(name, []).append(inner)
         low, high = range_of(index, count)
         for _hashed, (key, (name, value)) in read_range(paths_with(facts, _PART), _PART, low, high):
-            groups.setdefault(key, {n: [] for n in self._names})[name].append(value)
-        yield from groups.items()
+            groups.setdefault(key, {}).setdefault(name, []).append(value)
+        for key, by_name in groups.items():
+            yield key, {name: by_name.get(name, []) for name in self._names}
 
 
 class SpilledCoGroupByKey(beam.PTransform):
@@ -135,3 +139,41 @@ class SpilledGroupByKey(beam.PTransform):
             | "Group" >> SpilledCoGroupByKey.for_run(self._run, "values")
             | "Values" >> beam.MapTuple(lambda key, grouped: (key, grouped["values"]))
         )
+
+
+def _repeated_in_range(index: int, count: int, facts: list[dict]) -> Iterator[tuple[Any, int]]:
+    low, high = range_of(index, count)
+    seen = Counter(key for _hashed, key in read_range(paths_with(facts, _PART), _PART, low, high))
+    yield from ((key, n) for key, n in seen.items() if n > 1)
+
+
+class SpilledRepeats(beam.PTransform):
+    """``(key, count)`` of every key that occurs more than once over a tuple of PCollections of
+    keys (a check that ids are unique), holding one key range at a time instead of every key."""
+
+    def __init__(self, directory: str, config: MemoryConfig = MemoryConfig()):
+        super().__init__()
+        self._directory = directory
+        self._config = config
+
+    def expand(self, keys: tuple[beam.PCollection, ...]) -> beam.PCollection:
+        facts = [
+            pcoll
+            | f"ToSpill{i}" >> beam.Map(lambda key: (_PART, key_hash(key), key))
+            | f"Spill{i}" >> SpillWrite(self._directory, self._config)
+            for i, pcoll in enumerate(keys)
+        ] | "AllSpillFacts" >> beam.Flatten()
+        config = self._config
+        count = facts | "Tasks" >> beam.combiners.ToList() | "TaskCount" >> beam.Map(
+            lambda all_facts: task_count(part_bytes(all_facts, _PART), config)
+        )
+        repeats = (
+            count
+            | "Ranges" >> beam.FlatMap(lambda n: list(range(n)))
+            | "OneTaskEach" >> beam.Reshuffle()
+            | "CountRanges" >> beam.FlatMap(
+                _repeated_in_range, count=pvalue.AsSingleton(count), facts=pvalue.AsList(facts)
+            )
+        )
+        _ = repeats | "DeleteSpilled" >> DeleteSpilled(facts)
+        return repeats

@@ -31,7 +31,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.spill import MemoryConfig
-from transforms.spilled_shuffle import SpilledCoGroupByKey
+from transforms.spilled_shuffle import SpilledRepeats
 from transforms.stage import Record
 from transforms.storage import join, read_bytes, write_atomic
 from transforms.validate_checks import SUPPORTED, Batch, evaluate
@@ -376,7 +376,7 @@ class ValidateStages(beam.PTransform):
         self._memory = memory
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        partials, ids = [], {}
+        partials, ids = [], []
         size = self._batch_size
         for stage, (kept, rejected) in self._outputs.items():
             for scope, records in ((KEPT, kept), (REJECTED, rejected)):
@@ -388,16 +388,12 @@ class ValidateStages(beam.PTransform):
                     | f"Batch {stage} {scope}" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
                     | f"Check {stage} {scope}" >> beam.ParDo(BatchFn(stage, scope, checks, self._examples))
                 )
-                ids[f"{stage} {scope}"] = records | f"Ids {stage} {scope}" >> beam.Map(
-                    lambda r, s=stage: ((s, r.get("id")), None)
-                )
+                ids.append(records | f"Ids {stage} {scope}" >> beam.Map(lambda r, s=stage: (s, r.get("id"))))
         # One (stage, id) per record and stage: through spill files, not the runner's shuffle,
         # whose in-process form would hold them all (records x stages).
         partials.append(
-            ids
-            | "GroupIds" >> SpilledCoGroupByKey(self._spill_dir, tuple(ids), self._memory)
-            | "CountIds" >> beam.MapTuple(lambda key, grouped: (key, sum(map(len, grouped.values()))))
-            | "Duplicated" >> beam.Filter(lambda element: element[1] > 1)
+            tuple(ids)
+            | "RepeatedIds" >> SpilledRepeats(self._spill_dir, self._memory)
             | "DuplicatePartials" >> beam.Map(_duplicate_partial)
         )
         path = self._path
