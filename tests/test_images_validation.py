@@ -38,7 +38,8 @@ from transforms.record import stable_id
 from transforms.run_commit import SUCCESS, begin_run
 from transforms.run_gate import ValidationFailed, gate
 from transforms.stage import RunContext
-from transforms.stats import StatsPlan, _MemberClustersFn, stats_document
+from transforms.stats import StatsPlan, stats_document
+from transforms.stats.collect import _MemberClustersFn
 from transforms.validate import ValidateStages
 
 pytestmark = pytest.mark.slow
