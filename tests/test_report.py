@@ -21,12 +21,11 @@ from pipelines.report import (
     DRIFT_EXIT,
     add_report_arguments,
     drift_alarms,
-    find_previous_run,
     load_report,
-    load_validation,
     report_command,
     write_report,
 )
+from pipelines.report_inputs import find_previous_run, load_validation
 from pipelines.runner import pipeline_options
 
 pytestmark = pytest.mark.slow
