@@ -22,7 +22,7 @@ from apache_beam import pvalue
 from transforms.crawl import reasons
 from transforms.crawl.config import IMAGE_CONTENT_TYPES, CrawlConfig
 from transforms.crawl.fetch_hosts import FetchHosts
-from transforms.crawl.fetcher import url_record
+from transforms.crawl.fetch_outcome import url_record
 from transforms.crawl.url_norm import InvalidUrl, normalize_url
 from transforms.images.record import BODY, StageOutputPair
 from transforms.spilled_shuffle import SpilledCoGroupByKey
