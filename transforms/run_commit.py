@@ -114,10 +114,3 @@ def write_seal(run_dir: str, manifest_bytes: bytes) -> None:
     seal = {"run_id": json.loads(manifest_bytes).get("run_id"),
             "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
     write_atomic(join(run_dir, SUCCESS), json.dumps(seal).encode())
-
-
-def commit_run(run_dir: str, stage_order: list[str], header: dict[str, Any]) -> dict[str, Any]:
-    """``write_manifest`` then ``seal_run``, for jobs with nothing to add in between."""
-    manifest = write_manifest(run_dir, stage_order, header)
-    seal_run(run_dir)
-    return manifest

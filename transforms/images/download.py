@@ -12,7 +12,7 @@ Records that came with their bytes (WebDataset samples) pass through untouched.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
@@ -129,8 +129,3 @@ class Download(beam.PTransform):
             | "Merge" >> beam.ParDo(_JoinFn(stage)).with_outputs(REJECTED, main=KEPT)
         )
         return StageOutputPair(joined.kept, joined[REJECTED])
-
-
-def with_private_addresses(config: DownloadConfig, allow: bool) -> DownloadConfig:
-    """``--allow-private-addresses`` for the download's crawler."""
-    return replace(config, crawl=replace(config.crawl, allow_private_addresses=allow)) if allow else config
