@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.storage import join
+from run_folder.storage import join
 
 # The stages whose rejections are a publisher's or a rights holder's decision, not ours.
 CONSENT_STAGES = ("takedown", "consent", "license")

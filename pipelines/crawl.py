@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import json
 import logging
 import sys
 import time
@@ -39,7 +37,7 @@ from pipelines.runner import pipeline_options, runner_name
 from pipelines.version import code_version
 from transforms.crawl import reasons
 from transforms.crawl.config import IMAGE_CONTENT_TYPES, TEXT_CONTENT_TYPES, CrawlConfig
-from transforms.crawl.crawl_facts import WriteRoundFacts, count, file_fact, load_round_facts, row_fact, staging_path
+from transforms.crawl.crawl_facts import WriteRoundFacts, count, file_fact, load_round_facts, row_fact
 from transforms.crawl.fetch_hosts import FetchHosts
 from transforms.crawl.fetch_log import FETCH_LOG_DIR, FETCH_LOG_SCHEMA, log_row, read_fetch_log, retryable_urls
 from transforms.crawl.frontier import ADMITTED, REJECTED, SEEN, NextFrontier, PrepareUrls
@@ -47,8 +45,11 @@ from transforms.crawl.robots import robots_token
 from transforms.crawl.url_inputs import ReadUrlFiles, match_files, read_url_file
 from transforms.crawl.warc_writer import FILES, WARC_DIR, WriteWarcShards, encode_page
 from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
-from transforms.run_commit import MANIFEST, SUCCESS, ConservationError
-from transforms.storage import delete, exists, join, list_files, write_atomic
+from run_folder.layout import STAGING_DIR
+from run_folder.manifest import ConservationError, delete_unwritten, store_manifest
+from run_folder.seal import begin_run, seal_run
+from run_folder.staged import clear_staging
+from run_folder.storage import join, list_files
 
 __all__ = [
     "CrawlConfig",
@@ -66,7 +67,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Config = CrawlConfig
-STAGING = "_staging"
 
 
 def _seen_urls(path: str) -> Any:
@@ -109,7 +109,7 @@ def build_round(
     seen = pipeline | "ReadSeen" >> ReadUrlFiles(seen_files, _seen_urls) if seen_files else None
     prepared = raw | "Prepare" >> PrepareUrls(config, seen, budget)
     results = prepared[ADMITTED] | "Fetch" >> FetchHosts(
-        config, postprocess=encode_page, robots_cache=join(run_dir, STAGING, "robots")
+        config, postprocess=encode_page, robots_cache=join(run_dir, STAGING_DIR, "robots")
     )
     fetched, fetch_rejected = results | "ByOutcome" >> beam.Partition(
         lambda r, _n: 0 if r["outcome"] == reasons.FETCHED else 1, 2
@@ -135,10 +135,10 @@ def build_round(
         log_files | "FactLog" >> beam.Map(_log_file_fact, run_dir, round_index),
     ]
     if config.depth > 0:
-        prefix = join(run_dir, STAGING, "frontier", f"round={round_index + 1}", "links")
+        prefix = join(run_dir, STAGING_DIR, "frontier", f"round={round_index + 1}", "links")
         links = results | "NextFrontier" >> NextFrontier(config, prefix)
         facts.append(links | "FactFrontier" >> beam.Map(count("frontier")))
-    _ = facts | "AllFacts" >> beam.Flatten() | "RoundFacts" >> WriteRoundFacts(staging_path(run_dir, round_index))
+    _ = facts | "AllFacts" >> beam.Flatten() | "RoundFacts" >> WriteRoundFacts(run_dir, round_index)
 
 
 def check_round(facts: dict[str, Any], round_index: int) -> dict[str, Any]:
@@ -169,17 +169,6 @@ def check_round(facts: dict[str, Any], round_index: int) -> dict[str, Any]:
         "bytes": facts["bytes"],
         "next_frontier": c["frontier"],
     }
-
-
-def _delete_staging(run_dir: str) -> None:
-    delete(list_files(join(run_dir, STAGING)))
-    if exists(join(run_dir, STAGING)):  # a local folder; object stores have none left
-        delete([join(run_dir, STAGING)])
-
-
-def _begin(run_dir: str) -> None:
-    delete([p for p in (join(run_dir, SUCCESS), join(run_dir, MANIFEST)) if exists(p)])
-    _delete_staging(run_dir)
 
 
 def _warc_info(run_id: str, config: CrawlConfig) -> dict[str, str]:
@@ -219,7 +208,8 @@ def run(
         inputs, reader, reader_args = match_files(urls), read_url_file, {"url_field": config.url_field}
     else:
         raise ValueError("nothing to crawl: give URL lists or a run to retry")
-    _begin(run_dir)
+    begin_run(run_dir)
+    clear_staging(run_dir)  # round facts, robots cache and frontier of an earlier attempt
     started = time.time()
     warc_info = _warc_info(run_id, config)
     rounds: list[dict[str, Any]] = []
@@ -234,14 +224,14 @@ def run(
             build_round(
                 pipeline, run_dir, round_index, inputs, reader, reader_args, seen_files, budget, config, warc_info
             )
-        facts = load_round_facts(staging_path(run_dir, round_index))
+        facts = load_round_facts(run_dir, round_index)
         rounds.append(check_round(facts, round_index))
         files.extend(facts["files"])
         admitted += rounds[-1]["admitted"]
         log.info("crawl round %d: %s", round_index, rounds[-1])
         if not rounds[-1]["next_frontier"]:
             break
-        frontier = join(run_dir, STAGING, "frontier", f"round={round_index + 1}")
+        frontier = join(run_dir, STAGING_DIR, "frontier", f"round={round_index + 1}")
         inputs = [p for p in list_files(frontier) if p.endswith(".jsonl.gz")]
         reader, reader_args = read_url_file, {"url_field": "url"}
     header = {
@@ -261,10 +251,7 @@ def run(
 def _commit(
     run_dir: str, header: dict[str, Any], rounds: list[dict[str, Any]], files: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    written = {join(run_dir, f["path"]) for f in files}
-    stale = [p for d in (WARC_DIR, FETCH_LOG_DIR) for p in list_files(join(run_dir, d)) if p not in written]
-    delete(stale)
-    _delete_staging(run_dir)
+    delete_unwritten(run_dir, (WARC_DIR, FETCH_LOG_DIR), {join(run_dir, f["path"]) for f in files})
     reasons_total: Counter[str] = Counter()
     for r in rounds:
         reasons_total.update(r["reasons"])
@@ -284,11 +271,8 @@ def _commit(
         "warc_files": [join(run_dir, p) for p in warc],
         "fetch_log": join(run_dir, FETCH_LOG_DIR),
     }
-    manifest_bytes = json.dumps(manifest, indent=2).encode()
-    write_atomic(join(run_dir, MANIFEST), manifest_bytes)
-    # As the text job's: it names the manifest it seals (Beam's S3 writer cannot upload 0 bytes).
-    seal = {"run_id": header["run_id"], "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
-    write_atomic(join(run_dir, SUCCESS), json.dumps(seal).encode())
+    store_manifest(run_dir, manifest)
+    seal_run(run_dir)
     return manifest
 
 

@@ -32,9 +32,9 @@ from pipelines.report_inputs import (
     load_run_stats,
     load_validation,
 )
-from transforms.run_commit import DATA, MANIFEST, REJECTED_DIR, SUCCESS
+from run_folder.layout import DATA, MANIFEST, REJECTED_DIR, SUCCESS
 from transforms.stats import merge_profiles
-from transforms.storage import exists, join, read_bytes, write_atomic
+from run_folder.storage import exists, join, read_bytes, write_atomic
 
 REPORT_JSON = f"{REPORT_DIR}/report.json"
 REPORT_HTML = f"{REPORT_DIR}/index.html"

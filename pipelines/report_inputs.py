@@ -9,19 +9,19 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.run_commit import MANIFEST, SUCCESS
+from run_folder.layout import MANIFEST, STATS_NAME, SUCCESS, VALIDATION_DIR
+from run_folder.staged import staged_path
 from transforms.stats import STATS_FILE, load_stats
-from transforms.storage import exists, join, list_files, read_bytes, write_atomic
+from run_folder.storage import exists, join, list_files, read_bytes, write_atomic
 
 REPORT_DIR = "report"
 KEPT_STATS = f"{REPORT_DIR}/stats.json"
-VALIDATION_DIR = "validation"
 
 
 def keep_stats(run_dir: str) -> str | None:
-    """Copy ``_staging/stats.json`` to ``report/stats.json``; call before ``commit_run`` clears
+    """Copy ``_staging/stats.json`` to ``report/stats.json``; call before ``seal_run`` clears
     ``_staging/``. Returns the kept path, or None when the run has no stats."""
-    staged, kept = join(run_dir, STATS_FILE), join(run_dir, KEPT_STATS)
+    staged, kept = staged_path(run_dir, STATS_NAME), join(run_dir, KEPT_STATS)
     if exists(staged):
         write_atomic(kept, read_bytes(staged))
         return kept

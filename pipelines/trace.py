@@ -26,7 +26,7 @@ import pyarrow.fs as pafs
 
 from schemas.columns import BASE_FIELDS, REJECT_FIELDS
 from transforms.registry import TEXT_STAGES
-from transforms.run_commit import DATA, MANIFEST, REJECTED_DIR
+from run_folder.layout import DATA, MANIFEST, REJECTED_DIR
 from transforms.stats import snippet
 
 KEPT, REJECTED = "kept", "rejected"

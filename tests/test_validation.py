@@ -18,9 +18,11 @@ from transforms.filters.language import LanguageFilter
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs, read_file
 from transforms.registry import TEXT_STAGES
-from transforms.run_commit import SUCCESS, begin_run, seal_run, write_manifest
-from transforms.run_facts import load_run_facts
-from transforms.run_gate import ValidationFailed, evaluate, gate
+from run_folder.layout import SUCCESS
+from run_folder.manifest import write_manifest
+from run_folder.seal import begin_run, seal_run
+from run_folder.facts import load_run_facts
+from run_folder.gate import ValidationFailed, evaluate, gate
 from transforms.stage import ApplyStage, RunContext
 from transforms.validate import (
     BatchFn,

@@ -31,7 +31,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.stage import Record
-from transforms.storage import join, read_bytes, write_atomic
+from run_folder.storage import join, read_bytes, write_atomic
 from transforms.validate_checks import SUPPORTED, Batch, evaluate
 
 VALIDATION_FILE = "_staging/validation.json"

@@ -34,7 +34,7 @@ import pyarrow as pa
 from transforms.range_shards import RangeShards
 from transforms.spill import MemoryConfig, default_spill_dir
 from transforms.stage import Record
-from transforms.storage import join, write_atomic
+from run_folder.storage import join, write_atomic
 
 
 # The image column's format (``decode.output_format``) -> the extension WebDataset readers decode.

@@ -26,10 +26,12 @@ from transforms.stats.accumulate import (
 from transforms.stats.clusters import CLUSTER_SIZE_BINS, trim_clusters
 from transforms.stats.fields import TEXT_PROFILE, Profile
 from transforms.stats.samples import record_sample
-from transforms.storage import join, read_bytes, write_atomic
+from run_folder.layout import STAGING_DIR, STATS_NAME
+from run_folder.staged import write_staged
+from run_folder.storage import read_bytes
 from transforms.summaries import Summary, add_smallest, add_value, histogram, merge_smallest
 
-STATS_FILE = "_staging/stats.json"
+STATS_FILE = f"{STAGING_DIR}/{STATS_NAME}.json"  # relative to the run folder
 
 class _BundleStatsFn(beam.DoFn):
     """Stats of the records of one bundle, emitted once at its end (see the module doc)."""
@@ -142,7 +144,7 @@ class CollectStats(beam.PTransform):
         if not outputs.kept:
             raise ValueError("outputs has no stages")
         self._outputs = outputs
-        self._path = join(run_dir, STATS_FILE)
+        self._run_dir = run_dir
         self._plan = StatsPlan.for_stages(list(outputs.kept), stage_classes, profile, sample_size=sample_size,
                                           top_clusters=top_clusters, cluster_members=cluster_members)
 
@@ -167,13 +169,8 @@ class CollectStats(beam.PTransform):
             partials
             | "AllStats" >> beam.Flatten()
             | "Merge" >> beam.CombineGlobally(MergeStatsFn(plan))
-            | "Write" >> beam.Map(_write_json, self._path)
+            | "Write" >> beam.Map(write_staged, self._run_dir, STATS_NAME)
         )
-
-
-def _write_json(document: dict[str, Any], path: str) -> str:
-    write_atomic(path, json.dumps(document, indent=1).encode())
-    return path
 
 
 def load_stats(path: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import json
 import logging
 from typing import Any
 
-from transforms.storage import is_local, join, read_bytes, write_atomic
+from run_folder.storage import is_local, join, read_bytes, write_atomic
 from transforms.synthetic.backends import Completion
 
 log = logging.getLogger(__name__)
