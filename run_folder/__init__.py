@@ -5,6 +5,7 @@ attempt go first), filled by the pipeline (files through ``storage.write_atomic`
 written files as run facts, ``facts``; each step's report data staged under ``_staging/``,
 ``staged``), judged (``gate``: the validation results), committed (``manifest``: conservation,
 stale files out, ``manifest.json``) and sealed last (``seal.seal_run``: ``_SUCCESS``). The names
-of its parts are in ``layout``. Modules here import no pipeline and no stage: jobs
-(``pipelines``) and stages (``transforms``) import them.
+of its parts are in ``layout``. Jobs (``pipelines``) and stages (``transforms``) import these
+modules; they import no pipeline and no stage (the gate reads the validation results through
+``transforms.validate``, the one exception; see docs/architecture.md).
 """

@@ -14,7 +14,7 @@ vary as hash ranges do (a shard may even be empty, an empty tar, and keeps its n
 reach their shard through spill files (``transforms.range_shards``); each shard is held in
 memory by one worker while it is encoded, then written with
 ``storage.write_atomic`` (local or ``s3://``). The sink outputs one dict per shard (path, rows,
-bytes, sha256), the form ``run_facts.file_fact`` takes.
+bytes, sha256), the form ``run_folder.facts.file_fact`` takes.
 """
 
 from __future__ import annotations

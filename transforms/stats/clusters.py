@@ -84,7 +84,7 @@ def dedup_size_field(stage_class: type | None) -> str | None:
 
 def names_keeper_only(stage_class: type | None) -> bool:
     """A dedup stage whose duplicates name their keeper (``dup_of``) but that records no cluster
-    size: its clusters are counted from the removed members (``MemberClusters``)."""
+    size: its clusters are counted from the removed members (``collect._MemberClustersFn``)."""
     names = [f.name for f in getattr(stage_class, "signal_fields", ())]
     return "dup_of" in names and dedup_size_field(stage_class) is None
 

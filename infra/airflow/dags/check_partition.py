@@ -1,7 +1,7 @@
 """The daily DAGs' validation gate: check one committed partition before anything is published.
 
 Runs under the dataprep venv's interpreter, not Airflow's: it reads the partition through Beam's
-FileSystems (``transforms.storage``), with the same storage settings as the pipeline (the standard
+FileSystems (``run_folder.storage``), with the same storage settings as the pipeline (the standard
 AWS variables for ``s3://``)::
 
     python check_partition.py <run_dir> [--dedup-index URI] [--accept-drift] [--retract-on-failure]
