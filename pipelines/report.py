@@ -23,6 +23,7 @@ from typing import Any
 
 from pipelines import drift
 from pipelines.consent_report import consent_section
+from pipelines.harm_report import harm_section
 from pipelines.report_html import render_html
 from pipelines.report_inputs import (
     REPORT_DIR,
@@ -243,6 +244,7 @@ def build_report(run_dir: str, manifest: dict[str, Any], stats: dict[str, Any] |
         "balance": manifest.get("balance"),
         "synthetic": manifest.get("synthetic"),
         "consent": consent_section(run_dir, manifest),
+        "harm": harm_section(run_dir, manifest),
         "inventory": _inventory(manifest),
     }
 

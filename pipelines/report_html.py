@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from pipelines.consent_report import render_consent
+from pipelines.harm_report import render_harm
 from pipelines.report_charts import (
     AFTER,
     ALARM,
@@ -23,11 +24,13 @@ from pipelines.report_charts import (
     no_data_chart,
 )
 from pipelines.report_format import byte_size, esc, html_table, number, percent, plural
+from pipelines.report_step_sections import render_synthetic, render_tokens
 
 SECTIONS = (
     ("summary", "Summary"),
     ("funnel", "Funnel"),
     ("distributions", "Distributions"),
+    ("harm", "Harm scores"),
     ("dedup", "Dedup clusters"),
     ("samples", "Rejected samples"),
     ("validation", "Validation"),
@@ -335,63 +338,12 @@ def _inventory(report: dict[str, Any]) -> str:
             f'{html_table(["path", "rows", "bytes", "sha256"], files, numeric={1, 2})}</details></section>')
 
 
-def _tokens(report: dict[str, Any]) -> str:
-    """Published tokens per language and source; the balance step's before/after when it ran."""
-    parts = ['<section id="tokens"><h2>Tokens and balance</h2>']
-    if report["run"].get("job") == "images":
-        return parts[0] + "<p>Token counts and balancing apply to the text job only.</p></section>"
-    tokens = report.get("tokens")
-    if tokens:
-        parts.append(f"<p>{number(tokens['tokens'])} tokens ({esc(tokens.get('encoding', ''))}) in "
-                     f"{number(tokens['documents'])} published documents.</p>")
-        for kind in ("language", "source"):
-            rows = [[esc(key), number(v["documents"]), number(v["tokens"])] for key, v in tokens.get(kind, {}).items()]
-            parts.append(f"<h3>per {kind}</h3>" + html_table([kind, "documents", "tokens"], rows, numeric={1, 2}))
-    else:
-        parts.append("<p>Token counting was off for this run.</p>")
-    balance = report.get("balance")
-    if balance:
-        for kind in ("language", "domain"):
-            rows = [[esc(key), number(v["before"]), number(v["after"])] for key, v in balance.get(kind, {}).items()]
-            parts.append(f"<h3>balance: documents per {kind}</h3>"
-                         + html_table([kind, "before", "after"], rows, numeric={1, 2}))
-    parts.append("</section>")
-    return "".join(parts)
-
-
-def _synthetic(report: dict[str, Any]) -> str:
-    """LLM-generated records: their share of the output and, per template, what became of them."""
-    parts = ['<section id="synthetic"><h2>Synthetic data</h2>']
-    synthetic = report.get("synthetic")
-    if not synthetic:
-        return parts[0] + "<p>Synthetic generation was off for this run.</p></section>"
-    parts.append(f"<p>{number(synthetic['synthetic_records'])} of {number(synthetic['final_records'])} published records "
-                 f"({percent(synthetic['share'])}) are synthetic. They met the same gates and dedup as crawled "
-                 f"records; a duplicate of its parent is dropped as such.</p>")
-    rows, reasons = [], []
-    for name, t in synthetic["templates"].items():
-        rows.append([f"<code>{esc(name)}</code>", number(t["attempted"]), number(t["generated"]), number(t["cached"]),
-                     number(t["accepted"]), percent(t["acceptance_rate"]), number(t["tokens"]), number(t["generation_seconds"]),
-                     number(t["tokens_per_second"])])
-        reasons += [[f"<code>{esc(name)}</code>", f"<code>{esc(r)}</code>", number(n)] for r, n in t["rejected"].items()]
-    parts.append(html_table(["template", "attempted", "generated", "from cache", "accepted", "acceptance",
-                         "tokens", "generation s", "tokens/s"], rows, numeric=set(range(1, 9))))
-    if reasons:
-        parts.append("<h3>why synthetic records were dropped</h3>"
-                     + html_table(["template", "reason", "records"], reasons, numeric={2}))
-    selection = synthetic.get("selection")
-    if selection:
-        rows = [[esc(k), number(v)] for k, v in selection.items() if isinstance(v, (int, float))]
-        parts.append("<h3>seed selection</h3>" + html_table(["", "count"], rows, numeric={1}))
-    parts.append("</section>")
-    return "".join(parts)
-
-
 def render_html(report: dict[str, Any]) -> str:
     nav = "".join(f'<a href="#{sid}">{title}</a>' for sid, title in SECTIONS)
     body = "".join([
-        _header(report), _summary(report), _funnel(report), _distributions(report), _dedup(report),
-        _samples(report), _validation(report), _drift(report), _tokens(report), _synthetic(report),
+        _header(report), _summary(report), _funnel(report), _distributions(report),
+        render_harm(report.get("harm")), _dedup(report),
+        _samples(report), _validation(report), _drift(report), render_tokens(report), render_synthetic(report),
         render_consent(report.get("consent")), _inventory(report),
     ])
     title = f"dataprep report · {report['run'].get('run_id')}"
