@@ -85,7 +85,7 @@ setup(
     version="0.1.0",
     description="Clean, deduplicated, validated training data for generative models, on Apache Beam.",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["pipelines*", "transforms*", "schemas*"]),
+    packages=find_packages(include=["pipelines*", "transforms*", "schemas*", "run_folder*"]),
     package_data={"transforms": ["data/*.txt", "data/*.json"]},
     install_requires=RUNTIME,
     extras_require={"test": TEST, "synthetic": SYNTHETIC, "clip": CLIP},

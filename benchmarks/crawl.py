@@ -123,7 +123,8 @@ def _config(concurrency: int):
 def _run_fetcher(urls: list[str], concurrency: int) -> dict:
     import asyncio
 
-    from transforms.crawl.fetcher import Fetcher, url_record
+    from transforms.crawl.fetch_outcome import url_record
+    from transforms.crawl.fetcher import Fetcher
     from transforms.crawl.url_norm import normalize_url, politeness_key
 
     hosts: dict[str, list] = {}

@@ -49,7 +49,7 @@ from pipelines.report import (  # noqa: E402
     report_command,
 )
 from pipelines.trace import add_trace_arguments, trace_command  # noqa: E402
-from transforms.storage import join  # noqa: E402
+from run_folder.storage import join  # noqa: E402
 from transforms.synthetic import add_synthetic_options, with_synthetic_options  # noqa: E402
 
 JOBS = {"text": "pipelines.text", "images": "pipelines.images"}  # job name -> module with ``Config`` and ``run``

@@ -12,27 +12,17 @@ import html
 from collections import Counter
 from typing import Any
 
-import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-
-from transforms.storage import join
+from pipelines.report_columns import column_rows
 
 # The stages whose rejections are a publisher's or a rights holder's decision, not ours.
 CONSENT_STAGES = ("takedown", "consent", "license")
 
 
 def _column_counts(run_dir: str, paths: list[str], columns: tuple[str, str]) -> Counter:
-    """Counts of the value pairs of two columns over the files: each file is opened seekable, so
-    Parquet reads its footer and those two column chunks, not the text."""
+    """Counts of the value pairs of two columns over the files (``pipelines.report_columns``)."""
     counts: Counter = Counter()
-    for path in paths:
-        with FileSystems.open(join(run_dir, path), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            parquet = pq.ParquetFile(handle)
-            if not all(c in parquet.schema_arrow.names for c in columns):
-                continue
-            table = parquet.read(columns=list(columns))
-        counts.update(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
+    for rows in column_rows(run_dir, paths, columns):
+        counts.update(rows)
     return counts
 
 

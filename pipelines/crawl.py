@@ -7,9 +7,9 @@
 A run is one Beam job per round: round 0 fetches the URL lists (or, with ``--retry-failed``,
 the URLs a previous run failed on with a retryable reason); each later round fetches the
 links found in the round before, up to ``depth`` and the ``page_budget``. Per round:
-read → normalise, dedup, drop the already seen, budget (``PrepareUrls``) → group by host, fetch
-and encode each page as a gzipped WARC record (``FetchHosts``, ``encode_page``) → WARC shards
-(``WriteWarcShards``) and the fetch log (``ShardedParquetSink``).
+read → normalise, dedup, drop the already seen, budget → fetch host by host → WARC shards and
+the fetch log (``pipelines.crawl_round``). The run begins, commits and seals through the run
+layer (``run_folder``), with its own manifest: rounds and outcomes by reason.
 
     <output>/<run_id>/
       warc/crawl-r<round>-SSSSS-of-NNNNN.warc.gz   fetched pages (gzip per record)
@@ -22,33 +22,31 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import json
 import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
 
 from pipelines.config import config_hash, load_config, to_dict
+from pipelines.crawl_round import build_round, check_round, warcinfo_fields
 from pipelines.runner import pipeline_options, runner_name
 from pipelines.version import code_version
 from transforms.crawl import reasons
 from transforms.crawl.config import IMAGE_CONTENT_TYPES, TEXT_CONTENT_TYPES, CrawlConfig
-from transforms.crawl.crawl_facts import WriteRoundFacts, count, file_fact, load_round_facts, row_fact, staging_path
-from transforms.crawl.fetch_hosts import FetchHosts
-from transforms.crawl.fetch_log import FETCH_LOG_DIR, FETCH_LOG_SCHEMA, log_row, read_fetch_log, retryable_urls
-from transforms.crawl.frontier import ADMITTED, REJECTED, SEEN, NextFrontier, PrepareUrls
-from transforms.crawl.robots import robots_token
-from transforms.crawl.url_inputs import ReadUrlFiles, match_files, read_url_file
-from transforms.crawl.warc_writer import FILES, WARC_DIR, WriteWarcShards, encode_page
-from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
-from transforms.run_commit import MANIFEST, SUCCESS, ConservationError
-from transforms.storage import delete, exists, join, list_files, write_atomic
+from transforms.crawl.crawl_facts import load_round_facts
+from transforms.crawl.fetch_log import FETCH_LOG_DIR, retryable_urls
+from transforms.crawl.url_inputs import match_files, read_url_file
+from transforms.crawl.warc_writer import WARC_DIR
+from run_folder.layout import STAGING_DIR
+from run_folder.manifest import delete_unwritten, store_manifest
+from run_folder.seal import begin_run, seal_run
+from run_folder.staged import clear_staging
+from run_folder.storage import join, list_files
 
 __all__ = [
     "CrawlConfig",
@@ -66,130 +64,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Config = CrawlConfig
-STAGING = "_staging"
-
-
-def _seen_urls(path: str) -> Any:
-    return (row["url"] for row in read_fetch_log(path, ["url"]))
-
-
-def _relative(run_dir: str, path: str) -> str:
-    prefix = run_dir.rstrip("/") + "/"
-    return path[len(prefix) :] if path.startswith(prefix) else path
-
-
-def _log_file_fact(info: dict[str, Any], run_dir: str, round_index: int) -> Any:
-    return file_fact(
-        {
-            "path": _relative(run_dir, info["path"]),
-            "kind": "fetch_log",
-            "round": round_index,
-            "records": info["rows"],
-            "bytes": info["bytes"],
-            "sha256": info["sha256"],
-        }
-    )
-
-
-def build_round(
-    pipeline: beam.Pipeline,
-    run_dir: str,
-    round_index: int,
-    inputs: Sequence[str],
-    reader: Callable[..., Any],
-    reader_args: dict[str, Any],
-    seen_files: Sequence[str],
-    budget: int | None,
-    config: CrawlConfig,
-    warc_info: dict[str, str],
-) -> None:
-    """Add one crawl round to ``pipeline``: every distinct URL read ends in the fetch log
-    (or was already there from an earlier round)."""
-    raw = pipeline | "ReadUrls" >> ReadUrlFiles(inputs, reader, **reader_args)
-    seen = pipeline | "ReadSeen" >> ReadUrlFiles(seen_files, _seen_urls) if seen_files else None
-    prepared = raw | "Prepare" >> PrepareUrls(config, seen, budget)
-    results = prepared[ADMITTED] | "Fetch" >> FetchHosts(
-        config, postprocess=encode_page, robots_cache=join(run_dir, STAGING, "robots")
-    )
-    fetched, fetch_rejected = results | "ByOutcome" >> beam.Partition(
-        lambda r, _n: 0 if r["outcome"] == reasons.FETCHED else 1, 2
-    )
-    warc = fetched | "WriteWarc" >> WriteWarcShards(run_dir, round_index, config.warc_shard_bytes, warc_info)
-    rows = (
-        (warc.rows, fetch_rejected, prepared[REJECTED])
-        | "AllOutcomes" >> beam.Flatten()
-        | "LogRows" >> beam.Map(log_row, round_index)
-    )
-    log_files = rows | "WriteFetchLog" >> ShardedParquetSink(
-        join(run_dir, FETCH_LOG_DIR, f"round={round_index}"),
-        FETCH_LOG_SCHEMA,
-        ParquetSinkConfig(max_rows_per_shard=config.fetch_log_rows_per_shard),
-    )
-    facts = [
-        raw | "FactInput" >> beam.Map(count("inputs")),
-        prepared[SEEN] | "FactSeen" >> beam.Map(count("already_seen")),
-        prepared[REJECTED] | "FactPrefetch" >> beam.Map(count("prefetch_rejected")),
-        results | "FactAdmitted" >> beam.Map(count("admitted")),
-        rows | "FactRows" >> beam.Map(row_fact),
-        warc[FILES] | "FactWarc" >> beam.Map(file_fact),
-        log_files | "FactLog" >> beam.Map(_log_file_fact, run_dir, round_index),
-    ]
-    if config.depth > 0:
-        prefix = join(run_dir, STAGING, "frontier", f"round={round_index + 1}", "links")
-        links = results | "NextFrontier" >> NextFrontier(config, prefix)
-        facts.append(links | "FactFrontier" >> beam.Map(count("frontier")))
-    _ = facts | "AllFacts" >> beam.Flatten() | "RoundFacts" >> WriteRoundFacts(staging_path(run_dir, round_index))
-
-
-def check_round(facts: dict[str, Any], round_index: int) -> dict[str, Any]:
-    """Conservation of one round: every admitted or refused URL has one row; every fetched
-    page is in a WARC shard; the fetch log files hold exactly the rows counted."""
-    c = Counter(facts["count"])
-    rows = c["fetched"] + c["rejected"]
-    warc_records = sum(f["records"] for f in facts["files"] if f["kind"] == "warc")
-    log_records = sum(f["records"] for f in facts["files"] if f["kind"] == "fetch_log")
-    if rows != c["admitted"] + c["prefetch_rejected"]:
-        raise ConservationError(
-            f"round {round_index}: {rows} fetch-log rows for {c['admitted']} admitted "
-            f"+ {c['prefetch_rejected']} refused URLs"
-        )
-    if warc_records != c["fetched"] or log_records != rows:
-        raise ConservationError(
-            f"round {round_index}: files hold {warc_records} WARC records / {log_records} "
-            f"rows; counted {c['fetched']} fetched / {rows} rows"
-        )
-    return {
-        "round": round_index,
-        "inputs": c["inputs"],
-        "already_seen": c["already_seen"],
-        "admitted": c["admitted"],
-        "fetched": c["fetched"],
-        "rejected": c["rejected"],
-        "reasons": facts["reasons"],
-        "bytes": facts["bytes"],
-        "next_frontier": c["frontier"],
-    }
-
-
-def _delete_staging(run_dir: str) -> None:
-    delete(list_files(join(run_dir, STAGING)))
-    if exists(join(run_dir, STAGING)):  # a local folder; object stores have none left
-        delete([join(run_dir, STAGING)])
-
-
-def _begin(run_dir: str) -> None:
-    delete([p for p in (join(run_dir, SUCCESS), join(run_dir, MANIFEST)) if exists(p)])
-    _delete_staging(run_dir)
-
-
-def _warc_info(run_id: str, config: CrawlConfig) -> dict[str, str]:
-    return {
-        "isPartOf": run_id,
-        "http-header-user-agent": config.user_agent,
-        "robots": f"obey ({robots_token(config.user_agent)})",
-        "format": "WARC File Format 1.1",
-        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
-    }
 
 
 def run(
@@ -219,9 +93,10 @@ def run(
         inputs, reader, reader_args = match_files(urls), read_url_file, {"url_field": config.url_field}
     else:
         raise ValueError("nothing to crawl: give URL lists or a run to retry")
-    _begin(run_dir)
+    begin_run(run_dir)
+    clear_staging(run_dir)  # round facts, robots cache and frontier of an earlier attempt
     started = time.time()
-    warc_info = _warc_info(run_id, config)
+    warc_info = warcinfo_fields(run_id, config)
     rounds: list[dict[str, Any]] = []
     files: list[dict[str, Any]] = []
     admitted = 0
@@ -234,14 +109,14 @@ def run(
             build_round(
                 pipeline, run_dir, round_index, inputs, reader, reader_args, seen_files, budget, config, warc_info
             )
-        facts = load_round_facts(staging_path(run_dir, round_index))
+        facts = load_round_facts(run_dir, round_index)
         rounds.append(check_round(facts, round_index))
         files.extend(facts["files"])
         admitted += rounds[-1]["admitted"]
         log.info("crawl round %d: %s", round_index, rounds[-1])
         if not rounds[-1]["next_frontier"]:
             break
-        frontier = join(run_dir, STAGING, "frontier", f"round={round_index + 1}")
+        frontier = join(run_dir, STAGING_DIR, "frontier", f"round={round_index + 1}")
         inputs = [p for p in list_files(frontier) if p.endswith(".jsonl.gz")]
         reader, reader_args = read_url_file, {"url_field": "url"}
     header = {
@@ -261,10 +136,7 @@ def run(
 def _commit(
     run_dir: str, header: dict[str, Any], rounds: list[dict[str, Any]], files: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    written = {join(run_dir, f["path"]) for f in files}
-    stale = [p for d in (WARC_DIR, FETCH_LOG_DIR) for p in list_files(join(run_dir, d)) if p not in written]
-    delete(stale)
-    _delete_staging(run_dir)
+    delete_unwritten(run_dir, (WARC_DIR, FETCH_LOG_DIR), {join(run_dir, f["path"]) for f in files})
     reasons_total: Counter[str] = Counter()
     for r in rounds:
         reasons_total.update(r["reasons"])
@@ -284,11 +156,8 @@ def _commit(
         "warc_files": [join(run_dir, p) for p in warc],
         "fetch_log": join(run_dir, FETCH_LOG_DIR),
     }
-    manifest_bytes = json.dumps(manifest, indent=2).encode()
-    write_atomic(join(run_dir, MANIFEST), manifest_bytes)
-    # As the text job's: it names the manifest it seals (Beam's S3 writer cannot upload 0 bytes).
-    seal = {"run_id": header["run_id"], "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
-    write_atomic(join(run_dir, SUCCESS), json.dumps(seal).encode())
+    store_manifest(run_dir, manifest)
+    seal_run(run_dir)
     return manifest
 
 

@@ -53,12 +53,13 @@ from transforms.images.stages import IMAGE_STAGES
 from transforms.images.url_dedup import UrlDedupConfig
 from transforms.images.webdataset_writer import WebDatasetSink
 from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
-from transforms.run_commit import DATA, REJECTED_DIR, WEBDATASET_DIR, begin_run
-from transforms.run_facts import WriteRunFacts, file_fact, kept_fact, read_fact, rejected_fact
+from run_folder.layout import DATA, REJECTED_DIR, WEBDATASET_DIR
+from run_folder.seal import begin_run
+from run_folder.facts import WriteRunFacts, file_fact, kept_fact, read_fact, rejected_fact
 from transforms.spill import MemoryConfig
 from transforms.stage import RunContext
 from transforms.stats import CollectStats
-from transforms.storage import join
+from run_folder.storage import join
 from transforms.synthetic import (
     account_for,
     GenerateSynthetic,

@@ -17,124 +17,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import posixpath
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
-
 from pipelines import drift
 from pipelines.consent_report import consent_section
+from pipelines.harm_report import harm_section
 from pipelines.report_html import render_html
-from transforms.run_commit import DATA, MANIFEST, REJECTED_DIR, SUCCESS
-from transforms.stats import STATS_FILE, load_stats, merge_profiles
-from transforms.storage import exists, join, list_files, read_bytes, write_atomic
+from pipelines.report_inputs import (
+    REPORT_DIR,
+    find_previous_run,
+    keep_stats,
+    load_manifest,
+    load_run_stats,
+    load_validation,
+)
+from run_folder.layout import DATA, MANIFEST, REJECTED_DIR, SUCCESS
+from transforms.stats import merge_profiles
+from run_folder.storage import exists, join, read_bytes, write_atomic
 
-REPORT_DIR = "report"
-KEPT_STATS = f"{REPORT_DIR}/stats.json"
 REPORT_JSON = f"{REPORT_DIR}/report.json"
 REPORT_HTML = f"{REPORT_DIR}/index.html"
-VALIDATION_DIR = "validation"
 REPORT_FORMAT = "genai-dataprep/report/1"
 DRIFT_EXIT = 3
 # Categorical plots show this many values, the rest as "(other)".
 TOP_VALUES = 12
-
-
-# ---- inputs -------------------------------------------------------------------------------
-
-
-def keep_stats(run_dir: str) -> str | None:
-    """Copy ``_staging/stats.json`` to ``report/stats.json``; call before ``commit_run`` clears
-    ``_staging/``. Returns the kept path, or None when the run has no stats."""
-    staged, kept = join(run_dir, STATS_FILE), join(run_dir, KEPT_STATS)
-    if exists(staged):
-        write_atomic(kept, read_bytes(staged))
-        return kept
-    return kept if exists(kept) else None
-
-
-def load_run_stats(run_dir: str) -> dict[str, Any] | None:
-    for relative in (KEPT_STATS, STATS_FILE):
-        path = join(run_dir, relative)
-        if exists(path):
-            return load_stats(path)
-    return None
-
-
-def load_manifest(run_dir: str) -> dict[str, Any]:
-    return json.loads(read_bytes(join(run_dir, MANIFEST)))
-
-
-def _expectation_result(entry: dict[str, Any]) -> dict[str, Any]:
-    """One expectation's outcome as {expectation, severity, success, observed, example_ids}, from
-    either that flat form or GE's ``ExpectationValidationResult`` shape (``expectation_config``,
-    ``result``) with our ``meta.severity`` and ``summary``."""
-    config = entry.get("expectation_config") or {}
-    result = entry.get("result") or {}
-    expectation = entry.get("expectation")
-    if expectation is None and config:
-        kwargs = ", ".join(f"{k}={v!r}" for k, v in (config.get("kwargs") or {}).items())
-        expectation = f"{config.get('type')}({kwargs})"
-    observed = entry.get("observed", entry.get("summary", result.get("observed_value")))
-    examples = entry.get("example_ids")
-    if examples is None:
-        examples = [e.get("id") for e in result.get("partial_unexpected_index_list") or [] if isinstance(e, dict)]
-    severity = entry.get("severity") or (config.get("meta") or {}).get("severity") or config.get("severity")
-    return {"expectation": expectation, "severity": severity,
-            "success": entry.get("success"), "observed": observed, "example_ids": examples}
-
-
-def load_validation(run_dir: str) -> dict[str, Any]:
-    """``{stage: {"success": bool | None, "results": [...]}}`` from ``validation/<stage>.json``."""
-    out = {}
-    for path in list_files(join(run_dir, VALIDATION_DIR)):
-        name = posixpath.basename(path)
-        if not name.endswith(".json") or name.startswith("."):
-            continue
-        try:
-            doc = json.loads(read_bytes(path))
-        except ValueError as exc:
-            out[name[:-5]] = {"success": False, "results": [], "error": f"unreadable: {exc}"}
-            continue
-        results = doc if isinstance(doc, list) else doc.get("results", [])
-        results = [_expectation_result(r) for r in results if isinstance(r, dict)]
-        success = doc.get("success") if isinstance(doc, dict) else None
-        if success is None and results:
-            success = all(r.get("success", True) for r in results)
-        out[name[:-5]] = {"success": success, "results": results}
-    return out
-
-
-def _parent_and_id(run_dir: str) -> tuple[str, str]:
-    trimmed = run_dir.rstrip("/")
-    cut = trimmed.rfind("/")
-    return trimmed[:cut], trimmed[cut + 1:]
-
-
-def find_previous_run(run_dir: str, job: str | None = None) -> str | None:
-    """The latest earlier run of the same dataset (see module doc), or None. ``job`` defaults to
-    the job in ``run_dir``'s manifest; without either, runs of any job qualify."""
-    parent, run_id = _parent_and_id(run_dir)
-    try:
-        (matched,) = FileSystems.match([join(parent, "*", SUCCESS)])
-    except Exception:  # noqa: BLE001 - Beam raises when nothing matches
-        return None
-    candidates = sorted({_parent_and_id(_parent_and_id(m.path)[0])[1] for m in matched.metadata_list})
-    job = job or _job_of(run_dir)
-    for other in reversed([c for c in candidates if c < run_id]):
-        folder = join(parent, other)
-        if exists(join(folder, KEPT_STATS)) and job in (None, _job_of(folder)):
-            return folder
-    return None
-
-
-def _job_of(run_dir: str) -> str | None:
-    try:
-        return load_manifest(run_dir).get("job")
-    except Exception:  # noqa: BLE001 - no manifest yet (this run, before commit)
-        return None
 
 
 # ---- the report as data ---------------------------------------------------------------------
@@ -336,6 +244,7 @@ def build_report(run_dir: str, manifest: dict[str, Any], stats: dict[str, Any] |
         "balance": manifest.get("balance"),
         "synthetic": manifest.get("synthetic"),
         "consent": consent_section(run_dir, manifest),
+        "harm": harm_section(run_dir, manifest),
         "inventory": _inventory(manifest),
     }
 

@@ -1,24 +1,36 @@
 """``report/index.html``: the report as one static page that needs nothing but a browser.
 
-Plots are inline SVG drawn here (no script, no library, no network; a Content-Security-Policy
-forbids every fetch, so a page that tried one would show a console error in the browser
-test). Every section has an ``id`` and every plot the class ``plot`` and a ``data-plot`` name,
-so tests can check that each one rendered.
+Plots are inline SVG (``pipelines.report_charts``: no script, no library, no network; a
+Content-Security-Policy forbids every fetch, so a page that tried one would show a console error
+in the browser test). Every section has an ``id`` and every plot the class ``plot`` and a
+``data-plot`` name, so tests can check that each one rendered.
 """
 
 from __future__ import annotations
 
 import json
-from html import escape
 from typing import Any
 
 from pipelines.consent_report import render_consent
+from pipelines.harm_report import render_harm
+from pipelines.report_charts import (
+    AFTER,
+    ALARM,
+    BEFORE,
+    bar_chart,
+    distance_chart,
+    funnel_chart,
+    hbar_chart,
+    no_data_chart,
+)
+from pipelines.report_format import byte_size, esc, html_table, number, percent, plural
+from pipelines.report_step_sections import render_synthetic, render_tokens
 
-BEFORE, AFTER, REJECT, ALARM = "#9aa5b1", "#2b6cb0", "#dd6b20", "#c53030"
 SECTIONS = (
     ("summary", "Summary"),
     ("funnel", "Funnel"),
     ("distributions", "Distributions"),
+    ("harm", "Harm scores"),
     ("dedup", "Dedup clusters"),
     ("samples", "Rejected samples"),
     ("validation", "Validation"),
@@ -62,200 +74,6 @@ code.wrap{overflow-wrap:anywhere}
 """
 
 
-def _e(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
-
-
-def _n(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        if abs(value) >= 100:
-            return f"{value:,.0f}"
-        return f"{value:.3g}"
-    return f"{value:,}" if isinstance(value, int) else _e(value)
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1%}"
-
-
-def _short(label: str, limit: int) -> str:
-    """Paths and URLs keep their tail (the file name), other labels their head."""
-    if len(label) <= limit:
-        return label
-    return "…" + label[-(limit - 1):] if "/" in label else label[: limit - 1] + "…"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
-def _bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-# ---- SVG ---------------------------------------------------------------------------------------
-
-
-def _no_data(name: str, message: str = "no data") -> str:
-    return (f'<svg class="plot" data-plot="{_e(name)}" viewBox="0 0 380 60" width="380" role="img" '
-            f'aria-label="{_e(message)}">'
-            f'<text x="190" y="34" text-anchor="middle" fill="#718096" font-size="13">{_e(message)}</text></svg>')
-
-
-def bar_chart(name: str, labels: list[str], series: list[tuple[str, list[float], str]],
-              shares: bool = True) -> str:
-    """Grouped vertical bars; ``shares`` plots each series as % of its own total."""
-    totals = [sum(counts) for _, counts, _ in series]
-    if not any(totals):
-        return _no_data(name)
-    used = [i for i in range(len(labels)) if any(counts[i] for _, counts, _ in series)]
-    lo, hi = used[0], used[-1]
-    # Show a few empty bins around a narrow distribution, but not the under/overflow slots.
-    while hi - lo < 5 and (lo > 1 or hi < len(labels) - 2):
-        lo, hi = (lo - 1 if lo > 1 else lo), (hi + 1 if hi < len(labels) - 2 else hi)
-    idx = list(range(lo, hi + 1))
-    values = [[(c[i] / t if shares and t else c[i]) for i in idx] for (_, c, _), t in zip(series, totals)]
-    top = max(max(v) for v in values) or 1
-    width, left, right, top_pad = 380, 40, 8, 8
-    bottom = 30
-    height = 120 + bottom
-    plot_h = height - bottom - top_pad
-    step = (width - left - right) / len(idx)
-    bar = max(step * 0.8 / len(series), 1)
-    parts = [f'<svg class="plot" data-plot="{_e(name)}" viewBox="0 0 {width} {height}" width="{width}" role="img" '
-             f'aria-label="{_e(name)}" font-size="10">']
-    for frac in (0, 0.5, 1):
-        y = top_pad + plot_h * (1 - frac)
-        tick = f"{top * frac:.0%}" if shares else f"{top * frac:,.0f}"
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e2e8f0"/>'
-                     f'<text x="{left - 4}" y="{y + 3:.1f}" text-anchor="end" fill="#718096">{tick}</text>')
-    for j, i in enumerate(idx):
-        x0 = left + j * step + step * 0.1
-        for k, ((series_name, counts, color), vals) in enumerate(zip(series, values)):
-            h = plot_h * vals[j] / top
-            tip = f"{labels[i]} · {series_name}: {counts[i]:,}" + (f" ({vals[j]:.1%})" if shares else "")
-            parts.append(f'<rect x="{x0 + k * bar:.1f}" y="{top_pad + plot_h - h:.1f}" width="{bar:.1f}" '
-                         f'height="{max(h, 0):.1f}" fill="{color}"><title>{_e(tip)}</title></rect>')
-    every = -(-len(idx) // 6)
-    for j, i in enumerate(idx):
-        if j % every:
-            continue
-        x = left + j * step + step / 2
-        y = top_pad + plot_h + 12
-        parts.append(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" fill="#4a5568">{_e(labels[i])}</text>')
-    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top_pad + plot_h}" y2="{top_pad + plot_h}" '
-                 f'stroke="#a0aec0"/></svg>')
-    return "".join(parts)
-
-
-def hbar_chart(name: str, labels: list[str], series: list[tuple[str, list[float], str]]) -> str:
-    """Horizontal grouped bars for categorical values (labels stay readable), as shares."""
-    totals = [sum(counts) for _, counts, _ in series]
-    if not any(totals):
-        return _no_data(name)
-    idx = [i for i in range(len(labels)) if any(counts[i] for _, counts, _ in series)]
-    width, left, right = 380, 130, 44
-    group = 5 * len(series) + 6
-    height = group * len(idx) + 6
-    span = width - left - right
-    parts = [f'<svg class="plot" data-plot="{_e(name)}" viewBox="0 0 {width} {height}" width="{width}" role="img" '
-             f'aria-label="{_e(name)}" font-size="10">']
-    for j, i in enumerate(idx):
-        y = 4 + j * group
-        label = _short(labels[i], 22)
-        parts.append(f'<text x="{left - 4}" y="{y + group / 2 + 1:.1f}" text-anchor="end" fill="#2d3748">'
-                     f'{_e(label)}<title>{_e(labels[i])}</title></text>')
-        for k, ((series_name, counts, color), total) in enumerate(zip(series, totals)):
-            share = counts[i] / total if total else 0
-            w = span * share
-            tip = f"{labels[i]} · {series_name}: {counts[i]:,} ({share:.1%})"
-            parts.append(f'<rect x="{left}" y="{y + k * 5:.1f}" width="{max(w, 0.5):.1f}" height="4.5" '
-                         f'fill="{color}"><title>{_e(tip)}</title></rect>')
-        last = series[-1][1][i] / totals[-1] if totals[-1] else 0
-        parts.append(f'<text x="{left + span + 4}" y="{y + group / 2 + 1:.1f}" fill="#4a5568">{last:.0%}</text>')
-    parts.append(f'<line x1="{left}" x2="{left}" y1="0" y2="{height}" stroke="#a0aec0"/></svg>')
-    return "".join(parts)
-
-
-def funnel_chart(funnel: list[dict[str, Any]]) -> str:
-    if not funnel or not funnel[0]["in"]:
-        return _no_data("funnel", "no input records")
-    total = max(row["in"] + row.get("created", 0) for row in funnel)
-    row_h, left, width, label_w = 26, 150, 900, 190
-    height = row_h * len(funnel) + 30
-    span = width - left - label_w
-    parts = [f'<svg class="plot" data-plot="funnel" viewBox="0 0 {width} {height}" width="{width}" role="img" '
-             f'aria-label="funnel" font-size="12">']
-    for i, row in enumerate(funnel):
-        y = 8 + i * row_h
-        kept_w = span * row["kept"] / total
-        rej_w = span * row["rejected"] / total
-        parts.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" fill="#2d3748">{_e(row["stage"])}</text>')
-        parts.append(f'<rect x="{left}" y="{y}" width="{kept_w:.1f}" height="{row_h - 6}" fill="{AFTER}">'
-                     f'<title>{_e(row["stage"])}: kept {row["kept"]:,}</title></rect>')
-        parts.append(f'<rect x="{left + kept_w:.1f}" y="{y}" width="{rej_w:.1f}" height="{row_h - 6}" fill="{REJECT}">'
-                     f'<title>{_e(row["stage"])}: rejected {row["rejected"]:,}</title></rect>')
-        note = f'{row["kept"]:,} kept · {row["rejected"]:,} rejected'
-        parts.append(f'<text x="{left + kept_w + rej_w + 6:.1f}" y="{y + 15}" fill="#4a5568">{note}</text>')
-    y = 8 + len(funnel) * row_h + 12
-    parts.append(f'<rect x="{left}" y="{y - 9}" width="10" height="10" fill="{AFTER}"/>'
-                 f'<text x="{left + 14}" y="{y}" fill="#4a5568">kept</text>'
-                 f'<rect x="{left + 60}" y="{y - 9}" width="10" height="10" fill="{REJECT}"/>'
-                 f'<text x="{left + 74}" y="{y}" fill="#4a5568">rejected (bar length: share of {total:,} '
-                 f'input records)</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def distance_chart(rows: list[dict[str, Any]], threshold: float, noise_factor: float) -> str:
-    rows = [r for r in rows if r["distance"] is not None]
-    if not rows:
-        return _no_data("drift", "no distribution to compare")
-    row_h, left, width = 18, 240, 900
-    height = row_h * len(rows) + 30
-    span = width - left - 80
-    parts = [f'<svg class="plot" data-plot="drift" viewBox="0 0 {width} {height}" width="{width}" role="img" '
-             f'aria-label="drift" font-size="11">']
-    for i, row in enumerate(rows):
-        y = 6 + i * row_h
-        color = ALARM if row["alarm"] else (BEFORE if row["status"] == "within noise" else AFTER)
-        w = span * row["distance"]
-        parts.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end" fill="#2d3748">{_e(row["name"])}</text>'
-                     f'<rect x="{left}" y="{y}" width="{max(w, 1):.1f}" height="{row_h - 5}" fill="{color}">'
-                     f'<title>{_e(row["name"])}: {row["distance"]:.3f} (noise {row["noise"]:.3f})</title></rect>'
-                     f'<text x="{left + max(w, 1) + 4:.1f}" y="{y + 11}" fill="#4a5568">{row["distance"]:.3f}</text>')
-    for i, row in enumerate(rows):
-        tick = left + span * min(noise_factor * row["noise"], 1)
-        parts.append(f'<line x1="{tick:.1f}" x2="{tick:.1f}" y1="{6 + i * row_h - 1}" y2="{6 + i * row_h + row_h - 4}" '
-                     f'stroke="#1a202c" stroke-width="1.5"><title>{noise_factor:g}× sampling noise: '
-                     f'{noise_factor * row["noise"]:.3f}</title></line>')
-    x = left + span * threshold
-    parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height - 22}" stroke="{ALARM}" stroke-dasharray="4 3"/>'
-                 f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" fill="{ALARM}">'
-                 f'threshold {threshold:g}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-# ---- sections --------------------------------------------------------------------------------
-
-
-def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset(),
-           bad_rows: set[int] = frozenset()) -> str:
-    head = "".join(f'<th class="n">{h}</th>' if i in numeric else f"<th>{h}</th>" for i, h in enumerate(headers))
-    body = []
-    for r, row in enumerate(rows):
-        cells = "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row))
-        body.append(f'<tr class="bad">{cells}</tr>' if r in bad_rows else f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
 def _header(report: dict[str, Any]) -> str:
     run = report["run"]
     sealed = ('<span class="badge ok">_SUCCESS</span>' if report["sealed"]
@@ -265,25 +83,25 @@ def _header(report: dict[str, Any]) -> str:
                    else '<span class="badge ok">no drift alarm</span>')
     failures = report["validation"]["failures"]
     warnings = report["validation"]["warnings"]
-    validation_badge = (f'<span class="badge bad">{_plural(failures, "failed expectation")}</span>' if failures else "")
-    validation_badge += f'<span class="badge warn">{_plural(warnings, "warning")}</span>' if warnings else ""
-    inputs = "".join(f"<div class='mono'>{_e(i)}</div>" for i in run.get("inputs") or [])
+    validation_badge = (f'<span class="badge bad">{plural(failures, "failed expectation")}</span>' if failures else "")
+    validation_badge += f'<span class="badge warn">{plural(warnings, "warning")}</span>' if warnings else ""
+    inputs = "".join(f"<div class='mono'>{esc(i)}</div>" for i in run.get("inputs") or [])
     facts = [
-        ("run folder", f"<span class='mono'>{_e(report['run_dir'])}</span>"),
+        ("run folder", f"<span class='mono'>{esc(report['run_dir'])}</span>"),
         ("inputs", inputs),
-        ("config hash", f"<span class='mono'>{_e(run.get('config_hash'))}</span>"),
-        ("code version", f"<span class='mono'>{_e(run.get('code_version'))}</span>"),
-        ("runner", _e(run.get("runner"))),
-        ("schema", _e(run.get("schema_version"))),
-        ("wall time", f"{_n(run.get('seconds'))} s"),
-        ("report generated", _e(report["generated_at"])),
+        ("config hash", f"<span class='mono'>{esc(run.get('config_hash'))}</span>"),
+        ("code version", f"<span class='mono'>{esc(run.get('code_version'))}</span>"),
+        ("runner", esc(run.get("runner"))),
+        ("schema", esc(run.get("schema_version"))),
+        ("wall time", f"{number(run.get('seconds'))} s"),
+        ("report generated", esc(report["generated_at"])),
     ]
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
     config = json.dumps(run.get("config"), indent=2, default=str)
-    return (f'<header id="header"><h1>Run <span class="mono">{_e(run.get("run_id"))}</span> · '
-            f'{_e(run.get("job"))} job</h1><div>{sealed}{drift_badge}{validation_badge}</div>'
-            f'<table>{rows}</table><details><summary>config (hash {_e((run.get("config_hash") or "")[:12])})'
-            f'</summary><pre>{_e(config)}</pre></details></header>')
+    return (f'<header id="header"><h1>Run <span class="mono">{esc(run.get("run_id"))}</span> · '
+            f'{esc(run.get("job"))} job</h1><div>{sealed}{drift_badge}{validation_badge}</div>'
+            f'<table>{rows}</table><details><summary>config (hash {esc((run.get("config_hash") or "")[:12])})'
+            f'</summary><pre>{esc(config)}</pre></details></header>')
 
 
 def _summary(report: dict[str, Any]) -> str:
@@ -295,15 +113,15 @@ def _summary(report: dict[str, Any]) -> str:
     checks_ok = all(ch["ok"] for ch in report["inventory"]["checks"]) and all(
         row["ok"] for row in report["stats_check"])
     cards = [
-        ("input documents", _n(c["input"]), False),
-        ("kept", f"{_n(c['kept'])} <small>({_pct(keep)})</small>", False),
-        ("rejected", _n(c["rejected"]), False),
-        ("published", f"{_plural(data['rows'], 'row')} · {_plural(data['files'], 'file')} · {_bytes(data['bytes'])}",
+        ("input documents", number(c["input"]), False),
+        ("kept", f"{number(c['kept'])} <small>({percent(keep)})</small>", False),
+        ("rejected", number(c["rejected"]), False),
+        ("published", f"{plural(data['rows'], 'row')} · {plural(data['files'], 'file')} · {byte_size(data['bytes'])}",
          False),
         ("counts reconciled", "yes" if checks_ok else "NO", not checks_ok),
         ("validation failures",
-         f"{_n(failures)} <small>+ {_plural(report['validation']['warnings'], 'warning')}</small>", failures > 0),
-        ("drift alarms", _n(alarms), alarms > 0),
+         f"{number(failures)} <small>+ {plural(report['validation']['warnings'], 'warning')}</small>", failures > 0),
+        ("drift alarms", number(alarms), alarms > 0),
     ]
     html = "".join(f'<div class="card{" alarm" if bad else ""}"><span class="muted">{k}</span><b>{v}</b></div>'
                    for k, v, bad in cards)
@@ -313,19 +131,19 @@ def _summary(report: dict[str, Any]) -> str:
 def _funnel(report: dict[str, Any]) -> str:
     rows = []
     for row in report["funnel"]:
-        reasons = "<br>".join(f"<code>{_e(r['reason'])}</code> {r['count']:,} ({_pct(r['share'])})"
+        reasons = "<br>".join(f"<code>{esc(r['reason'])}</code> {r['count']:,} ({percent(r['share'])})"
                               for r in row["reasons"]) or '<span class="muted">–</span>'
-        created = f' <small>+ {_n(row["created"])} created</small>' if row.get("created") else ""
-        rows.append([_e(row["stage"]), _n(row["in"]) + created, _n(row["kept"]), _n(row["rejected"]),
-                     _pct(row["keep_rate"]), _n(row["seconds"]), reasons])
-    table = _table(["stage", "in", "kept", "rejected", "kept %", "busy s", "reject reasons (share of stage input)"],
+        created = f' <small>+ {number(row["created"])} created</small>' if row.get("created") else ""
+        rows.append([esc(row["stage"]), number(row["in"]) + created, number(row["kept"]), number(row["rejected"]),
+                     percent(row["keep_rate"]), number(row["seconds"]), reasons])
+    table = html_table(["stage", "in", "kept", "rejected", "kept %", "busy s", "reject reasons (share of stage input)"],
                    rows, numeric={1, 2, 3, 4, 5})
     mismatch = [r for r in report["stats_check"] if not r["ok"]]
     note = ""
     if mismatch:
         note = ('<p class="bad">The stats combiners disagree with the run facts for: '
-                + ", ".join(_e(r["stage"]) for r in mismatch) + "</p>")
-    skipped = ", ".join(f"<code>{_e(kind)}</code> {n:,}" for kind, n in report.get("skipped", {}).items())
+                + ", ".join(esc(r["stage"]) for r in mismatch) + "</p>")
+    skipped = ", ".join(f"<code>{esc(kind)}</code> {n:,}" for kind, n in report.get("skipped", {}).items())
     if skipped:
         skipped = f'<p id="skipped">Skipped, not documents (outside the funnel): {skipped}</p>'
     return (f'<section id="funnel"><h2>Funnel</h2><p class="muted">Every input document is kept by each stage or '
@@ -343,11 +161,11 @@ def _plot_card(entry: dict[str, Any]) -> str:
     chart = (bar_chart(f"dist.{name}", entry["labels"], series) if histogram
              else hbar_chart(f"dist.{name}", entry["labels"], series))
     if histogram:
-        stats = (f"before n={before['n']:,} mean {_n(before['mean'])} · after n={after['n']:,} "
-                 f"mean {_n(after['mean'])}")
+        stats = (f"before n={before['n']:,} mean {number(before['mean'])} · after n={after['n']:,} "
+                 f"mean {number(after['mean'])}")
     else:
         stats = f"before n={before['n']:,} ({before['distinct']} values) · after n={after['n']:,}"
-    return (f'<div class="plotcard"><h4><code>{_e(name)}</code></h4><p>{stats}</p>{chart}</div>')
+    return (f'<div class="plotcard"><h4><code>{esc(name)}</code></h4><p>{stats}</p>{chart}</div>')
 
 
 def _distributions(report: dict[str, Any]) -> str:
@@ -363,17 +181,17 @@ def _distributions(report: dict[str, Any]) -> str:
               f'scale); hover a bar for its count.</p>')
     blocks = []
     for stage, entries in groups.items():
-        title = "core columns" if stage == report["funnel"][0]["stage"] else f"signals of <code>{_e(stage)}</code>"
+        title = "core columns" if stage == report["funnel"][0]["stage"] else f"signals of <code>{esc(stage)}</code>"
         blocks.append(f"<h3>{title}</h3><div class='grid'>{''.join(_plot_card(e) for e in entries)}</div>")
     return (f'<section id="distributions"><h2>Distributions before and after filtering</h2>{legend}'
             f'{"".join(blocks)}</section>')
 
 
 def _sample_cells(sample: dict[str, Any]) -> list[str]:
-    signals = ", ".join(f"{_e(k)}={_e(v)}" for k, v in sample.get("signals", {}).items())
-    return [f"<span class='mono'>{_e(sample['id'][:16])}</span>",
-            f"<div class='url'>{_e(sample.get('url'))}</div>",
-            f"<div class='snippet'>{_e(sample.get('snippet'))}</div>",
+    signals = ", ".join(f"{esc(k)}={esc(v)}" for k, v in sample.get("signals", {}).items())
+    return [f"<span class='mono'>{esc(sample['id'][:16])}</span>",
+            f"<div class='url'>{esc(sample.get('url'))}</div>",
+            f"<div class='snippet'>{esc(sample.get('snippet'))}</div>",
             f"<span class='mono'>{signals}</span>"]
 
 
@@ -388,18 +206,18 @@ def _dedup(report: dict[str, Any]) -> str:
         rows = []
         for cluster in info["top"]:
             keeper = cluster["keeper"]
-            members = "<br>".join(f"<span class='url'>{_e(m.get('url'))}</span> <span class='mono muted'>"
-                                  f"{_e(m['id'][:12])}</span>" for m in cluster["members"])
-            rows.append([_n(cluster["size"]), f"<span class='mono'>{_e(keeper['id'][:16])}</span>",
-                         f"<div class='url'>{_e(keeper.get('url'))}</div><div class='snippet'>"
-                         f"{_e(keeper.get('snippet'))}</div>", members or "–"])
-        table = (_table(["size", "keeper id", "keeper", "removed members (smallest ids)"], rows, numeric={0})
+            members = "<br>".join(f"<span class='url'>{esc(m.get('url'))}</span> <span class='mono muted'>"
+                                  f"{esc(m['id'][:12])}</span>" for m in cluster["members"])
+            rows.append([number(cluster["size"]), f"<span class='mono'>{esc(keeper['id'][:16])}</span>",
+                         f"<div class='url'>{esc(keeper.get('url'))}</div><div class='snippet'>"
+                         f"{esc(keeper.get('snippet'))}</div>", members or "–"])
+        table = (html_table(["size", "keeper id", "keeper", "removed members (smallest ids)"], rows, numeric={0})
                  if rows else '<p class="muted">No cluster with more than one record.</p>')
         facts = info.get("facts") or {}
-        facts_table = (_table(["figure", "value"], [[f"<code>{_e(k)}</code>", _n(v)] for k, v in facts.items()],
+        facts_table = (html_table(["figure", "value"], [[f"<code>{esc(k)}</code>", number(v)] for k, v in facts.items()],
                               numeric={1}) if facts else "")
         blocks.append(
-            f"<h3><code>{_e(info['stage'])}</code>: {_plural(info['duplicates_removed'], 'duplicate')} removed</h3>"
+            f"<h3><code>{esc(info['stage'])}</code>: {plural(info['duplicates_removed'], 'duplicate')} removed</h3>"
             f"{facts_table}"
             f"<div class='grid'><div class='plotcard'><h4>clusters by size ({_cluster_sizes_of(info)})</h4>"
             f"{chart}</div></div>"
@@ -411,7 +229,7 @@ def _dedup(report: dict[str, Any]) -> str:
 def _cluster_sizes_of(info: dict[str, Any]) -> str:
     if info["size_field"] is None:  # counted from the removed members
         return "the keeper and the records naming it in <code>dup_of</code>; two or more"
-    return f"<code>{_e(info['size_field'])}</code> of the kept representatives"
+    return f"<code>{esc(info['size_field'])}</code> of the kept representatives"
 
 
 def _samples(report: dict[str, Any]) -> str:
@@ -428,11 +246,11 @@ def _samples(report: dict[str, Any]) -> str:
         items = samples["by_reason"].get(reason)
         if not items:
             continue
-        rows = [[*_sample_cells(s)[:2], f"<span class='mono'>{_e(s.get('detail'))}</span>", *_sample_cells(s)[2:]]
+        rows = [[*_sample_cells(s)[:2], f"<span class='mono'>{esc(s.get('detail'))}</span>", *_sample_cells(s)[2:]]
                 for s in items]
-        count = _plural(counts.get(reason, len(items)), "record")
-        blocks.append(f"<details open><summary><code>{_e(reason)}</code> · {count}</summary>"
-                      f"{_table(['id', 'url', 'detail', snippet, 'signals'], rows)}</details>")
+        count = plural(counts.get(reason, len(items)), "record")
+        blocks.append(f"<details open><summary><code>{esc(reason)}</code> · {count}</summary>"
+                      f"{html_table(['id', 'url', 'detail', snippet, 'signals'], rows)}</details>")
     return (f'<section id="samples"><h2>Rejected samples per reason</h2><p class="muted">The {samples["k"]} '
             f'records with the smallest ids of each reason: the same records on every rerun and runner. '
             f'<code>dataprep trace RUN ID</code> shows one record in full.</p>{"".join(blocks)}</section>')
@@ -454,14 +272,14 @@ def _validation(report: dict[str, Any]) -> str:
                 bad.add(i)
             observed = r.get("observed")
             observed = observed if isinstance(observed, str) else json.dumps(observed, default=str)
-            examples = ", ".join(_e(x) for x in (r.get("example_ids") or [])[:5])
-            rows.append([f"<code class='wrap'>{_e(r.get('expectation'))}</code>", _e(r.get("severity")),
+            examples = ", ".join(esc(x) for x in (r.get("example_ids") or [])[:5])
+            rows.append([f"<code class='wrap'>{esc(r.get('expectation'))}</code>", esc(r.get("severity")),
                          '<span class="ok">✓</span>' if ok else "–" if ok is None
                          else '<span class="warn">⚠ warning</span>' if warning else '<span class="bad">✗</span>',
-                         f"<span class='mono'>{_e(observed[:300])}</span>", f"<span class='mono'>{examples}</span>"])
-        error = f'<p class="bad">{_e(result["error"])}</p>' if result.get("error") else ""
-        blocks.append(f"<h3><code>{_e(stage)}</code> {status}</h3>{error}"
-                      + _table(["expectation", "severity", "success", "observed", "example ids"], rows, bad_rows=bad))
+                         f"<span class='mono'>{esc(observed[:300])}</span>", f"<span class='mono'>{examples}</span>"])
+        error = f'<p class="bad">{esc(result["error"])}</p>' if result.get("error") else ""
+        blocks.append(f"<h3><code>{esc(stage)}</code> {status}</h3>{error}"
+                      + html_table(["expectation", "severity", "success", "observed", "example ids"], rows, bad_rows=bad))
     return f'<section id="validation"><h2>Validation</h2>{"".join(blocks)}</section>'
 
 
@@ -477,27 +295,27 @@ def _drift(report: dict[str, Any]) -> str:
               f'<span style="background:#1a202c;width:2px"></span>{section["noise_factor"]:g}× noise'
               f'<span style="background:{ALARM};width:2px"></span>threshold</p>')
     if previous is None:
-        return (f'<section id="drift"><h2>Drift</h2>{intro}<p class="muted">{_e(section.get("note"))}</p>'
-                f'{_no_data("drift", "no previous run")}</section>')
+        return (f'<section id="drift"><h2>Drift</h2>{intro}<p class="muted">{esc(section.get("note"))}</p>'
+                f'{no_data_chart("drift", "no previous run")}</section>')
     config = ('<span class="ok">same config</span>' if previous["same_config"] else
               '<span class="warn">config changed</span>: ' + ", ".join(
-                  f"<code>{_e(c['key'])}</code> {_e(c['previous'])} → {_e(c['current'])}"
+                  f"<code>{esc(c['key'])}</code> {esc(c['previous'])} → {esc(c['current'])}"
                   for c in previous["config_changes"][:10]))
-    head = (f"<p>Previous run <span class='mono'>{_e(previous['run_id'])}</span> "
-            f"(<span class='mono'>{_e(previous['path'])}</span>) · {config}</p>")
-    alarms = "".join(f'<li class="bad">{_e(a)}</li>' for a in section["alarms"])
+    head = (f"<p>Previous run <span class='mono'>{esc(previous['run_id'])}</span> "
+            f"(<span class='mono'>{esc(previous['path'])}</span>) · {config}</p>")
+    alarms = "".join(f'<li class="bad">{esc(a)}</li>' for a in section["alarms"])
     rows, bad = [], set()
     for i, row in enumerate(section["rows"]):
         if row["alarm"]:
             bad.add(i)
-        changes = ", ".join(f"{_e(c['value'])} {c['previous']:.1%}→{c['current']:.1%}"
+        changes = ", ".join(f"{esc(c['value'])} {c['previous']:.1%}→{c['current']:.1%}"
                             for c in row.get("top_changes", []))
         status_class = {"alarm": "bad", "within noise": "warn"}.get(row["status"], "ok")
-        rows.append([f"<code>{_e(row['name'])}</code>", _n(row["distance"]), _n(row["noise"]),
-                     f"{_n(row['n_current'])} / {_n(row['n_previous'])}",
-                     f'<span class="{status_class}">{_e(row["status"])}</span>', changes])
-    note = f'<p class="muted">{_e(section["note"])}</p>' if section.get("note") else ""
-    table = _table(["distribution", "distance", "noise", "n now / before", "status", "largest share changes"],
+        rows.append([f"<code>{esc(row['name'])}</code>", number(row["distance"]), number(row["noise"]),
+                     f"{number(row['n_current'])} / {number(row['n_previous'])}",
+                     f'<span class="{status_class}">{esc(row["status"])}</span>', changes])
+    note = f'<p class="muted">{esc(section["note"])}</p>' if section.get("note") else ""
+    table = html_table(["distribution", "distance", "noise", "n now / before", "status", "largest share changes"],
                    rows, numeric={1, 2}, bad_rows=bad)
     return (f'<section id="drift"><h2>Drift against the previous run</h2>{intro}{head}'
             f'{"<ul>" + alarms + "</ul>" if alarms else ""}{note}{legend}'
@@ -506,77 +324,26 @@ def _drift(report: dict[str, Any]) -> str:
 
 def _inventory(report: dict[str, Any]) -> str:
     inventory = report["inventory"]
-    checks = [[_e(c["what"]), _n(c["expected"]), _n(c["actual"]),
+    checks = [[esc(c["what"]), number(c["expected"]), number(c["actual"]),
                '<span class="ok">✓</span>' if c["ok"] else '<span class="bad">✗</span>'] for c in inventory["checks"]]
     bad = {i for i, c in enumerate(inventory["checks"]) if not c["ok"]}
-    parts = [[f"<code>{_e(k)}</code>", _n(v["files"]), _n(v["rows"]), _bytes(v["bytes"])]
+    parts = [[f"<code>{esc(k)}</code>", number(v["files"]), number(v["rows"]), byte_size(v["bytes"])]
              for k, v in inventory["by_partition"].items()]
-    files = [[f"<span class='mono'>{_e(f['path'])}</span>", _n(f["rows"]), _bytes(f["bytes"]),
-              f"<span class='mono'>{_e(f.get('sha256', '')[:16])}</span>"] for f in inventory["files"]]
+    files = [[f"<span class='mono'>{esc(f['path'])}</span>", number(f["rows"]), byte_size(f["bytes"]),
+              f"<span class='mono'>{esc(f.get('sha256', '')[:16])}</span>"] for f in inventory["files"]]
     return (f'<section id="inventory"><h2>Output inventory, reconciled with the funnel</h2>'
-            f'{_table(["check", "funnel", "files", ""], checks, numeric={1, 2}, bad_rows=bad)}'
-            f'{_table(["partition", "files", "rows", "bytes"], parts, numeric={1, 2, 3})}'
+            f'{html_table(["check", "funnel", "files", ""], checks, numeric={1, 2}, bad_rows=bad)}'
+            f'{html_table(["partition", "files", "rows", "bytes"], parts, numeric={1, 2, 3})}'
             f'<details><summary>{len(files)} files (from manifest.json)</summary>'
-            f'{_table(["path", "rows", "bytes", "sha256"], files, numeric={1, 2})}</details></section>')
-
-
-def _tokens(report: dict[str, Any]) -> str:
-    """Published tokens per language and source; the balance step's before/after when it ran."""
-    parts = ['<section id="tokens"><h2>Tokens and balance</h2>']
-    if report["run"].get("job") == "images":
-        return parts[0] + "<p>Token counts and balancing apply to the text job only.</p></section>"
-    tokens = report.get("tokens")
-    if tokens:
-        parts.append(f"<p>{_n(tokens['tokens'])} tokens ({_e(tokens.get('encoding', ''))}) in "
-                     f"{_n(tokens['documents'])} published documents.</p>")
-        for kind in ("language", "source"):
-            rows = [[_e(key), _n(v["documents"]), _n(v["tokens"])] for key, v in tokens.get(kind, {}).items()]
-            parts.append(f"<h3>per {kind}</h3>" + _table([kind, "documents", "tokens"], rows, numeric={1, 2}))
-    else:
-        parts.append("<p>Token counting was off for this run.</p>")
-    balance = report.get("balance")
-    if balance:
-        for kind in ("language", "domain"):
-            rows = [[_e(key), _n(v["before"]), _n(v["after"])] for key, v in balance.get(kind, {}).items()]
-            parts.append(f"<h3>balance: documents per {kind}</h3>"
-                         + _table([kind, "before", "after"], rows, numeric={1, 2}))
-    parts.append("</section>")
-    return "".join(parts)
-
-
-def _synthetic(report: dict[str, Any]) -> str:
-    """LLM-generated records: their share of the output and, per template, what became of them."""
-    parts = ['<section id="synthetic"><h2>Synthetic data</h2>']
-    synthetic = report.get("synthetic")
-    if not synthetic:
-        return parts[0] + "<p>Synthetic generation was off for this run.</p></section>"
-    parts.append(f"<p>{_n(synthetic['synthetic_records'])} of {_n(synthetic['final_records'])} published records "
-                 f"({_pct(synthetic['share'])}) are synthetic. They met the same gates and dedup as crawled "
-                 f"records; a duplicate of its parent is dropped as such.</p>")
-    rows, reasons = [], []
-    for name, t in synthetic["templates"].items():
-        rows.append([f"<code>{_e(name)}</code>", _n(t["attempted"]), _n(t["generated"]), _n(t["cached"]),
-                     _n(t["accepted"]), _pct(t["acceptance_rate"]), _n(t["tokens"]), _n(t["generation_seconds"]),
-                     _n(t["tokens_per_second"])])
-        reasons += [[f"<code>{_e(name)}</code>", f"<code>{_e(r)}</code>", _n(n)] for r, n in t["rejected"].items()]
-    parts.append(_table(["template", "attempted", "generated", "from cache", "accepted", "acceptance",
-                         "tokens", "generation s", "tokens/s"], rows, numeric=set(range(1, 9))))
-    if reasons:
-        parts.append("<h3>why synthetic records were dropped</h3>"
-                     + _table(["template", "reason", "records"], reasons, numeric={2}))
-    selection = synthetic.get("selection")
-    if selection:
-        rows = [[_e(k), _n(v)] for k, v in selection.items() if isinstance(v, (int, float))]
-        parts.append("<h3>seed selection</h3>" + _table(["", "count"], rows, numeric={1}))
-    parts.append("</section>")
-    return "".join(parts)
+            f'{html_table(["path", "rows", "bytes", "sha256"], files, numeric={1, 2})}</details></section>')
 
 
 def render_html(report: dict[str, Any]) -> str:
     nav = "".join(f'<a href="#{sid}">{title}</a>' for sid, title in SECTIONS)
     body = "".join([
-        _header(report), _summary(report), _funnel(report), _distributions(report), _dedup(report),
-        _samples(report), _validation(report), _drift(report), _tokens(report), _synthetic(report),
+        _header(report), _summary(report), _funnel(report), _distributions(report),
+        render_harm(report.get("harm")), _dedup(report),
+        _samples(report), _validation(report), _drift(report), render_tokens(report), render_synthetic(report),
         render_consent(report.get("consent")), _inventory(report),
     ])
     title = f"dataprep report · {report['run'].get('run_id')}"
@@ -584,5 +351,5 @@ def render_html(report: dict[str, Any]) -> str:
             "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; "
             "img-src data:\">"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{_e(title)}</title><style>{CSS}</style></head><body><nav>{nav}</nav><main>{body}</main>"
+            f"<title>{esc(title)}</title><style>{CSS}</style></head><body><nav>{nav}</nav><main>{body}</main>"
             "</body></html>\n")

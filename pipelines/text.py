@@ -47,8 +47,9 @@ from transforms.parquet_sink import ParquetSinkConfig, ShardedParquetSink
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs
 from transforms.registry import TEXT_STAGES
-from transforms.run_commit import DATA, REJECTED_DIR, begin_run
-from transforms.run_facts import (
+from run_folder.layout import DATA, REJECTED_DIR
+from run_folder.seal import begin_run
+from run_folder.facts import (
     WriteRunFacts,
     file_fact,
     kept_fact,
@@ -69,7 +70,7 @@ from transforms.synthetic import (
     load_synthetic_stats,
     preflight,
 )
-from transforms.storage import join
+from run_folder.storage import join
 
 log = logging.getLogger(__name__)
 

@@ -24,18 +24,16 @@ from urllib.parse import urlsplit
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from schemas.columns import BASE_FIELDS, REJECT_FIELDS
 from transforms.registry import TEXT_STAGES
-from transforms.run_commit import DATA, MANIFEST, REJECTED_DIR
+from run_folder.layout import DATA, MANIFEST, REJECTED_DIR
 from transforms.stats import snippet
 
 KEPT, REJECTED = "kept", "rejected"
 TEXT_CHARS = 400
 WIDTH = 100
 # Base columns shown in the record header rather than among the signals.
-_HEADER_COLUMNS = frozenset({
-    "id", "url", "domain", "source", "source_key", "fetched_at", "content_type", "text", "synthetic",
-    "parent_id", "generator", "template", "reject_stage", "reject_reason", "reject_detail",
-})
+_HEADER_COLUMNS = frozenset(field.name for field in BASE_FIELDS + REJECT_FIELDS)
 
 
 def arrow_filesystem(run_dir: str) -> tuple[pafs.FileSystem, str]:

@@ -35,7 +35,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from transforms.filters.quality_model import LABEL_PREFIX, NEGATIVE, POSITIVE, model_input
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import match_inputs, read_file
-from transforms.storage import write_atomic
+from run_folder.storage import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -1,39 +1,20 @@
 """Schemas of text records: kept (``data/``) and rejected (``rejected/``).
 
-The base columns are fixed here; each stage adds its named signal columns (declared on the
-stage class in ``transforms``), so the schema of a code version is fixed and a column's
-meaning lives beside the code that computes it.
+The base columns are fixed (``schemas.columns``, shared with the readers that build records);
+each stage adds its named signal columns (declared on the stage class in ``transforms``), so the
+schema of a code version is fixed and a column's meaning lives beside the code that computes it.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
+from schemas.columns import BASE_FIELDS, REJECT_FIELDS
 from transforms.registry import TEXT_STAGES
 from transforms.synthetic import GenerateSynthetic
 
 SCHEMA_VERSION = "text/1"
 
-BASE_FIELDS = (
-    pa.field("id", pa.string(), nullable=False),
-    pa.field("url", pa.string()),
-    pa.field("domain", pa.string()),
-    pa.field("source", pa.string()),  # the input file's URI
-    pa.field("source_key", pa.string()),  # where in that file: WARC-Record-ID, line:N, row:N
-    pa.field("fetched_at", pa.timestamp("ms", tz="UTC")),
-    pa.field("content_type", pa.string()),
-    pa.field("text", pa.string()),
-    pa.field("synthetic", pa.bool_()),
-    pa.field("parent_id", pa.string()),
-    pa.field("generator", pa.string()),
-    pa.field("template", pa.string()),
-)
-
-REJECT_FIELDS = (
-    pa.field("reject_stage", pa.string(), nullable=False),
-    pa.field("reject_reason", pa.string(), nullable=False),
-    pa.field("reject_detail", pa.string()),
-)
 
 
 def _signal_fields() -> tuple[pa.Field, ...]:

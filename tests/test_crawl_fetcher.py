@@ -16,7 +16,8 @@ from crawl_sites import SITE_FILES, hostile_routes, linked_site, serve
 
 from transforms.crawl import reasons
 from transforms.crawl.config import CrawlConfig
-from transforms.crawl.fetcher import fetch_all, url_record
+from transforms.crawl.fetch_outcome import url_record
+from transforms.crawl.fetcher import fetch_all
 from transforms.crawl.url_norm import normalize_url
 
 FAST = CrawlConfig(

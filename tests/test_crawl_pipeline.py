@@ -25,7 +25,7 @@ from pipelines import crawl
 from transforms.crawl.config import CrawlConfig
 from transforms.crawl.frontier import ADMITTED, REJECTED, SEEN, PrepareUrls
 from transforms.readers.read_inputs import ReadConfig, read_file
-from transforms.storage import read_bytes
+from run_folder.storage import read_bytes
 
 pytestmark = pytest.mark.slow
 

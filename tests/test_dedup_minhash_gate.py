@@ -13,7 +13,7 @@ from test_validation import _validation, only
 
 from pipelines import text
 from transforms.dedup_minhash import MinHashDedup
-from transforms.run_gate import evaluate, source_removal_shares
+from run_folder.gate import evaluate, source_removal_shares
 from transforms.stats import STATS_FILE, CollectStats
 
 MIRROR, SITE = "s3://crawl/mirror.jsonl", "s3://crawl/site.jsonl"

@@ -16,7 +16,7 @@ from transforms.dedup_minhash import MinHashDedup, MinHashDedupConfig, publish_b
 from transforms.dedup_minhash import index as band_index
 from transforms.dedup_minhash.config import band_params
 from transforms.dedup_minhash.index import IndexMismatch, published_files
-from transforms.storage import join, list_files, read_bytes, write_atomic
+from run_folder.storage import join, list_files, read_bytes, write_atomic
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CONFIG = MinHashDedupConfig()

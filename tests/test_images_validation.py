@@ -35,10 +35,12 @@ from transforms.images.read import ReadCaptionInputs
 from transforms.images.stages import IMAGE_STAGES
 from transforms.readers.base import base_name
 from transforms.record import stable_id
-from transforms.run_commit import SUCCESS, begin_run
-from transforms.run_gate import ValidationFailed, gate
+from run_folder.layout import SUCCESS
+from run_folder.seal import begin_run
+from run_folder.gate import ValidationFailed, gate
 from transforms.stage import RunContext
-from transforms.stats import StatsPlan, _MemberClustersFn, stats_document
+from transforms.stats import StatsPlan, stats_document
+from transforms.stats.collect import _MemberClustersFn
 from transforms.validate import ValidateStages
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from transforms.images.webdataset import read_webdataset
 from transforms.images.webdataset_writer import WebDatasetSink, encode_shard, shard_count, shard_name
 from transforms.parquet_sink import shard_of
 from transforms.stage import RunContext
-from transforms.storage import join
+from run_folder.storage import join
 
 SAMPLES = [
     (photo("china"), "the roof of a temple in china"),

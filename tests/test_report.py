@@ -21,12 +21,11 @@ from pipelines.report import (
     DRIFT_EXIT,
     add_report_arguments,
     drift_alarms,
-    find_previous_run,
     load_report,
-    load_validation,
     report_command,
     write_report,
 )
+from pipelines.report_inputs import find_previous_run, load_validation
 from pipelines.runner import pipeline_options
 
 pytestmark = pytest.mark.slow
@@ -146,6 +145,25 @@ def test_rejected_samples_are_the_smallest_ids_per_reason(runs):
         assert [s["id"] for s in samples["by_reason"][reason]] == sorted(ids)[: samples["k"]]
     # Same input, same samples: r2 reads the same files.
     assert reports["r2"]["samples"] == samples
+
+
+def test_harm_scores_per_source_account_for_every_scored_record(runs):
+    """Issue 20: the report shows the harm score distribution per source, read from the committed
+    files; every record the harm stage scored is counted once, under its input file."""
+    out, reports = runs
+    report = reports["r1"]
+    harm = report["harm"]
+    row = next(r for r in report["funnel"] if r["stage"] == "harm")
+    sources = {s["source"]: s for s in harm["sources"]}
+    assert set(sources) == set(report["run"]["inputs"])
+    assert sum(s["scored"] for s in sources.values()) == row["in"] > 0
+    assert all(sum(s["counts"]) == s["scored"] and len(s["counts"]) == len(harm["labels"]) for s in sources.values())
+    toxic = sum(r["count"] for r in row["reasons"] if r["reason"] == "harm.toxic")
+    assert sum(s["above_threshold"] for s in sources.values()) == toxic
+    assert harm["threshold"] == text.Config().harm.max_toxicity
+    section = (out / "r1" / "report" / "index.html").read_text().split('<section id="harm">')[1].split("</section>")[0]
+    for source in sources:
+        assert f'data-plot="harm.{Path(source).name}"' in section
 
 
 def test_dedup_clusters_name_their_keeper_and_members(runs):

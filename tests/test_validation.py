@@ -18,9 +18,11 @@ from transforms.filters.language import LanguageFilter
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs, read_file
 from transforms.registry import TEXT_STAGES
-from transforms.run_commit import SUCCESS, begin_run, commit_run
-from transforms.run_facts import load_run_facts
-from transforms.run_gate import ValidationFailed, evaluate, gate
+from run_folder.layout import SUCCESS
+from run_folder.manifest import write_manifest
+from run_folder.seal import begin_run, seal_run
+from run_folder.facts import load_run_facts
+from run_folder.gate import ValidationFailed, evaluate, gate
 from transforms.stage import ApplyStage, RunContext
 from transforms.validate import (
     BatchFn,
@@ -49,13 +51,14 @@ def only(config, *stages):
 
 
 def run_with_gate(inputs, run_dir, config, options=None):
-    """The text job's pipeline (which validates every stage), its gate, and its commit; returns
-    the ``GateResult`` (``pipelines.text.run`` does the same and adds the report)."""
+    """The text job's pipeline (which validates every stage), its gate, its manifest and seal;
+    returns the ``GateResult`` (``pipelines.publish.publish_run`` adds the report before the seal)."""
     begin_run(run_dir)
     with beam.Pipeline(options=options or PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
         text.build(pipeline, inputs, RunContext(run_dir, Path(run_dir).name), config)
     result = gate(run_dir, load_run_facts(run_dir))
-    commit_run(run_dir, text.stage_order(config), {"run_id": Path(run_dir).name})
+    write_manifest(run_dir, text.stage_order(config), {"run_id": Path(run_dir).name})
+    seal_run(run_dir)
     assert_conserved(run_dir)
     return result
 

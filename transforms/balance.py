@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,10 +38,10 @@ from apache_beam import pvalue
 from transforms.split_rejected import SplitRejected
 from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
-from transforms.storage import join, read_bytes, write_atomic
+from run_folder.staged import load_staged, write_staged
 
 STAGE = "balance"
-STATS_FILE = "_staging/balance.json"
+STAGED = "balance"  # its report data, ``_staging/balance.json`` (``run_folder.staged``)
 KEEP_BY = ("hash", "quality_score")
 NO_LANGUAGE = "und"
 
@@ -248,13 +247,10 @@ class Balance(beam.PTransform):
             | "Distribution" >> beam.Map(_distribution(config.report_top_domains))
         )
         if self.run_dir is not None:
-            path = join(self.run_dir, STATS_FILE)
-            _ = self.stats | "WriteStats" >> beam.Map(
-                lambda stats: write_atomic(path, json.dumps(stats, indent=1).encode())
-            )
+            _ = self.stats | "WriteStats" >> beam.Map(write_staged, self.run_dir, STAGED)
         return (kept, rejected_all) | "Outputs" >> SplitRejected()
 
 
 def load_balance_stats(run_dir: str) -> dict[str, Any]:
-    """Before/after distributions a run wrote (read it before ``commit_run`` clears ``_staging``)."""
-    return json.loads(read_bytes(join(run_dir, STATS_FILE)))
+    """Before/after distributions a run wrote (read it before ``seal_run`` clears ``_staging``)."""
+    return load_staged(run_dir, STAGED)

@@ -22,7 +22,6 @@ match; ``reject_detail`` lists all); ``action="flag"`` keeps them with the signa
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,10 +36,10 @@ from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import match_inputs, read_file
 from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import KEPT, REJECTED, RunContext, rejected
-from transforms.storage import join, read_bytes, write_atomic
+from run_folder.staged import load_staged, write_staged
 
 STAGE = "decontaminate"
-STATS_FILE = "_staging/decontaminate.json"
+STAGED = "decontaminate"  # its report data, ``_staging/decontaminate.json`` (``run_folder.staged``)
 ACTIONS = ("drop", "flag")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -208,13 +207,10 @@ class Decontaminate(beam.PTransform):
             )
         )
         if self.run_dir is not None:
-            path = join(self.run_dir, STATS_FILE)
-            _ = self.stats | "WriteStats" >> beam.Map(
-                lambda stats: write_atomic(path, json.dumps(stats, indent=1).encode())
-            )
+            _ = self.stats | "WriteStats" >> beam.Map(write_staged, self.run_dir, STAGED)
         return out
 
 
 def load_decontaminate_stats(run_dir: str) -> dict[str, Any]:
-    """Texts and too-short texts per benchmark (read it before ``commit_run`` clears ``_staging``)."""
-    return json.loads(read_bytes(join(run_dir, STATS_FILE)))
+    """Texts and too-short texts per benchmark (read it before ``seal_run`` clears ``_staging``)."""
+    return load_staged(run_dir, STAGED)

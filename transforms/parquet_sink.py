@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from transforms.range_shards import RangeShards, shard_of
 from transforms.spill import MemoryConfig, default_spill_dir
 from transforms.stage import Record
-from transforms.storage import join, write_atomic
+from run_folder.storage import join, write_atomic
 
 __all__ = ["ParquetSinkConfig", "ShardedParquetSink", "encode_shard", "shard_of", "shards_for"]
 

@@ -35,7 +35,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.storage import delete, join, read_bytes, write_atomic
+from run_folder.storage import delete, join, read_bytes, write_atomic
 
 KEY_BITS = 48
 KEY_SPACE = 1 << KEY_BITS

@@ -23,7 +23,7 @@ from apache_beam import pvalue
 
 from transforms import live_progress
 from transforms.spill import MemoryConfig
-from transforms.storage import join
+from run_folder.storage import join
 
 Record = dict[str, Any]
 

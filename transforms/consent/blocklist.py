@@ -97,6 +97,6 @@ def parse_blocklist(text: str, phash_max_distance: int = 0) -> Blocklist:
 
 def load_blocklist(path: str, phash_max_distance: int = 0) -> Blocklist:
     """The blocklist at ``path`` (local or ``s3://``)."""
-    from transforms.storage import read_bytes
+    from run_folder.storage import read_bytes
 
     return parse_blocklist(read_bytes(path).decode("utf-8"), phash_max_distance)

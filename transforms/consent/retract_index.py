@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from transforms.dedup_minhash.index import RUNS_DIR, STAGED_DIR, STAGED_MANIFEST
-from transforms.storage import exists, join, read_bytes, write_atomic
+from run_folder.storage import exists, join, read_bytes, write_atomic
 
 
 def _drop_from_listing(base: str, listing_path: str, ids: set[str]) -> int:

@@ -7,14 +7,13 @@ result after the round to check conservation, plan the next round and write the 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
 
-from transforms.storage import join, read_bytes, write_atomic
+from run_folder.staged import load_staged, write_staged
 
 Fact = tuple[str, Any]
 
@@ -67,23 +66,23 @@ class RoundFactsFn(beam.CombineFn):
         }
 
 
+def staged_name(round_index: int) -> str:
+    """The round's facts are staged as ``_staging/round-<r>.json`` (``run_folder.staged``)."""
+    return f"round-{round_index}"
+
+
 class WriteRoundFacts(beam.PTransform):
-    def __init__(self, path: str):
+    def __init__(self, run_dir: str, round_index: int):
         super().__init__()
-        self._path = path
+        self._run_dir, self._name = run_dir, staged_name(round_index)
 
     def expand(self, facts: beam.PCollection) -> beam.PCollection:
-        path = self._path
         return (
             facts
             | "Merge" >> beam.CombineGlobally(RoundFactsFn())
-            | "Write" >> beam.Map(lambda merged: write_atomic(path, json.dumps(merged).encode()))
+            | "Write" >> beam.Map(write_staged, self._run_dir, self._name)
         )
 
 
-def load_round_facts(path: str) -> dict[str, Any]:
-    return json.loads(read_bytes(path))
-
-
-def staging_path(run_dir: str, round_index: int) -> str:
-    return join(run_dir, "_staging", f"round-{round_index}.json")
+def load_round_facts(run_dir: str, round_index: int) -> dict[str, Any]:
+    return load_staged(run_dir, staged_name(round_index))

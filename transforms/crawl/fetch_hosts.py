@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindow
@@ -135,12 +134,3 @@ class FetchHosts(beam.PTransform):
             | "GroupByHost" >> beam.GroupByKey()
             | "FetchHostLoops" >> beam.ParDo(_FetchHostsFn(self._config, self._postprocess, self._robots_cache))
         )
-
-
-def count_outcomes(results: Iterable[dict[str, Any]]) -> dict[str, int]:
-    """Outcome counts by reason (``fetched`` for fetched pages), for summaries and tests."""
-    counts: dict[str, int] = {}
-    for result in results:
-        key = result.get("reason") or result["outcome"]
-        counts[key] = counts.get(key, 0) + 1
-    return counts

@@ -16,7 +16,6 @@ import pyarrow.parquet as pq
 
 from transforms.readers.input_stream import open_raw
 from transforms.stage import Record
-from transforms.storage import join, list_files
 
 FETCH_LOG_DIR = "fetch_log"
 
@@ -56,10 +55,6 @@ def log_row(result: Record, round_index: int) -> Record:
     row["bytes"] = result.get("bytes") or 0
     row["redirects"] = list(result.get("redirects") or [])
     return row
-
-
-def fetch_log_files(run_dir: str) -> list[str]:
-    return [p for p in list_files(join(run_dir, FETCH_LOG_DIR)) if p.endswith(".parquet")]
 
 
 def read_fetch_log(path: str, columns: list[str]) -> Iterator[Record]:

@@ -21,7 +21,7 @@ from apache_beam import pvalue
 
 from transforms.crawl import reasons
 from transforms.crawl.config import CrawlConfig
-from transforms.crawl.fetcher import prefetch_rejection, url_record
+from transforms.crawl.fetch_outcome import prefetch_rejection, url_record
 from transforms.crawl.url_norm import InvalidUrl, Scope, normalize_url
 from transforms.record import stable_id
 from transforms.stage import Record

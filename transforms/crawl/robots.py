@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from protego import Protego
 
-from transforms.storage import exists, join, read_bytes, write_atomic
+from run_folder.storage import exists, join, read_bytes, write_atomic
 
 # RFC 9309 §2.5: crawlers must parse at least the first 500 KiB.
 MAX_ROBOTS_BYTES = 500 * 1024

@@ -37,7 +37,7 @@ from warcio.warcwriter import WARCWriter
 from transforms.range_shards import RangeShards
 from transforms.record import stable_id
 from transforms.stage import Record
-from transforms.storage import join, write_atomic
+from run_folder.storage import join, write_atomic
 
 WARC_DIR = "warc"
 FILES = "files"

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from transforms.dedup_minhash.keeper import previous_node
 from transforms.parquet_sink import ShardedParquetSink
 from transforms.stage import Record
-from transforms.storage import delete, exists, join, list_files, read_bytes, write_atomic
+from run_folder.storage import delete, exists, join, list_files, read_bytes, write_atomic
 
 STAGED_DIR = "_dedup_bands"
 STAGED_MANIFEST = "_manifest.json"

@@ -28,7 +28,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import posixpath
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -51,12 +50,12 @@ from transforms.dedup_minhash.signatures import MinHasher, estimated_jaccard
 from transforms.dedup_minhash.stats import MinHashStatsFn
 from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey
 from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
-from transforms.storage import join, read_bytes, write_atomic
+from run_folder.staged import load_staged, write_staged
 
 STAGE = "dedup_minhash"
 NEAR_DUPLICATE = "near_duplicate"
 NEAR_DUPLICATE_OF_PREVIOUS_RUN = "near_duplicate_of_previous_run"
-STATS_FILE = "_staging/dedup_minhash.json"
+STAGED = "dedup_minhash"  # its report data, ``_staging/dedup_minhash.json`` (``run_folder.staged``)
 
 _BANDS = "bands"
 _SIGNATURES = "signatures"
@@ -392,15 +391,12 @@ class MinHashDedup(beam.PTransform):
             | "Stats" >> beam.CombineGlobally(MinHashStatsFn(config))
         )
         if self.run_dir is not None:
-            path = join(self.run_dir, STATS_FILE)
-            _ = self.stats | "WriteStats" >> beam.Map(
-                lambda stats: write_atomic(path, json.dumps(stats, indent=1).encode())
-            )
+            _ = self.stats | "WriteStats" >> beam.Map(write_staged, self.run_dir, STAGED)
         if self.index_uri is not None:
             _ = out[_BANDS] | "StageBands" >> StageBandTable(self.run_dir, params)
         return out
 
 
 def load_minhash_stats(run_dir: str) -> dict[str, Any]:
-    """The stats dict a run wrote (read it before ``commit_run`` clears ``_staging``)."""
-    return json.loads(read_bytes(join(run_dir, STATS_FILE)))
+    """The stats dict a run wrote (read it before ``seal_run`` clears ``_staging``)."""
+    return load_staged(run_dir, STAGED)

@@ -12,7 +12,7 @@ Records that came with their bytes (WebDataset samples) pass through untouched.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
@@ -22,7 +22,7 @@ from apache_beam import pvalue
 from transforms.crawl import reasons
 from transforms.crawl.config import IMAGE_CONTENT_TYPES, CrawlConfig
 from transforms.crawl.fetch_hosts import FetchHosts
-from transforms.crawl.fetcher import url_record
+from transforms.crawl.fetch_outcome import url_record
 from transforms.crawl.url_norm import InvalidUrl, normalize_url
 from transforms.images.record import BODY, StageOutputPair
 from transforms.spilled_shuffle import SpilledCoGroupByKey
@@ -129,8 +129,3 @@ class Download(beam.PTransform):
             | "Merge" >> beam.ParDo(_JoinFn(stage)).with_outputs(REJECTED, main=KEPT)
         )
         return StageOutputPair(joined.kept, joined[REJECTED])
-
-
-def with_private_addresses(config: DownloadConfig, allow: bool) -> DownloadConfig:
-    """``--allow-private-addresses`` for the download's crawler."""
-    return replace(config, crawl=replace(config.crawl, allow_private_addresses=allow)) if allow else config

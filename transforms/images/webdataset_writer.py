@@ -14,7 +14,7 @@ vary as hash ranges do (a shard may even be empty, an empty tar, and keeps its n
 reach their shard through spill files (``transforms.range_shards``); each shard is held in
 memory by one worker while it is encoded, then written with
 ``storage.write_atomic`` (local or ``s3://``). The sink outputs one dict per shard (path, rows,
-bytes, sha256), the form ``run_facts.file_fact`` takes.
+bytes, sha256), the form ``run_folder.facts.file_fact`` takes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import pyarrow as pa
 from transforms.range_shards import RangeShards
 from transforms.spill import MemoryConfig, default_spill_dir
 from transforms.stage import Record
-from transforms.storage import join, write_atomic
+from run_folder.storage import join, write_atomic
 
 
 # The image column's format (``decode.output_format``) -> the extension WebDataset readers decode.

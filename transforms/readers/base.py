@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from schemas.columns import BASE_FIELDS
 from transforms.readers.read_config import ReadConfig
 from transforms.record import registered_domain, stable_id
 from transforms.stage import Drop, Record
@@ -45,21 +46,20 @@ def new_record(
     content_type: str | None = None,
     text: str | None = None,
 ) -> Record:
-    """A record with every base column of ``schemas.text`` set."""
-    return {
-        "id": stable_id(base_name(path), source_key),
-        "url": url,
-        "domain": registered_domain(url),
-        "source": path,
-        "source_key": source_key,
-        "fetched_at": fetched_at,
-        "content_type": content_type,
-        "text": text,
-        "synthetic": False,
-        "parent_id": None,
-        "generator": None,
-        "template": None,
-    }
+    """A record with every base column (``schemas.columns``) set."""
+    record: Record = dict.fromkeys(field.name for field in BASE_FIELDS)
+    record.update(
+        id=stable_id(base_name(path), source_key),
+        url=url,
+        domain=registered_domain(url),
+        source=path,
+        source_key=source_key,
+        fetched_at=fetched_at,
+        content_type=content_type,
+        text=text,
+        synthetic=False,
+    )
+    return record
 
 
 def file_quarantine(path: str, reason: str, detail: str, key: str = FILE_KEY) -> ReadResult:

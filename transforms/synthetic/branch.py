@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 
-from transforms.run_facts import created_fact
+from run_folder.facts import created_fact
 from transforms.stage import ApplyStage, RunContext, Stage
 from transforms.synthetic.config import SyntheticConfig
 from transforms.synthetic.generate import STAGE, GenerateSynthetic

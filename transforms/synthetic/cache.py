@@ -3,7 +3,7 @@
 Key = sha256 of the canonical JSON of (model identity, template name@version, the exact
 messages sent, the generation parameters). Values are small JSON files under
 ``<uri>/<key[:2]>/<key>.json`` in a local folder or ``s3://`` prefix, written atomically through
-``transforms.storage``, so concurrent workers and crashed runs never leave half an entry. A
+``run_folder.storage``, so concurrent workers and crashed runs never leave half an entry. A
 rerun (or another run over the same seeds) asks the model only for what is missing.
 
 Answers are cached when the backend returned one, including answers the template then rejects
@@ -18,7 +18,7 @@ import json
 import logging
 from typing import Any
 
-from transforms.storage import is_local, join, read_bytes, write_atomic
+from run_folder.storage import is_local, join, read_bytes, write_atomic
 from transforms.synthetic.backends import Completion
 
 log = logging.getLogger(__name__)

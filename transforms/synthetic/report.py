@@ -4,12 +4,11 @@ A mergeable combiner over tiny facts from four places: what generation produced,
 rejected, what survived every gate (the final kept records) and what the gates rejected
 downstream. ``SyntheticReport`` writes the merged summary to
 ``<run_dir>/_staging/synthetic.json``; the driver reads it (``load_synthetic_stats``) into the
-manifest header before ``commit_run`` clears ``_staging``.
+manifest header before ``seal_run`` clears ``_staging``.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -17,9 +16,9 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.stage import Record
-from transforms.storage import join, read_bytes, write_atomic
+from run_folder.staged import load_staged, write_staged
 
-STATS_FILE = "_staging/synthetic.json"
+STAGED = "synthetic"  # its report data, ``_staging/synthetic.json`` (``run_folder.staged``)
 
 Fact = tuple[str, Any]
 
@@ -108,7 +107,7 @@ class SyntheticReport(beam.PTransform):
 
     def __init__(self, run_dir: str):
         super().__init__()
-        self._path = join(run_dir, STATS_FILE)
+        self._run_dir = run_dir
 
     def expand(self, parts: dict[str, beam.PCollection]) -> beam.PCollection:
         facts = [
@@ -118,16 +117,13 @@ class SyntheticReport(beam.PTransform):
             parts["rejected"] | "GatedFacts" >> beam.FlatMap(downstream_facts),
         ]
         summary = facts | "AllFacts" >> beam.Flatten() | "Merge" >> beam.CombineGlobally(SyntheticStatsFn())
-        path = self._path
         if "selection" in parts:
             selection = beam.pvalue.AsList(parts["selection"])
             summary = summary | "WithSelection" >> beam.Map(
                 lambda s, sel: {**s, "selection": sel[0] if sel else None}, selection
             )
-        return summary | "Write" >> beam.Map(
-            lambda s: write_atomic(path, json.dumps(s, indent=1).encode())
-        )
+        return summary | "Write" >> beam.Map(write_staged, self._run_dir, STAGED)
 
 
 def load_synthetic_stats(run_dir: str) -> dict[str, Any]:
-    return json.loads(read_bytes(join(run_dir, STATS_FILE)))
+    return load_staged(run_dir, STAGED)

@@ -1,7 +1,7 @@
 """The daily DAGs' validation gate: check one committed partition before anything is published.
 
 Runs under the dataprep venv's interpreter, not Airflow's: it reads the partition through Beam's
-FileSystems (``transforms.storage``), with the same storage settings as the pipeline (the standard
+FileSystems (``run_folder.storage``), with the same storage settings as the pipeline (the standard
 AWS variables for ``s3://``)::
 
     python check_partition.py <run_dir> [--dedup-index URI] [--accept-drift] [--retract-on-failure]
@@ -40,8 +40,8 @@ from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
 from pipelines.runner import pipeline_options  # noqa: E402
 from transforms.dedup_minhash.index import RUNS_DIR, STAGED_DIR, STAGED_MANIFEST  # noqa: E402
-from transforms.run_commit import DATA, MANIFEST, REJECTED_DIR, SUCCESS  # noqa: E402
-from transforms.storage import delete, exists, join, read_bytes  # noqa: E402
+from run_folder.layout import DATA, MANIFEST, REJECTED_DIR, SUCCESS  # noqa: E402
+from run_folder.storage import delete, exists, join, read_bytes  # noqa: E402
 
 GATE_FAILED = 3
 VALIDATION_DIR = "validation"

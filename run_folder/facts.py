@@ -10,17 +10,16 @@ check conservation and write the manifest. Beam counters are for live monitoring
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import apache_beam as beam
 
-from transforms.stage import Record
-from transforms.storage import join, read_bytes, write_atomic
+from run_folder.staged import load_staged, write_staged
 
-FACTS_FILE = "_staging/run_facts.json"
+RUN_FACTS = "run_facts"  # staged as ``_staging/run_facts.json``
+Record = dict[str, Any]  # as transforms.stage.Record: the run layer imports no stage
 
 Fact = tuple[str, Any]
 
@@ -108,10 +107,9 @@ class WriteRunFacts(beam.PTransform):
 
     def __init__(self, run_dir: str):
         super().__init__()
-        self._path = join(run_dir, FACTS_FILE)
+        self._run_dir = run_dir
 
     def expand(self, facts: Sequence[beam.PCollection]) -> beam.PCollection:
-        path = self._path
         partials = [
             stream | f"Partial{i}" >> beam.CombineGlobally(_PartialFactsFn()) for i, stream in enumerate(facts)
         ]
@@ -119,9 +117,9 @@ class WriteRunFacts(beam.PTransform):
             partials
             | "AllPartials" >> beam.Flatten()
             | "Merge" >> beam.CombineGlobally(_MergeFactsFn())
-            | "Write" >> beam.Map(lambda out: write_atomic(path, json.dumps(out, indent=1).encode()))
+            | "Write" >> beam.Map(write_staged, self._run_dir, RUN_FACTS)
         )
 
 
 def load_run_facts(run_dir: str) -> dict[str, Any]:
-    return json.loads(read_bytes(join(run_dir, FACTS_FILE)))
+    return load_staged(run_dir, RUN_FACTS)

@@ -1,38 +1,24 @@
-"""Begin and commit a run folder: stale files out, manifest in, ``_SUCCESS`` last.
+"""Commit a run folder: conservation checked, stale files out, ``manifest.json`` in.
 
-Layout (ARCHITECTURE §5): ``data/``, ``rejected/stage=<stage>/``, ``manifest.json``,
-``_SUCCESS``. ``begin_run`` removes the markers of an earlier attempt first, so a folder is
-never seen as complete while it is being rewritten. ``write_manifest`` checks conservation
-(read = kept + rejected, and the files hold exactly those rows), deletes files that this
-attempt did not write (shards of an earlier attempt with other shard counts, temporary files
-of a crashed one) and writes the manifest; the job then adds what it derives from it (the
-report) and ``seal_run`` writes ``_SUCCESS``, last.
+``write_manifest`` checks conservation (read = kept + rejected, and the files hold exactly those
+rows), deletes files that this attempt did not write (shards of an earlier attempt with other
+shard counts, temporary files of a crashed one) and writes the manifest; the job then adds what it derives from it (the
+report) and ``seal_run`` (``run_folder.seal``) writes ``_SUCCESS``, last.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
-from transforms.run_facts import load_run_facts
-from transforms.storage import delete, delete_folder, exists, join, list_files, read_bytes, write_atomic
-
-SUCCESS = "_SUCCESS"
-MANIFEST = "manifest.json"
-DATA = "data"
-REJECTED_DIR = "rejected"
-WEBDATASET_DIR = "webdataset"  # the images job's optional tar shards
-# Folders whose files every attempt writes anew: what the attempt did not write is stale.
-OUTPUT_DIRS = (DATA, REJECTED_DIR, WEBDATASET_DIR)
+from run_folder.facts import load_run_facts
+from run_folder.layout import DATA, MANIFEST, OUTPUT_DIRS, REJECTED_DIR
+from run_folder.storage import delete, join, list_files, write_atomic
 
 
 class ConservationError(RuntimeError):
     """Records were lost or duplicated between reading and writing: the run must not publish."""
-
-
-def begin_run(run_dir: str) -> None:
-    delete([p for p in (join(run_dir, SUCCESS), join(run_dir, MANIFEST)) if exists(p)])
 
 
 def funnel(stage_order: list[str], facts: dict[str, Any]) -> list[dict[str, Any]]:
@@ -88,9 +74,7 @@ def write_manifest(run_dir: str, stage_order: list[str], header: dict[str, Any])
         info["path"] = info["path"][len(prefix):] if info["path"].startswith(prefix) else info["path"]
         info["path_kind"] = info["path"].split("/", 1)[0]
     conservation = check_conservation(facts)
-    written = {join(run_dir, info["path"]) for info in facts["files"]}
-    stale = [p for d in OUTPUT_DIRS for p in list_files(join(run_dir, d)) if p not in written]
-    delete(stale)
+    delete_unwritten(run_dir, OUTPUT_DIRS, {join(run_dir, info["path"]) for info in facts["files"]})
     manifest = {
         **header,
         "conservation": conservation,
@@ -98,26 +82,15 @@ def write_manifest(run_dir: str, stage_order: list[str], header: dict[str, Any])
         "skipped": facts.get("skipped", {}),
         "files": [{k: v for k, v in info.items() if k != "path_kind"} for info in facts["files"]],
     }
+    store_manifest(run_dir, manifest)
+    return manifest
+
+
+def delete_unwritten(run_dir: str, folders: Iterable[str], written: set[str]) -> None:
+    """Delete the files under ``folders`` that this attempt did not write (``written``: full
+    paths): shards of an earlier attempt with other shard counts, temporary files of a crashed one."""
+    delete([p for folder in folders for p in list_files(join(run_dir, folder)) if p not in written])
+
+
+def store_manifest(run_dir: str, manifest: dict[str, Any]) -> None:
     write_atomic(join(run_dir, MANIFEST), json.dumps(manifest, indent=2).encode())
-    return manifest
-
-
-def seal_run(run_dir: str) -> None:
-    """Drop the staging area and write ``_SUCCESS``, last: the run is published."""
-    delete_folder(join(run_dir, "_staging"))
-    write_seal(run_dir, read_bytes(join(run_dir, MANIFEST)))
-
-
-def write_seal(run_dir: str, manifest_bytes: bytes) -> None:
-    """``_SUCCESS`` for the manifest whose bytes are ``manifest_bytes`` (already in storage)."""
-    # Not empty: it names the manifest it seals (and Beam's S3 writer cannot upload 0 bytes).
-    seal = {"run_id": json.loads(manifest_bytes).get("run_id"),
-            "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
-    write_atomic(join(run_dir, SUCCESS), json.dumps(seal).encode())
-
-
-def commit_run(run_dir: str, stage_order: list[str], header: dict[str, Any]) -> dict[str, Any]:
-    """``write_manifest`` then ``seal_run``, for jobs with nothing to add in between."""
-    manifest = write_manifest(run_dir, stage_order, header)
-    seal_run(run_dir)
-    return manifest

@@ -4,7 +4,7 @@
 expectation on the merged results (batch scopes: the counts summed over all batches;
 ``dataset`` scope: the stage's aggregates), writes ``validation/<stage>.json`` for every stage
 (atomically, in the shape of GE's validation results) and raises ``ValidationFailed`` when a
-critical expectation failed. It is called after the pipeline and before ``commit_run``, so a
+critical expectation failed. It is called after the pipeline and before ``write_manifest``, so a
 failed run never gets ``_SUCCESS``; warnings are logged and returned, never fatal.
 
 Dataset-scope expectations are evaluated here in Python, on the stage's aggregate row, with
@@ -26,15 +26,16 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from transforms.storage import delete, exists, join, list_files, read_bytes, write_atomic
+from run_folder.layout import STAGING_DIR, STATS_NAME, VALIDATION_DIR
+from run_folder.staged import load_staged, staged_path
+from run_folder.storage import delete, exists, join, list_files, write_atomic
 from transforms.validate import DATASET, empty_result, load_validation
 
 log = logging.getLogger(__name__)
 
-VALIDATION_DIR = "validation"
 CRITICAL, WARNING = "critical", "warning"
 MAX_LISTED = 10  # failures named in the exception message
-STATS_FILE = "_staging/stats.json"  # transforms.stats.STATS_FILE (not imported: it pulls in Beam)
+STATS_FILE = f"{STAGING_DIR}/{STATS_NAME}.json"
 SOURCE_REMOVAL_SHARE = "source_removal_share"
 
 
@@ -310,7 +311,7 @@ def failure_message(result: GateResult, run_dir: str) -> str:
 def gate(run_dir: str, facts_or_manifest: dict[str, Any] | None = None) -> GateResult:
     """Write ``validation/<stage>.json``; raise ``ValidationFailed`` on a critical failure.
 
-    ``facts_or_manifest``: the run facts (``transforms.run_facts.load_run_facts``) or a
+    ``facts_or_manifest``: the run facts (``run_folder.facts.load_run_facts``) or a
     manifest; its count of records read is what the ``read`` stage must account for.
     """
     try:
@@ -320,8 +321,7 @@ def gate(run_dir: str, facts_or_manifest: dict[str, Any] | None = None) -> GateR
             f"validation failed: no validation results in {run_dir} ({type(exc).__name__}: {exc}); "
             "was ValidateStages added to the pipeline?"
         ) from exc
-    stats_path = join(run_dir, STATS_FILE)
-    stats = json.loads(read_bytes(stats_path)) if exists(stats_path) else None
+    stats = load_staged(run_dir, STATS_NAME) if exists(staged_path(run_dir, STATS_NAME)) else None
     result = evaluate(validation, facts_or_manifest, stats)
     directory = join(run_dir, VALIDATION_DIR)
     written = set()
