@@ -36,7 +36,7 @@ from transforms.dedup_exact import normalise
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import match_inputs, read_file
 from transforms.spilled_shuffle import SpilledCoGroupByKey
-from transforms.stage import KEPT, REJECTED, RunContext, rejected
+from transforms.stage import KEPT, REJECTED, GlobalStep, RunContext, SignalRules, StageResult, rejected, split_outputs
 from transforms.storage import join, read_bytes, write_atomic
 
 STAGE = "decontaminate"
@@ -144,21 +144,24 @@ def _apply(action: str):
     return emit
 
 
-class Decontaminate(beam.PTransform):
+class Decontaminate(GlobalStep):
     """Kept records on ``kept``; contaminated ones on ``rejected`` (``action="drop"``)."""
 
     name = STAGE
+    config_class = DecontaminateConfig
+    reasons = ()
+    # The name of the benchmark a record overlaps (``benchmarks`` in the config).
+    reason_patterns = (r"[a-z0-9_]+",)
+    signal_rules = SignalRules(required=False)
     signal_fields = (
         pa.field("contaminated_by", pa.list_(pa.string())),
         pa.field("contaminated_ngrams", pa.int32()),
     )
 
     def __init__(self, config: DecontaminateConfig, run_dir: str | None = None, run: RunContext | None = None):
-        super().__init__(label=self.name)
         if not config.benchmarks:
             raise ValueError("Decontaminate needs at least one benchmark")
-        self.config = config
-        self._run = run
+        super().__init__(config, run)
         self.run_dir = run_dir
         self.stats: beam.PCollection | None = None
 
@@ -166,7 +169,7 @@ class Decontaminate(beam.PTransform):
     def for_run(cls, config: DecontaminateConfig, run: RunContext) -> Decontaminate:
         return cls(config, run.run_dir, run)
 
-    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+    def expand(self, records: beam.PCollection) -> StageResult:
         n = self.config.ngram
         files = [
             (name, path)
@@ -212,7 +215,7 @@ class Decontaminate(beam.PTransform):
             _ = self.stats | "WriteStats" >> beam.Map(
                 lambda stats: write_atomic(path, json.dumps(stats, indent=1).encode())
             )
-        return out
+        return split_outputs(out)
 
 
 def load_decontaminate_stats(run_dir: str) -> dict[str, Any]:

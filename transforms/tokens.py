@@ -22,7 +22,7 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 
-from transforms.stage import Drop, Record, Stage
+from transforms.stage import Drop, Record, SignalRules, Stage
 from transforms.storage import join, read_bytes, write_atomic
 
 STAGE = "tokens"
@@ -45,6 +45,9 @@ class TokenCountConfig:
 
 class TokenCount(Stage):
     name = STAGE
+    config_class = TokenCountConfig
+    reasons = ()
+    signal_rules = SignalRules(required=False)
     signal_fields = (pa.field("token_count", pa.int32()),)
 
     def __init__(self, config: TokenCountConfig = TokenCountConfig()):
