@@ -42,7 +42,8 @@ from schemas.text_suites import (
     synthetic_suite,
     warning,
 )
-from transforms.images.caption_rewrite import CAPTION_GATES, SAME_AS_PARENT
+from transforms.images.caption_rewrite import CAPTION_GATES, SAME_AS_PARENT, CaptionRewriteJoin
+from transforms.stage_plan import plan_stages
 from transforms.images.download import Download
 from transforms.images.stages import IMAGE_STAGES
 from transforms.synthetic import STAGE as SYNTHETIC_STAGE
@@ -339,10 +340,17 @@ def images_suites(config: Any, severity_overrides: Mapping[str, str] | None = No
         )
     }
     length_filtered = False
-    for stage_class in IMAGE_STAGES:
+    plan = plan_stages(IMAGE_STAGES, config, CaptionRewriteJoin if config.synthetic.enabled else None)
+    for position, stage_class in enumerate([*plan.stages, None]):
+        if position == plan.join_at:
+            gates = [name for name in suites if name in CAPTION_GATES] + [SAME_AS_PARENT.split(".")[0]]
+            suites[SYNTHETIC_STAGE] = synthetic_suite(
+                config, list(columns), gates, _caption_checks(SYNTHETIC_STAGE, config, length_filtered),
+                JOB, SCHEMA_VERSION,
+            )
+        if stage_class is None:
+            break
         name = stage_class.name
-        if not getattr(config, name).enabled:
-            continue
         length_filtered = length_filtered or name == "caption_length"
         rules = rules_of(stage_class, _CONFIG_CHECKS.get(name))
         signals = tuple(stage_class.signal_fields)
@@ -350,10 +358,4 @@ def images_suites(config: Any, severity_overrides: Mapping[str, str] | None = No
             columns += [f.name for f in signals if f.name not in columns and f.name not in _DOWNLOAD_SIGNALS]
         checks = _caption_checks(name, config, length_filtered) + _format_checks(signals)
         suites[name] = stage_suite(name, signals, list(columns), rules, config, checks, JOB, SCHEMA_VERSION)
-    if config.synthetic.enabled:  # caption rewriting joins after the last stage
-        gates = [name for name in suites if name in CAPTION_GATES] + [SAME_AS_PARENT.split(".")[0]]
-        suites[SYNTHETIC_STAGE] = synthetic_suite(
-            config, list(columns), gates, _caption_checks(SYNTHETIC_STAGE, config, length_filtered),
-            JOB, SCHEMA_VERSION,
-        )
     return apply_severity_overrides(suites, severity_overrides or {})

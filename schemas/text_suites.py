@@ -33,7 +33,8 @@ from transforms.registry import TEXT_STAGES
 from transforms.stage import COUNT, ERROR_REASON, KEPT, REJECTED, Stage
 from transforms.synthetic import STAGE as SYNTHETIC_STAGE
 from transforms.synthetic import GenerateSynthetic
-from transforms.synthetic.branch import NOT_GATES
+from transforms.synthetic.branch import NOT_GATES, SyntheticJoin
+from transforms.stage_plan import plan_stages
 
 CRITICAL, WARNING = "critical", "warning"
 SEVERITIES = (CRITICAL, WARNING)
@@ -403,22 +404,21 @@ def text_suites(config: Any, severity_overrides: Mapping[str, str] | None = None
     columns = [f.name for f in BASE_FIELDS]
     suites = {READ_STAGE: stage_suite(READ_STAGE, (), list(columns), _READ_RULES, config, [])}
     gates: list[str] = []  # per-record stages so far: the synthetic branch runs them too
-    for stage_class in TEXT_STAGES:
-        name = stage_class.name
-        if not getattr(config, name).enabled:
-            continue
-        if config.synthetic.enabled and SYNTHETIC_STAGE not in suites and not issubclass(stage_class, Stage):
+    plan = plan_stages(TEXT_STAGES, config, SyntheticJoin if config.synthetic.enabled else None)
+    for position, stage_class in enumerate([*plan.stages, None]):
+        if position == plan.join_at:
             suites[SYNTHETIC_STAGE] = synthetic_suite(config, list(columns), gates, _text_checks(True, max_text_chars))
+        if stage_class is None:
+            break
+        name = stage_class.name
         if issubclass(stage_class, Stage) and name not in NOT_GATES:
             gates.append(name)
-        position = registry_order.index(name)
+        at = registry_order.index(name)
         rules = rules_of(stage_class, _CONFIG_CHECKS.get(name))
         if rules.declared:
             columns += [f.name for f in stage_class.signal_fields if f.name not in columns]
-        text = _text_checks(position > extract_at, max_text_chars) if position >= extract_at else []
+        text = _text_checks(at > extract_at, max_text_chars) if at >= extract_at else []
         suites[name] = stage_suite(name, tuple(stage_class.signal_fields), list(columns), rules, config, text)
-    if config.synthetic.enabled and SYNTHETIC_STAGE not in suites:
-        suites[SYNTHETIC_STAGE] = synthetic_suite(config, list(columns), gates, _text_checks(True, max_text_chars))
     return apply_severity_overrides(suites, severity_overrides or {})
 
 
