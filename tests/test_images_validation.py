@@ -36,6 +36,7 @@ from transforms.images.stages import IMAGE_STAGES
 from transforms.readers.base import base_name
 from transforms.record import stable_id
 from transforms.run_commit import SUCCESS, begin_run
+from transforms.stage_plan import plan_stages
 from transforms.run_gate import ValidationFailed, gate
 from transforms.stage import RunContext
 from transforms.stats import StatsPlan, _MemberClustersFn, stats_document
@@ -308,7 +309,7 @@ def test_a_corrupted_signal_fails_the_gate(tmp_path):
     begin_run(run_dir)
     with beam.Pipeline(options=PipelineOptions(BEAM_ARGS)) as pipeline:
         read = pipeline | "Read" >> ReadCaptionInputs([tar], config.read)
-        outputs = apply_stages(read, stages, config, RunContext(run_dir, "run"), config.batch_size)
+        outputs = apply_stages(read, plan_stages(stages, config), config, RunContext(run_dir, "run"), config.batch_size)
         _ = pipeline | "Validate" >> ValidateStages(outputs, images_suites(config), run_dir)
     with pytest.raises(ValidationFailed) as failed:
         gate(run_dir, None)
