@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import logging
 import sys
 from datetime import datetime, timezone
@@ -40,7 +39,7 @@ logging.getLogger().addFilter(_DropBeamImportNoise())
 from pipelines import crawl, job_runner, preflight, retract, train_quality  # noqa: E402
 from pipelines.cli_help import EPILOG, PURPOSE, add_command  # noqa: E402
 from pipelines.config import dump_config, load_config  # noqa: E402
-from pipelines.job import Job  # noqa: E402
+from pipelines.job import JOB_MODULES, Job, load_job  # noqa: E402
 from pipelines.runner import cores  # noqa: E402
 from pipelines.report import (  # noqa: E402
     DRIFT_EXIT,
@@ -55,7 +54,6 @@ from pipelines.trace import add_trace_arguments, trace_command  # noqa: E402
 from transforms.storage import join  # noqa: E402
 from transforms.synthetic import add_synthetic_options, with_synthetic_options  # noqa: E402
 
-JOBS = {"text": "pipelines.text", "images": "pipelines.images"}  # job name -> module declaring ``JOB``
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -75,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run = add_command(commands, "run")
-    run.add_argument("job", choices=sorted(JOBS))
+    run.add_argument("job", choices=sorted(JOB_MODULES))
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", nargs="+", help="paths, globs or s3:// URIs")
     source.add_argument("--urls", nargs="+", help="URL lists to crawl first (text, CSV, JSONL, "
@@ -97,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     retract.add_arguments(add_command(commands, "retract"))
     train_quality.add_arguments(add_command(commands, "train-quality"))
     show = add_command(commands, "config")
-    show.add_argument("job", choices=sorted(JOBS))
+    show.add_argument("job", choices=sorted(JOB_MODULES))
     return parser
 
 
@@ -164,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return retract.main(args, beam_args)
     if args.command == "train-quality":
         return train_quality.main(args, beam_args)
-    job = importlib.import_module(JOBS[args.job]).JOB
+    job = load_job(args.job)
     if args.command == "config":
         print(dump_config(job.config()), end="")
         return 0

@@ -11,6 +11,7 @@ validation, the gate, the manifest, the report and ``_SUCCESS``) is the same for
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,18 @@ import pyarrow as pa
 from transforms.parquet_sink import ParquetSinkConfig
 from transforms.stage import RunContext
 from transforms.stage_plan import StagePlan, plan_stages
+
+
+# Every job by name: the module that declares it as ``JOB``.
+JOB_MODULES = {"text": "pipelines.text", "images": "pipelines.images"}
+
+
+def load_job(name: str) -> Job:
+    """The declared job ``name`` (its module imported on first use: the images job's models
+    are not loaded for a text run)."""
+    if name not in JOB_MODULES:
+        raise ValueError(f"unknown job {name!r}; known: {sorted(JOB_MODULES)}")
+    return importlib.import_module(JOB_MODULES[name]).JOB
 
 
 @dataclass(frozen=True)

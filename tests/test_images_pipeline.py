@@ -195,10 +195,9 @@ def test_near_dedup_distance_is_configurable():
         NearImageDedupConfig(max_distance=64)
 
 
-def test_cli_runs_the_images_job(tmp_path, monkeypatch, capsys):
+def test_cli_runs_the_images_job(tmp_path, capsys):
     from pipelines import cli
 
-    monkeypatch.setitem(cli.JOBS, "images", "pipelines.images")  # the lead's wiring line
     config = tmp_path / "images.yaml"
     config.write_text(
         "download:\n  crawl:\n    allow_private_addresses: true\n    per_host_rate: 500.0\n"
