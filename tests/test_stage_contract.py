@@ -91,9 +91,9 @@ def test_a_reason_missing_from_the_declaration_is_caught(monkeypatch):
 
 @pytest.fixture(scope="module")
 def real_records(tmp_path_factory):
-    """The shared Common Crawl WARC and 60 real article pages, as the text job reads them."""
+    """The shared Common Crawl WARC and 30 real article pages, as the text job reads them."""
     warc = write_warc(tmp_path_factory.mktemp("pages") / "articles.warc.gz",
-                      [(url, html) for url, html, _ in aeb_pages(60)])
+                      [(url, html) for url, html, _ in aeb_pages(30)])
     config = ReadConfig()
     paths = [str(SHARED_DATA / "cc-warc-resiliparse" / "warcfile.warc.gz"), str(warc)]
     return [record for path in paths for record, drop in read_file(path, config) if drop is None]
