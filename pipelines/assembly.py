@@ -1,23 +1,22 @@
 """Assembling a job from its stage classes: shared by every job in ``pipelines/``.
 
 A job lists its stage classes in order (``transforms.registry``); each is configured by the job
-config's section of its name and skipped when that section is not ``enabled``. Batch stages
-(``Stage``) run through ``ApplyStage``; global steps are ``PTransform`` classes built with
-``for_run(config, RunContext)``. Every stage's kept and rejected outputs are recorded in a
-``StageOutputs``, the hook for stats and validation.
+config's section of its name and skipped when that section is not ``enabled``
+(``transforms.stage_plan``). Batch stages (``Stage``) run through ``ApplyStage``; global steps
+(``GlobalStep``) are built with ``for_run(config, RunContext)``. Every stage's kept and
+rejected outputs are recorded in a ``StageOutputs``, the hook for stats and validation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import apache_beam as beam
 
+from transforms.readers.base import READ_STAGE
 from transforms.stage import ApplyStage, RunContext, Stage
-
-from transforms.readers.base import READ_STAGE  # the readers name the stage
+from transforms.stage_plan import StagePlan
 
 
 @dataclass
@@ -33,52 +32,29 @@ class StageOutputs:
 
 
 class Branch(Protocol):
-    """A step that adds records to the stream (synthetic data). It joins at ``position`` (the
-    text job: before the first global step, so that dedup judges old and new records together)
-    and gets the per-record stages that ran so far, to gate its own records with them (Beam
-    graphs cannot loop back)."""
+    """A step that adds records to the stream (synthetic data). It joins where ``joins`` says
+    (``transforms.stage_plan``) and gets the per-record stages that ran so far, to gate its own
+    records with them (Beam graphs cannot loop back)."""
 
     name: str
-
-    def position(self, stages: Sequence[Any]) -> int:
-        """Where in the enabled ``stages`` it joins (``len(stages)``: after the last one)."""
+    joins: str
 
     def __call__(self, records: beam.PCollection, gates: list[Stage]) -> tuple[beam.PCollection, beam.PCollection]:
         """``(records and the branch's new kept records, the branch's rejected records)``."""
 
 
-def enabled_stages(stage_classes: Sequence[Any], config: Any) -> list[Any]:
-    return [stage for stage in stage_classes if getattr(config, stage.name).enabled]
-
-
-def branch_position(stages: Sequence[Any]) -> int:
-    """Where a branch joins ``stages``: before the first global step (or after the last stage)."""
-    return next((i for i, stage in enumerate(stages) if not issubclass(stage, Stage)), len(stages))
-
-
-def stage_order(stage_classes: Sequence[Any], config: Any, branch: Branch | None = None) -> list[str]:
-    stages = enabled_stages(stage_classes, config)
-    names = [stage.name for stage in stages]
-    if branch is not None:
-        names.insert(branch.position(stages), branch.name)
-    return [READ_STAGE] + names
-
-
 def apply_stages(
-    read: Any, stage_classes: Sequence[Any], config: Any, run: RunContext, batch_size: int,
-    branch: Branch | None = None,
+    read: Any, plan: StagePlan, config: Any, run: RunContext, batch_size: int, branch: Branch | None = None
 ) -> StageOutputs:
-    """Run the enabled stages after ``read`` (a kept/rejected outputs tuple); ``final`` is what
-    the last stage kept. ``all_rejected`` is left to the job (it may strip fields first).
-    ``branch``, when given, joins at ``branch_position`` and is recorded as a stage of its name."""
+    """Run the planned stages after ``read`` (a kept/rejected pair); ``final`` is what the last
+    stage kept. ``all_rejected`` is left to the job (it may strip fields first). ``branch``,
+    when the plan has one, joins at ``plan.join_at`` and is recorded as a stage of its name."""
     outputs = StageOutputs()
     outputs.kept[READ_STAGE], outputs.rejected[READ_STAGE] = read.kept, read.rejected
     records = read.kept
-    stages = enabled_stages(stage_classes, config)
-    join_at = branch.position(stages) if branch is not None else None
     gates: list[Stage] = []
-    for position, stage_class in enumerate([*stages, None]):
-        if position == join_at:
+    for position, stage_class in enumerate([*plan.stages, None]):
+        if position == plan.join_at and branch is not None:
             records, rejected = branch(records, list(gates))
             outputs.kept[branch.name], outputs.rejected[branch.name] = records, rejected
         if stage_class is None:

@@ -19,10 +19,11 @@ published but a distribution drifted past the alarm threshold against the previo
 from __future__ import annotations
 
 import argparse
-import importlib
+import dataclasses
 import logging
 import sys
 from datetime import datetime, timezone
+from typing import Any
 
 
 class _DropBeamImportNoise(logging.Filter):
@@ -35,9 +36,10 @@ class _DropBeamImportNoise(logging.Filter):
 # Before the first Beam import, so its import-time warning never reaches the terminal.
 logging.getLogger().addFilter(_DropBeamImportNoise())
 
-from pipelines import crawl, preflight, retract, train_quality  # noqa: E402
+from pipelines import crawl, job_runner, preflight, retract, train_quality  # noqa: E402
 from pipelines.cli_help import EPILOG, PURPOSE, add_command  # noqa: E402
 from pipelines.config import dump_config, load_config  # noqa: E402
+from pipelines.job import JOB_MODULES, Job, load_job  # noqa: E402
 from pipelines.runner import cores  # noqa: E402
 from pipelines.report import (  # noqa: E402
     DRIFT_EXIT,
@@ -52,7 +54,6 @@ from pipelines.trace import add_trace_arguments, trace_command  # noqa: E402
 from run_folder.storage import join  # noqa: E402
 from transforms.synthetic import add_synthetic_options, with_synthetic_options  # noqa: E402
 
-JOBS = {"text": "pipelines.text", "images": "pipelines.images"}  # job name -> module with ``Config`` and ``run``
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -72,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run = add_command(commands, "run")
-    run.add_argument("job", choices=sorted(JOBS))
+    run.add_argument("job", choices=sorted(JOB_MODULES))
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", nargs="+", help="paths, globs or s3:// URIs")
     source.add_argument("--urls", nargs="+", help="URL lists to crawl first (text, CSV, JSONL, "
@@ -94,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     retract.add_arguments(add_command(commands, "retract"))
     train_quality.add_arguments(add_command(commands, "train-quality"))
     show = add_command(commands, "config")
-    show.add_argument("job", choices=sorted(JOBS))
+    show.add_argument("job", choices=sorted(JOB_MODULES))
     return parser
 
 
@@ -135,6 +136,18 @@ def _preflight(inputs: list[str], outputs: list[str], beam_args: list[str]) -> i
     return 2 if problems else 0
 
 
+def _refused_flags(job: Job, config: Any, args: argparse.Namespace) -> list[str]:
+    """A flag that does nothing for this job is refused, never silently ignored: the job's own
+    run flags (``--dedup-index``), and crawl settings where nothing is crawled."""
+    refused = job.refused({"dedup_index": args.dedup_index})
+    if not args.urls and job.cli_config is None:  # the crawl settings act only on ``--urls``
+        given = crawl.config_from_args(args, config.crawl)
+        changed = [f.name for f in dataclasses.fields(given) if getattr(given, f.name) != getattr(config.crawl, f.name)]
+        if changed:
+            refused.append(f"crawl settings ({', '.join(changed)}) apply to the {job.name} job only with --urls")
+    return refused
+
+
 def main(argv: list[str] | None = None) -> int:
     own_args, beam_args = _split_beam_args(list(sys.argv[1:] if argv is None else argv))
     args = _parser().parse_args(own_args)
@@ -149,18 +162,22 @@ def main(argv: list[str] | None = None) -> int:
         return retract.main(args, beam_args)
     if args.command == "train-quality":
         return train_quality.main(args, beam_args)
-    job = importlib.import_module(JOBS[args.job])
+    job = load_job(args.job)
     if args.command == "config":
-        print(dump_config(job.Config()), end="")
+        print(dump_config(job.config()), end="")
         return 0
     try:
-        config = load_config(job.Config, args.config)
-        if hasattr(config, "synthetic"):  # --synthetic TASKS, --synthetic-max-records N
-            config = with_synthetic_options(config, args)
-        if hasattr(job, "with_crawl_flags"):  # the images job downloads through the crawler
-            config = job.with_crawl_flags(config, args)
+        config = load_config(job.config, args.config)
+        config = with_synthetic_options(config, args)  # --synthetic TASKS, --synthetic-max-records N
+        if job.cli_config is not None:  # the images job downloads through the crawler
+            config = job.cli_config(config, args)
     except (OSError, ValueError) as exc:
         print(f"dataprep: bad config: {exc}", file=sys.stderr)
+        return 2
+    refused = _refused_flags(job, config, args)
+    for problem in refused:
+        print(f"dataprep: {problem}; nothing was run", file=sys.stderr)
+    if refused:
         return 2
     if args.workers is not None:
         if args.workers < 0:
@@ -174,9 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     try:
         inputs = args.input or _crawl_first(args, config, run_id, beam_args)
-        manifest = job.run(inputs, args.output, run_id, config, beam_args,
-                           dedup_index=args.dedup_index, previous_run=args.previous,
-                           drift_threshold=args.drift_threshold, compare_previous=not args.no_drift)
+        manifest = job_runner.run(job, inputs, args.output, run_id, config, beam_args,
+                                  dedup_index=args.dedup_index, previous_run=args.previous,
+                                  drift_threshold=args.drift_threshold, compare_previous=not args.no_drift)
     except Exception as exc:  # noqa: BLE001 - the CLI's job is to report it and exit non-zero
         logging.getLogger("dataprep").debug("run failed", exc_info=True)
         print(f"dataprep: run {run_id} failed, nothing published: {type(exc).__name__}: {exc}",

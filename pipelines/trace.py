@@ -4,8 +4,8 @@ Looks the record up by ``id`` or exact ``url`` in the files the run's manifest l
 and ``rejected/``; never in leftovers of other attempts), with pyarrow dataset filters, so only
 the matching row groups are read, locally or on ``s3://`` (the standard AWS variables, plus
 ``AWS_ENDPOINT_URL_S3`` for a non-AWS endpoint). For each match it prints the stages the record
-passed, where it was kept or rejected and why, its signals grouped by the stage that computed
-them, and for a duplicate the record it duplicates (its keeper), where that one went and, for a
+passed, where it was kept or rejected and why, its signals grouped by the stage that declares
+them (the run's job, from its manifest: text or images), and for a duplicate the record it duplicates (its keeper), where that one went and, for a
 near-duplicate, their estimated Jaccard similarity and cluster (the evidence of the removal).
 
 Exit status: 0 when found, 1 when no record matches.
@@ -24,16 +24,19 @@ from urllib.parse import urlsplit
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from pipelines.job import load_job
 from schemas.columns import BASE_FIELDS, REJECT_FIELDS
-from transforms.registry import TEXT_STAGES
 from run_folder.layout import DATA, MANIFEST, REJECTED_DIR
+from transforms.stage import KEPT, REJECTED
 from transforms.stats import snippet
+from transforms.synthetic import GenerateSynthetic
 
-KEPT, REJECTED = "kept", "rejected"
 TEXT_CHARS = 400
 WIDTH = 100
 # Base columns shown in the record header rather than among the signals.
-_HEADER_COLUMNS = frozenset(field.name for field in BASE_FIELDS + REJECT_FIELDS)
+_HEADER_COLUMNS = frozenset(field.name for field in BASE_FIELDS + REJECT_FIELDS) | {"caption", "image"}
+# The content a record is shown with: a text, or an image's caption (never the image bytes).
+_CONTENT = ("text", "caption")
 
 
 def arrow_filesystem(run_dir: str) -> tuple[pafs.FileSystem, str]:
@@ -69,8 +72,7 @@ def _find(fs: pafs.FileSystem, root: str, files: list[dict], expression: ds.Expr
     return rows
 
 
-def _signals(row: dict[str, Any], stages: list[str]) -> dict[str, dict[str, Any]]:
-    declared = {cls.name: [f.name for f in cls.signal_fields] for cls in TEXT_STAGES}
+def _signals(row: dict[str, Any], stages: list[str], declared: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
     grouped, seen = {}, set()
     for stage in stages:
         names = [n for n in declared.get(stage, ()) if n not in seen]
@@ -85,7 +87,7 @@ def _signals(row: dict[str, Any], stages: list[str]) -> dict[str, dict[str, Any]
     return grouped
 
 
-def _describe(row: dict[str, Any], stages: list[str]) -> dict[str, Any]:
+def _describe(row: dict[str, Any], stages: list[str], declared: dict[str, list[str]]) -> dict[str, Any]:
     stage = row.get("reject_stage")
     passed = stages if stage is None else stages[: stages.index(stage)] if stage in stages else []
     return {
@@ -100,8 +102,8 @@ def _describe(row: dict[str, Any], stages: list[str]) -> dict[str, Any]:
         "detail": row.get("reject_detail"),
         "file": row["_file"],
         "passed": passed,
-        "signals": _signals(row, stages if stage is None else [*passed, stage]),
-        "text": snippet(row.get("text"), TEXT_CHARS),
+        "signals": _signals(row, stages if stage is None else [*passed, stage], declared),
+        "text": snippet(next((row[c] for c in _CONTENT if row.get(c) is not None), None), TEXT_CHARS),
     }
 
 
@@ -110,11 +112,13 @@ def trace(run_dir: str, query: str) -> dict[str, Any]:
     fs, root = arrow_filesystem(run_dir.rstrip("/"))
     manifest = _read_json(fs, f"{root}/{MANIFEST}")
     stages = [row["stage"] for row in manifest["funnel"]]
+    job = load_job(manifest.get("job", "text"))
+    declared = {cls.name: [f.name for f in cls.signal_fields] for cls in (*job.stages, GenerateSynthetic)}
     data = [f for f in manifest["files"] if f["path"].startswith(f"{DATA}/")]
     rejected = [f for f in manifest["files"] if f["path"].startswith(f"{REJECTED_DIR}/")]
     match = (ds.field("id") == query) | (ds.field("url") == query)
     rows = _find(fs, root, data, match) + _find(fs, root, rejected, match)
-    matches = [_describe(row, stages) for row in rows]
+    matches = [_describe(row, stages, declared) for row in rows]
     keepers = {row["dup_of"] for row in rows if row.get("dup_of") and row.get("reject_stage")}
     if keepers:
         by_id = ds.field("id").isin(sorted(keepers))

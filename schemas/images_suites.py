@@ -25,8 +25,6 @@ import pyarrow as pa
 
 from schemas.images import BASE_FIELDS, SCHEMA_VERSION
 from schemas.text_suites import (
-    COUNT,
-    FRACTION,
     IN_SET,
     LENGTHS,
     NOT_NULL,
@@ -39,26 +37,22 @@ from schemas.text_suites import (
     Suite,
     apply_severity_overrides,
     critical,
+    rules_of,
     stage_suite,
     synthetic_suite,
     warning,
 )
-from transforms.consent.blocklist import KINDS as TAKEDOWN_KINDS
-from transforms.consent.licenses import FORMS as LICENSE_FORMS
-from transforms.consent.signals import PAGE_SIGNALS
-from transforms.crawl import reasons as crawl
-from transforms.images.caption_rewrite import CAPTION_GATES, SAME_AS_PARENT
+from transforms.images.caption_rewrite import CAPTION_GATES, SAME_AS_PARENT, CaptionRewriteJoin
+from transforms.stage_plan import plan_stages
+from transforms.images.download import Download
 from transforms.images.stages import IMAGE_STAGES
 from transforms.synthetic import STAGE as SYNTHETIC_STAGE
 from transforms.readers.base import READ_STAGE
 
 JOB = "images"
-POSITIVE = (1, None)
-# CLIP-style image-text similarity: a cosine, so in [-1, 1].
-COSINE = (-1.0, 1.0)
 # Download signals are absent on records that came with their bytes (WebDataset samples), so
 # they are neither part of the column contract nor required.
-_DOWNLOAD_SIGNALS = ("http_status", "content_type", "fetched_at", "final_url")
+_DOWNLOAD_SIGNALS = Download.signal_rules.nullable
 _HEX64 = "^[0-9a-f]{64}$"
 _HEX16 = "^[0-9a-f]{16}$"
 
@@ -71,30 +65,6 @@ _READ_REASONS = (
     "truncated_file",
     "corrupt_file",
     "unsupported_format",
-)
-# Every reason the crawler gives a URL it did not fetch (``transforms.crawl.reasons``).
-_DOWNLOAD_REASONS = (
-    crawl.INVALID_URL,
-    crawl.UNSUPPORTED_SCHEME,
-    crawl.URL_TOO_LONG,
-    crawl.OUT_OF_SCOPE,
-    crawl.PAGE_BUDGET,
-    crawl.ROBOTS_DISALLOWED,
-    crawl.ROBOTS_UNAVAILABLE,
-    crawl.CRAWL_DELAY_TOO_LONG,
-    crawl.SSRF_BLOCKED,
-    crawl.TOO_LARGE,
-    crawl.BAD_CONTENT_TYPE,
-    crawl.REDIRECT_LOOP,
-    crawl.TOO_MANY_REDIRECTS,
-    crawl.REDIRECT_INVALID,
-    crawl.REDIRECT_OUT_OF_SCOPE,
-    crawl.DNS_ERROR,
-    crawl.CONNECTION_ERROR,
-    crawl.TIMEOUT,
-    crawl.TLS_ERROR,
-    crawl.BAD_RESPONSE,
-    crawl.FETCH_ERROR,
 )
 
 
@@ -293,74 +263,22 @@ def _alignment_scores() -> list[pa.Field]:
     return [f for f in getattr(stage, "signal_fields", ()) if pa.types.is_floating(f.type)]
 
 
-_RULES: dict[str, StageRules] = {
-    READ_STAGE: StageRules(reasons=_READ_REASONS, may_error=False),
-    "consent": StageRules(reasons=PAGE_SIGNALS),
-    "takedown": StageRules(reasons=TAKEDOWN_KINDS, must_be_null=("takedown_match",)),
-    "license": StageRules(
-        reasons=("unlicensed", "not_listed"),
-        nullable=("license", "license_form", "license_value"),
-        value_sets={"license_form": LICENSE_FORMS},
-    ),
-    "caption_length": StageRules(
-        reasons=("too_few_words", "too_short", "too_long"),
-        ranges={"caption_words": COUNT, "caption_chars": COUNT},
-        extra=_caption_length_checks,
-    ),
-    "caption_boilerplate": StageRules(
-        reasons=("file_name", "camera_name", "number", "generic"),
-        must_be_null=("caption_boilerplate",),
-    ),
-    "caption_language": StageRules(
-        reasons=("language_not_allowed", "low_language_score", "no_caption"),
-        ranges={"caption_lang_score": FRACTION},
-        extra=_caption_language_checks,
-    ),
-    "url_dedup": StageRules(
-        reasons=("duplicate_url",), may_error=False, must_be_null=("dup_of",), extra=_dup_of_on_rejected
-    ),
-    "download": StageRules(
-        reasons=_DOWNLOAD_REASONS,
-        reason_patterns=(r"http_[0-9]{3}", rf"{crawl.OPT_OUT_PREFIX}[a-z0-9_]+"),
-        may_error=False,
-        nullable=_DOWNLOAD_SIGNALS,
-        extra=_download_checks,
-    ),
-    "decode": StageRules(
-        reasons=("too_large", "too_many_pixels", "unsupported_format", "not_an_image", "corrupt"),
-        ranges={
-            name: POSITIVE
-            for name in ("width", "height", "bytes", "original_width", "original_height", "original_bytes")
-        },
-        extra=_decode_checks,
-    ),
-    "placeholder": StageRules(
-        reasons=("shared_bytes",),
-        may_error=False,
-        ranges={"sha256_url_count": POSITIVE},
-        extra=_placeholder_checks,
-    ),
-    "image_filter": StageRules(
-        reasons=("too_small", "aspect_ratio", "too_few_bytes"),
-        # longer side / shorter side
-        ranges={"aspect_ratio": (1.0, None)},
-        extra=_image_filter_checks,
-    ),
-    "nsfw": StageRules(reasons=("explicit",), ranges={"nsfw_score": FRACTION}, extra=_nsfw_checks),
-    "dedup_exact": StageRules(
-        reasons=("duplicate",), may_error=False, must_be_null=("dup_of",), extra=_dup_of_on_rejected
-    ),
-    "dedup_near": StageRules(
-        reasons=("near_duplicate",), may_error=False, must_be_null=("dup_of",), extra=_dup_of_on_rejected
-    ),
-    # Off by default (it needs a CLIP checkpoint); the score's name comes from the stage.
-    "alignment": StageRules(
-        reasons=("low_score",),
-        ranges={f.name: COSINE for f in _alignment_scores()},
-        extra=_alignment_checks,
-    ),
+_READ_RULES = StageRules(reasons=_READ_REASONS, may_error=False)
+# Config-derived expectations of the stages that have them; the rest of a stage's rules is
+# declared on its class (``transforms.stage.StageContract``).
+_CONFIG_CHECKS = {
+    "caption_length": _caption_length_checks,
+    "caption_language": _caption_language_checks,
+    "url_dedup": _dup_of_on_rejected,
+    "download": _download_checks,
+    "decode": _decode_checks,
+    "placeholder": _placeholder_checks,
+    "image_filter": _image_filter_checks,
+    "nsfw": _nsfw_checks,
+    "dedup_exact": _dup_of_on_rejected,
+    "dedup_near": _dup_of_on_rejected,
+    "alignment": _alignment_checks,
 }
-_UNDECLARED = StageRules(declared=False)
 # Checked on every stage's kept records whatever its rules: identifiers minted by decode.
 _FORMATS = {"sha256": _HEX64, "phash": _HEX16}
 
@@ -414,7 +332,7 @@ def images_suites(config: Any, severity_overrides: Mapping[str, str] | None = No
             READ_STAGE,
             (),
             list(columns),
-            _RULES[READ_STAGE],
+            _READ_RULES,
             config,
             _caption_checks(READ_STAGE, config, False),
             JOB,
@@ -422,21 +340,22 @@ def images_suites(config: Any, severity_overrides: Mapping[str, str] | None = No
         )
     }
     length_filtered = False
-    for stage_class in IMAGE_STAGES:
+    plan = plan_stages(IMAGE_STAGES, config, CaptionRewriteJoin if config.synthetic.enabled else None)
+    for position, stage_class in enumerate([*plan.stages, None]):
+        if position == plan.join_at:
+            gates = [name for name in suites if name in CAPTION_GATES] + [SAME_AS_PARENT.split(".")[0]]
+            suites[SYNTHETIC_STAGE] = synthetic_suite(
+                config, list(columns), gates, _caption_checks(SYNTHETIC_STAGE, config, length_filtered),
+                JOB, SCHEMA_VERSION,
+            )
+        if stage_class is None:
+            break
         name = stage_class.name
-        if not getattr(config, name).enabled:
-            continue
         length_filtered = length_filtered or name == "caption_length"
-        rules = _RULES.get(name, _UNDECLARED)
+        rules = rules_of(stage_class, _CONFIG_CHECKS.get(name))
         signals = tuple(stage_class.signal_fields)
         if rules.declared:
             columns += [f.name for f in signals if f.name not in columns and f.name not in _DOWNLOAD_SIGNALS]
         checks = _caption_checks(name, config, length_filtered) + _format_checks(signals)
         suites[name] = stage_suite(name, signals, list(columns), rules, config, checks, JOB, SCHEMA_VERSION)
-    if config.synthetic.enabled:  # caption rewriting joins after the last stage
-        gates = [name for name in suites if name in CAPTION_GATES] + [SAME_AS_PARENT.split(".")[0]]
-        suites[SYNTHETIC_STAGE] = synthetic_suite(
-            config, list(columns), gates, _caption_checks(SYNTHETIC_STAGE, config, length_filtered),
-            JOB, SCHEMA_VERSION,
-        )
     return apply_severity_overrides(suites, severity_overrides or {})

@@ -13,9 +13,9 @@ once per worker. Every expectation's ``meta`` says:
 - ``key``: a name that is stable and unique within the stage (``lang_score.range``), used in
   reports and to override a severity (``severity_overrides={"language:lang_score.range": ...}``).
 
-What each suite checks, and why, is listed in ``docs/validation.md``. The columns and their
-types come from the stage registry (``signal_fields``); the rest (value ranges, the closed set
-of reasons, config-derived checks) is in ``_RULES`` below, one entry per stage.
+What each suite checks, and why, is listed in ``docs/validation.md``. Each stage's columns and
+their types, value ranges and closed set of reasons are declared on its class
+(``signal_fields``, ``signal_rules``, ``reasons``); the config-derived checks are below.
 """
 
 from __future__ import annotations
@@ -28,33 +28,23 @@ from typing import Any
 import pyarrow as pa
 
 from schemas.text import BASE_FIELDS, SCHEMA_VERSION
-from transforms.consent.blocklist import KINDS as TAKEDOWN_KINDS
-from transforms.consent.licenses import FORMS as LICENSE_FORMS
-from transforms.consent.signals import PAGE_SIGNALS
-from transforms.filters.c4 import REMOVAL_RULES
-from transforms.filters.gopher_repetition import RULES as REPETITION_RULES
-from transforms.filters.llm_guard import BACKEND_REASONS as GUARD_BACKEND_REASONS
-from transforms.filters.llm_guard import SAFE, UNSAFE
 from transforms.readers.base import READ_STAGE
 from transforms.registry import TEXT_STAGES
-from transforms.stage import Stage
+from transforms.stage import COUNT, ERROR_REASON, KEPT, REJECTED, Stage
 from transforms.synthetic import STAGE as SYNTHETIC_STAGE
 from transforms.synthetic import GenerateSynthetic
-from transforms.synthetic.branch import NOT_GATES
+from transforms.synthetic.branch import NOT_GATES, SyntheticJoin
+from transforms.stage_plan import plan_stages
 
 CRITICAL, WARNING = "critical", "warning"
 SEVERITIES = (CRITICAL, WARNING)
-KEPT, REJECTED, DATASET = "kept", "rejected", "dataset"
+DATASET = "dataset"
 SCOPES = (KEPT, REJECTED, DATASET)
 
 Suite = dict[str, Any]
 Expectation = dict[str, Any]
 
-FRACTION = (0.0, 1.0)
-COUNT = (0, None)
-# Every ``Stage`` may reject a record as ``<stage>.error`` (``transforms.stage.run_stage``).
-ERROR_REASON = "error"
-# The aggregate columns that dataset-scope expectations name (see ``transforms.run_gate``).
+# The aggregate columns that dataset-scope expectations name (see ``run_folder.gate``).
 RECORDS_IN, RECORDS_OUT = "records_in", "records_out"
 
 # The GE expectation types the suites use.
@@ -70,7 +60,7 @@ UNIQUE = "expect_column_values_to_be_unique"
 PAIR_EQUAL = "expect_column_pair_values_to_be_equal"
 ROW_COUNT = "expect_table_row_count_to_be_between"
 COLUMN_MAX = "expect_column_max_to_be_between"
-# The aggregate column of the per-source near-duplicate cap (see ``transforms.run_gate``).
+# The aggregate column of the per-source near-duplicate cap (see ``run_folder.gate``).
 SOURCE_REMOVAL_SHARE = "source_removal_share"
 
 
@@ -88,8 +78,8 @@ class StageRules:
     # Signals that kept records may leave empty; every other signal must be set.
     nullable: tuple[str, ...] = ()
     # Declared: the stage's signals join the column contract and a missing one is critical.
-    # A registry stage without an entry in ``_RULES`` gets ``_UNDECLARED``: its signals are
-    # type-checked, but not required to be present, and a missing value is only a warning.
+    # Otherwise (``SignalRules.required=False``) its signals are type-checked, but not
+    # required to be present, and a missing value is only a warning.
     declared: bool = True
     # Signals that must be empty on kept records (set only on the records the stage rejects).
     must_be_null: tuple[str, ...] = ()
@@ -222,143 +212,31 @@ _READ_REASONS = (
     "wrong_schema",
 )
 
-_RULES: dict[str, StageRules] = {
-    READ_STAGE: StageRules(
-        reasons=_READ_REASONS,
-        reason_patterns=(r"http_status_[0-9]{3}",),
-        may_error=False,
-    ),
-    "takedown": StageRules(reasons=TAKEDOWN_KINDS, must_be_null=("takedown_match",)),
-    "consent": StageRules(reasons=PAGE_SIGNALS),
-    "license": StageRules(
-        reasons=("unlicensed", "not_listed"),
-        nullable=("license", "license_form", "license_value"),
-        value_sets={"license_form": LICENSE_FORMS},
-    ),
-    "url_filter": StageRules(
-        reasons=("blocked_domain", "blocked_url", "banned_word", "soft_banned_words", "banned_subword"),
-        # One soft-banned word alone is kept (it takes soft_word_threshold of them).
-        nullable=("url_soft_banned_words",),
-        must_be_null=("url_banned_word", "url_banned_subword"),
-        value_sets={"url_blocked_domain": (False,), "url_blocked_url": (False,)},
-    ),
-    "extract": StageRules(
-        reasons=(
-            "too_large",
-            "unsupported_content_type",
-            "binary_content",
-            "too_deep",
-            "parse_error",
-            "empty_text",
-            "bad_encoding",
-        ),
-        nullable=("html_bytes", "encoding"),
-        ranges={"html_bytes": COUNT, "text_chars": COUNT, "replacement_char_ratio": FRACTION},
-        value_sets={"extractor": ("none", "plain", "resiliparse", "trafilatura")},
-        extra=_extract_checks,
-    ),
-    "language": StageRules(
-        reasons=("low_language_score", "language_not_allowed"),
-        ranges={"lang_score": FRACTION},
-        extra=_language_checks,
-    ),
-    "gopher_repetition": StageRules(
-        reasons=("empty_text", *REPETITION_RULES),
-        ranges={f"rep_{rule}": FRACTION for rule in REPETITION_RULES},
-    ),
-    "gopher_quality": StageRules(
-        reasons=(
-            "empty_text",
-            "word_count",
-            "mean_word_length",
-            "hash_word_ratio",
-            "ellipsis_word_ratio",
-            "bullet_line_frac",
-            "ellipsis_line_frac",
-            "alpha_word_frac",
-            "stop_word_count",
-        ),
-        ranges={
-            "gopher_word_count": COUNT,
-            "gopher_mean_word_length": COUNT,
-            "gopher_hash_word_ratio": FRACTION,
-            "gopher_ellipsis_word_ratio": FRACTION,
-            "gopher_bullet_line_frac": FRACTION,
-            "gopher_ellipsis_line_frac": FRACTION,
-            "gopher_alpha_word_frac": FRACTION,
-            "gopher_stop_word_count": COUNT,
-        },
-    ),
-    "c4_quality": StageRules(
-        reasons=(
-            "empty_text",
-            "lorem_ipsum",
-            "curly_bracket",
-            "all_lines_removed",
-            "too_few_sentences",
-            "terminal_punct_line_frac",
-        ),
-        ranges={
-            "c4_lines_before": COUNT,
-            "c4_lines_after": COUNT,
-            "c4_sentences": COUNT,
-            **{f"c4_lines_removed_{rule}": COUNT for rule in REMOVAL_RULES},
-            "c4_terminal_punct_line_frac": FRACTION,
-            "c4_removed_char_frac": FRACTION,
-        },
-        # decide() drops every record that has either, whatever the config says.
-        value_sets={"c4_lorem_ipsum": (False,), "c4_curly_bracket": (False,)},
-    ),
-    "fineweb_quality": StageRules(
-        reasons=("empty_text", "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "newline_ratio"),
-        ranges={
-            "fineweb_line_punct_ratio": FRACTION,
-            "fineweb_short_line_ratio": FRACTION,
-            "fineweb_char_dup_ratio": FRACTION,
-            "fineweb_newline_ratio": FRACTION,
-        },
-    ),
-    "harm": StageRules(
-        reasons=("toxic", "bad_words"),
-        # bad_words_ratio counts listed phrases per token: not bounded by 1.
-        ranges={"toxicity_score": FRACTION, "bad_words_count": COUNT, "bad_words_ratio": COUNT},
-        extra=_harm_checks,
-    ),
-    "llm_guard": StageRules(
-        reasons=(UNSAFE, *GUARD_BACKEND_REASONS),
-        must_be_null=("guard_error",),
-        value_sets={"guard_verdict": (SAFE, UNSAFE)},  # unsafe kept: a category not blocked
-    ),
-    "pii": StageRules(
-        reasons=(),
-        ranges={
-            name: COUNT
-            for name in (
-                "pii_emails",
-                "pii_phones",
-                "pii_ips",
-                "pii_credit_cards",
-                "pii_api_keys",
-                "pii_redactions",
-            )
-        },
-    ),
-    "dedup_exact": StageRules(
-        reasons=("duplicate",),
-        may_error=False,
-        must_be_null=("dup_of",),
-        ranges={"dup_cluster_size": (1, None)},
-    ),
-    "dedup_minhash": StageRules(
-        reasons=("near_duplicate", "near_duplicate_of_previous_run"),
-        may_error=False,
-        must_be_null=("dup_of", "minhash_jaccard"),
-        ranges={"minhash_cluster_size": (1, None)},
-        extra=_near_duplicate_checks,
-    ),
+_READ_RULES = StageRules(reasons=_READ_REASONS, reason_patterns=(r"http_status_[0-9]{3}",), may_error=False)
+# Config-derived expectations of the stages that have them; the rest of a stage's rules is
+# declared on its class (``transforms.stage.StageContract``).
+_CONFIG_CHECKS: dict[str, Callable[[Any], list[Expectation]]] = {
+    "extract": _extract_checks,
+    "language": _language_checks,
+    "harm": _harm_checks,
+    "dedup_minhash": _near_duplicate_checks,
 }
 
-_UNDECLARED = StageRules(declared=False)
+
+def rules_of(stage_class: Any, extra: Callable[[Any], list[Expectation]] | None = None) -> StageRules:
+    """A stage's suite rules, from what its class declares (reasons, signal rules, role)."""
+    signals = stage_class.signal_rules
+    return StageRules(
+        reasons=tuple(stage_class.reasons),
+        reason_patterns=tuple(stage_class.reason_patterns),
+        may_error=stage_class.may_error,
+        nullable=signals.nullable,
+        declared=signals.required,
+        must_be_null=signals.must_be_null,
+        ranges=signals.ranges,
+        value_sets=signals.value_sets,
+        extra=extra,
+    )
 # Where a record came from: set by every reader.
 _READ_REQUIRED = ("source", "source_key")
 
@@ -524,24 +402,23 @@ def text_suites(config: Any, severity_overrides: Mapping[str, str] | None = None
     extract_at = registry_order.index("extract")
     max_text_chars = max(config.read.max_record_bytes, config.extract.max_body_bytes)
     columns = [f.name for f in BASE_FIELDS]
-    suites = {READ_STAGE: stage_suite(READ_STAGE, (), list(columns), _RULES[READ_STAGE], config, [])}
+    suites = {READ_STAGE: stage_suite(READ_STAGE, (), list(columns), _READ_RULES, config, [])}
     gates: list[str] = []  # per-record stages so far: the synthetic branch runs them too
-    for stage_class in TEXT_STAGES:
-        name = stage_class.name
-        if not getattr(config, name).enabled:
-            continue
-        if config.synthetic.enabled and SYNTHETIC_STAGE not in suites and not issubclass(stage_class, Stage):
+    plan = plan_stages(TEXT_STAGES, config, SyntheticJoin if config.synthetic.enabled else None)
+    for position, stage_class in enumerate([*plan.stages, None]):
+        if position == plan.join_at:
             suites[SYNTHETIC_STAGE] = synthetic_suite(config, list(columns), gates, _text_checks(True, max_text_chars))
+        if stage_class is None:
+            break
+        name = stage_class.name
         if issubclass(stage_class, Stage) and name not in NOT_GATES:
             gates.append(name)
-        position = registry_order.index(name)
-        rules = _RULES.get(name, _UNDECLARED)
+        at = registry_order.index(name)
+        rules = rules_of(stage_class, _CONFIG_CHECKS.get(name))
         if rules.declared:
             columns += [f.name for f in stage_class.signal_fields if f.name not in columns]
-        text = _text_checks(position > extract_at, max_text_chars) if position >= extract_at else []
+        text = _text_checks(at > extract_at, max_text_chars) if at >= extract_at else []
         suites[name] = stage_suite(name, tuple(stage_class.signal_fields), list(columns), rules, config, text)
-    if config.synthetic.enabled and SYNTHETIC_STAGE not in suites:
-        suites[SYNTHETIC_STAGE] = synthetic_suite(config, list(columns), gates, _text_checks(True, max_text_chars))
     return apply_severity_overrides(suites, severity_overrides or {})
 
 

@@ -24,6 +24,7 @@ from bad_inputs import CASES, MB, BadInput
 from conftest import assert_conserved
 
 from pipelines import images, text
+from transforms.images.nsfw import NsfwConfig
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +73,7 @@ def text_run(tmp_path_factory) -> FinishedRun:
 def images_run(tmp_path_factory) -> FinishedRun:
     folder = tmp_path_factory.mktemp("bad-images")
     files = _write_cases(folder, "images")
-    config = images.Config(nsfw=images.NsfwConfig(enabled=False))
+    config = images.Config(nsfw=NsfwConfig(enabled=False))
     images.run(_inputs(files), str(folder / "out"), "bad", config, ["--runner=FnApiRunner"])
     return _finished(folder / "out" / "bad", files)
 

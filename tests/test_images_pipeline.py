@@ -21,6 +21,7 @@ from transforms.crawl.config import IMAGE_CONTENT_TYPES, CrawlConfig
 from transforms.images.dedup import NearImageDedupConfig
 from transforms.images.download import DownloadConfig
 from transforms.images.normalise import hamming
+from transforms.images.nsfw import NsfwConfig
 
 BEAM_ARGS = ["--runner=FnApiRunner"]
 FAST_CRAWL = CrawlConfig(
@@ -176,7 +177,7 @@ def test_rejected_records_explain_without_image_bytes(finished_run):
 
 
 def test_ssrf_guard_without_allow_private_addresses(tmp_path):
-    config = images.Config(download=DownloadConfig(crawl=FAST_CRAWL), nsfw=images.NsfwConfig(enabled=False))
+    config = images.Config(download=DownloadConfig(crawl=FAST_CRAWL), nsfw=NsfwConfig(enabled=False))
     with serve(_routes()) as site:
         table = tmp_path / "pairs.jsonl"
         table.write_text(
@@ -195,10 +196,9 @@ def test_near_dedup_distance_is_configurable():
         NearImageDedupConfig(max_distance=64)
 
 
-def test_cli_runs_the_images_job(tmp_path, monkeypatch, capsys):
+def test_cli_runs_the_images_job(tmp_path, capsys):
     from pipelines import cli
 
-    monkeypatch.setitem(cli.JOBS, "images", "pipelines.images")  # the lead's wiring line
     config = tmp_path / "images.yaml"
     config.write_text(
         "download:\n  crawl:\n    allow_private_addresses: true\n    per_host_rate: 500.0\n"
@@ -245,7 +245,7 @@ def test_pages_crawled_first_give_image_alt_pairs(tmp_path):
         b'<img src="/img/flower.jpg" alt="DSC_0042"></body></html>'
     )
     routes["/blog/index.html"] = lambda h: h.send_body(200, page, "text/html; charset=utf-8")
-    config = images.Config(download=DownloadConfig(crawl=FAST_CRAWL), nsfw=images.NsfwConfig(enabled=False))
+    config = images.Config(download=DownloadConfig(crawl=FAST_CRAWL), nsfw=NsfwConfig(enabled=False))
     page_crawl = replace(config.crawl, allow_private_addresses=True, per_host_rate=500.0)
     with serve(routes) as site:
         seeds = tmp_path / "seeds.txt"
@@ -267,7 +267,7 @@ def test_placeholder_reached_by_redirects_is_caught(tmp_path):
     routes = _routes()
     for i in range(10):
         routes[f"/gone/{i}.jpg"] = lambda h: h.redirect("/missing/0.jpg")
-    config = images.Config(download=DownloadConfig(crawl=FAST_CRAWL), nsfw=images.NsfwConfig(enabled=False))
+    config = images.Config(download=DownloadConfig(crawl=FAST_CRAWL), nsfw=NsfwConfig(enabled=False))
     with serve(routes) as site:
         table = tmp_path / "pairs.csv"
         table.write_text(

@@ -38,6 +38,7 @@ from transforms.record import stable_id
 from run_folder.layout import SUCCESS
 from run_folder.seal import begin_run
 from run_folder.gate import ValidationFailed, gate
+from transforms.stage_plan import plan_stages
 from transforms.stage import RunContext
 from transforms.stats import StatsPlan, stats_document
 from transforms.stats.collect import _MemberClustersFn
@@ -310,7 +311,7 @@ def test_a_corrupted_signal_fails_the_gate(tmp_path):
     begin_run(run_dir)
     with beam.Pipeline(options=PipelineOptions(BEAM_ARGS)) as pipeline:
         read = pipeline | "Read" >> ReadCaptionInputs([tar], config.read)
-        outputs = apply_stages(read, stages, config, RunContext(run_dir, "run"), config.batch_size)
+        outputs = apply_stages(read, plan_stages(stages, config), config, RunContext(run_dir, "run"), config.batch_size)
         _ = pipeline | "Validate" >> ValidateStages(outputs, images_suites(config), run_dir)
     with pytest.raises(ValidationFailed) as failed:
         gate(run_dir, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -117,3 +118,39 @@ def test_trace_and_report_on_s3(run_dir, s3_server, monkeypatch):
     assert report_command(parser.parse_args([uri])) == 0
     html = s3_server.client().get_object(Bucket=bucket, Key=f"runs/{run_dir.name}/{REPORT_HTML}")["Body"].read()
     assert b'id="funnel"' in html
+
+
+def test_trace_on_an_images_run(tmp_path):
+    """An images run: a duplicate image is traced to its keeper, signals are grouped by the
+    images stages that declare them, the caption is shown, never the image bytes."""
+    from image_fixtures import variant
+    from test_images_pipeline import BEAM_ARGS
+    from test_images_validation import _tar
+
+    from pipelines import images
+    from transforms.readers.base import base_name
+    from transforms.record import stable_id
+
+    photo = variant("flower", box=(320, 0, 640, 427))
+    tar = _tar(tmp_path / "shard.tar", {
+        "s1": (photo, "the right half of a flower photo"),
+        "s2": (photo, "the same flower photo under another caption"),
+    })
+    config = images.Config()  # without the models (NSFW, caption language): they add nothing here
+    config = replace(config, nsfw=replace(config.nsfw, enabled=False),
+                     caption_language=replace(config.caption_language, enabled=False))
+    images.run([tar], str(tmp_path / "out"), "i1", config, BEAM_ARGS)
+    run = tmp_path / "out" / "i1"
+    assert_conserved(run)
+    first, second = (stable_id(base_name(tar), f"tar:{key}") for key in ("s1", "s2"))
+    result = trace(str(run), second)
+    (match,) = result["matches"]
+    (kept,) = trace(str(run), first)["matches"]
+    duplicate, keeper = (match, kept) if match["outcome"] == "rejected" else (kept, match)
+    assert duplicate["reason"] == "dedup_exact.duplicate" and duplicate["keeper"]["outcome"] == "kept"
+    assert {duplicate["keeper"]["id"], duplicate["id"]} == {first, second}
+    assert keeper["passed"] == result["stages"] and "decode" in keeper["passed"]
+    assert "width" in keeper["signals"]["decode"] and "caption_words" in keeper["signals"]["caption_length"]
+    assert "other" not in keeper["signals"] or "image" not in keeper["signals"]["other"]
+    assert keeper["text"].startswith(("the right half", "the same flower"))
+    assert "REJECTED at dedup_exact: dedup_exact.duplicate" in format_trace(trace(str(run), duplicate["id"]))

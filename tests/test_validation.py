@@ -129,16 +129,20 @@ def test_severity_overrides():
         text_suites(text.Config(), {"language:lang_score.range": "fatal"})
 
 
-def test_a_stage_without_rules_gets_a_lenient_generic_suite(monkeypatch):
+def test_a_stage_whose_signals_are_not_required_gets_a_lenient_suite(monkeypatch):
+    """A stage's suite comes from its class alone: its reasons, its signals and their rules."""
     import types
 
     import pyarrow as pa
 
     import schemas.text_suites as suites_module
+    from transforms.stage import Filter, SignalRules
 
-    class Tagger:
+    class Tagger(Filter):
         name = "tagger"
         signal_fields = (pa.field("tags", pa.list_(pa.string())), pa.field("tag_score", pa.float32()))
+        reasons = ("untagged",)
+        signal_rules = SignalRules(required=False)
 
     monkeypatch.setattr(suites_module, "TEXT_STAGES", (*TEXT_STAGES, Tagger))
     base = text.Config()
@@ -149,7 +153,7 @@ def test_a_stage_without_rules_gets_a_lenient_generic_suite(monkeypatch):
     checks = {e["meta"]["key"]: e for e in suites["tagger"]["expectations"]}
     assert checks["tags.type"]["kwargs"]["type_list"] == ["list"] and checks["tags.type"]["severity"] == CRITICAL
     assert checks["tag_score.not_null"]["severity"] == WARNING
-    assert checks["reject_reason.allowed"]["kwargs"]["regex"] == r"^tagger\.[a-z0-9_]+$"
+    assert checks["reject_reason.allowed"]["kwargs"]["value_set"] == ["tagger.error", "tagger.untagged"]
     assert "tags" not in checks["columns.present"]["kwargs"]["column_set"]
 
 

@@ -35,9 +35,8 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
 
-from transforms.split_rejected import SplitRejected
 from transforms.spilled_shuffle import SpilledCoGroupByKey
-from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
+from transforms.stage import KEPT, REJECTED, GlobalStep, Record, RunContext, SignalRules, StageResult, rejected
 from run_folder.staged import load_staged, write_staged
 
 STAGE = "balance"
@@ -189,26 +188,24 @@ def _distribution(top_domains: int):
     return build
 
 
-class Balance(beam.PTransform):
+class Balance(GlobalStep):
     """Capped and quota'd records on ``kept``; the others on ``rejected``; ``stats`` after expand."""
 
     name = STAGE
+    config_class = BalanceConfig
+    reasons = ("domain_cap", "language_quota")
+    signal_rules = SignalRules(required=False)
     signal_fields = (pa.field("balance_rank", pa.float64()),)
 
     def __init__(self, config: BalanceConfig, run: RunContext | None = None):
-        super().__init__(label=self.name)
         if not config.caps_anything:
             raise ValueError("Balance needs max_per_domain or a language quota")
-        self.config = config
+        super().__init__(config, run)
         self.run = run
         self.run_dir = run.run_dir if run is not None else None
         self.stats: beam.PCollection | None = None
 
-    @classmethod
-    def for_run(cls, config: BalanceConfig, run: RunContext) -> Balance:
-        return cls(config, run)
-
-    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+    def expand(self, records: beam.PCollection) -> StageResult:
         config = self.config
         ranked = records | "RankSignal" >> beam.Map(lambda r: {**r, "balance_rank": id_hash(r["id"])})
         kept, rejected_parts = ranked, []
@@ -248,7 +245,7 @@ class Balance(beam.PTransform):
         )
         if self.run_dir is not None:
             _ = self.stats | "WriteStats" >> beam.Map(write_staged, self.run_dir, STAGED)
-        return (kept, rejected_all) | "Outputs" >> SplitRejected()
+        return StageResult(kept, rejected_all)
 
 
 def load_balance_stats(run_dir: str) -> dict[str, Any]:

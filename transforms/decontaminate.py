@@ -35,7 +35,7 @@ from transforms.dedup_exact import normalise
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import match_inputs, read_file
 from transforms.spilled_shuffle import SpilledCoGroupByKey
-from transforms.stage import KEPT, REJECTED, RunContext, rejected
+from transforms.stage import KEPT, REJECTED, GlobalStep, RunContext, SignalRules, StageResult, rejected, split_outputs
 from run_folder.staged import load_staged, write_staged
 
 STAGE = "decontaminate"
@@ -143,21 +143,24 @@ def _apply(action: str):
     return emit
 
 
-class Decontaminate(beam.PTransform):
+class Decontaminate(GlobalStep):
     """Kept records on ``kept``; contaminated ones on ``rejected`` (``action="drop"``)."""
 
     name = STAGE
+    config_class = DecontaminateConfig
+    reasons = ()
+    # The name of the benchmark a record overlaps (``benchmarks`` in the config).
+    reason_patterns = (r"[a-z0-9_]+",)
+    signal_rules = SignalRules(required=False)
     signal_fields = (
         pa.field("contaminated_by", pa.list_(pa.string())),
         pa.field("contaminated_ngrams", pa.int32()),
     )
 
     def __init__(self, config: DecontaminateConfig, run_dir: str | None = None, run: RunContext | None = None):
-        super().__init__(label=self.name)
         if not config.benchmarks:
             raise ValueError("Decontaminate needs at least one benchmark")
-        self.config = config
-        self._run = run
+        super().__init__(config, run)
         self.run_dir = run_dir
         self.stats: beam.PCollection | None = None
 
@@ -165,7 +168,7 @@ class Decontaminate(beam.PTransform):
     def for_run(cls, config: DecontaminateConfig, run: RunContext) -> Decontaminate:
         return cls(config, run.run_dir, run)
 
-    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+    def expand(self, records: beam.PCollection) -> StageResult:
         n = self.config.ngram
         files = [
             (name, path)
@@ -208,7 +211,7 @@ class Decontaminate(beam.PTransform):
         )
         if self.run_dir is not None:
             _ = self.stats | "WriteStats" >> beam.Map(write_staged, self.run_dir, STAGED)
-        return out
+        return split_outputs(out)
 
 
 def load_decontaminate_stats(run_dir: str) -> dict[str, Any]:

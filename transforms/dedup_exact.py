@@ -25,7 +25,7 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from transforms.spilled_shuffle import SpilledCoGroupByKey
-from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
+from transforms.stage import KEPT, REJECTED, GlobalStep, Record, SignalRules, StageResult, rejected, split_outputs
 
 _NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -88,32 +88,26 @@ def _emit(key: str, grouped: dict[str, list]) -> Iterator[Any]:
             )
 
 
-class ExactDedup(beam.PTransform):
+class ExactDedup(GlobalStep):
     """Kept records (one per cluster) on ``kept``; the other members on ``rejected``."""
 
     name = "dedup_exact"
+    config_class = ExactDedupConfig
+    reasons = ("duplicate",)
+    signal_rules = SignalRules(must_be_null=("dup_of",), ranges={"dup_cluster_size": (1, None)})
     signal_fields = (
         pa.field("dup_of", pa.string()),
         pa.field("dup_cluster_size", pa.int32()),
     )
 
-    def __init__(self, config: ExactDedupConfig = ExactDedupConfig(), run: RunContext | None = None):
-        super().__init__(label=self.name)
-        self.config = config
-        self._run = run
-
-    @classmethod
-    def for_run(cls, config: ExactDedupConfig, run: RunContext) -> ExactDedup:
-        return cls(config, run)
-
-    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+    def expand(self, records: beam.PCollection) -> StageResult:
         keyed = records | "KeyByContent" >> beam.Map(lambda r: (content_key(r.get("text")), r))
         keepers = (
             keyed
             | "Rank" >> beam.MapTuple(lambda key, r: (key, keeper_rank(r)))
             | "PickKeeper" >> beam.CombinePerKey(_KeeperFn())
         )
-        return (
+        return split_outputs(
             {"records": keyed, "keeper": keepers}
             | "JoinKeeper" >> SpilledCoGroupByKey.for_run(self._run, "records")
             | "Split" >> beam.FlatMapTuple(_emit).with_outputs(REJECTED, main=KEPT)

@@ -27,7 +27,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 from resiliparse.parse.html import HTMLTree
 
-from transforms.stage import Drop, Record, Stage
+from transforms.stage import COUNT, FRACTION, Drop, Record, SignalRules, Stage
 from transforms.text_blocks import PageBlocks, features, page_blocks
 from transforms.tree_ensemble import TreeEnsemble
 
@@ -176,6 +176,21 @@ def declared_encoding(body: bytes, charset: str | None) -> tuple[str | None, int
 
 class Extract(Stage):
     name = "extract"
+    config_class = ExtractConfig
+    reasons = (
+        "too_large",
+        "unsupported_content_type",
+        "binary_content",
+        "too_deep",
+        "parse_error",
+        "empty_text",
+        "bad_encoding",
+    )
+    signal_rules = SignalRules(
+        nullable=("html_bytes", "encoding"),
+        ranges={"html_bytes": COUNT, "text_chars": COUNT, "replacement_char_ratio": FRACTION},
+        value_sets={"extractor": ("none", "plain", "resiliparse", "trafilatura")},
+    )
     signal_fields = (
         pa.field("extractor", pa.string()),
         pa.field("html_bytes", pa.int64()),

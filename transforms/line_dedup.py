@@ -29,7 +29,7 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from transforms.spilled_shuffle import SpilledCoGroupByKey
-from transforms.stage import KEPT, REJECTED, RunContext, rejected
+from transforms.stage import KEPT, REJECTED, GlobalStep, SignalRules, StageResult, rejected, split_outputs
 
 STAGE = "line_dedup"
 
@@ -106,25 +106,19 @@ def _rewrite(min_chars: int, lines_removed_counter, docs_counter):
     return emit
 
 
-class LineDedup(beam.PTransform):
+class LineDedup(GlobalStep):
     """Records with run-wide repeated lines removed on ``kept``; too short ones on ``rejected``."""
 
     name = STAGE
+    config_class = LineDedupConfig
+    reasons = ("too_short",)
+    signal_rules = SignalRules(required=False)
     signal_fields = (
         pa.field("dup_lines_removed", pa.int32()),
         pa.field("dup_line_chars_removed", pa.int32()),
     )
 
-    def __init__(self, config: LineDedupConfig = LineDedupConfig(), run: RunContext | None = None):
-        super().__init__(label=self.name)
-        self.config = config
-        self._run = run
-
-    @classmethod
-    def for_run(cls, config: LineDedupConfig, run: RunContext) -> LineDedup:
-        return cls(config, run)
-
-    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+    def expand(self, records: beam.PCollection) -> StageResult:
         limit = self.config.max_occurrences
         pairs = records | "LinePairs" >> beam.FlatMap(
             lambda r: ((key, r["id"]) for key in line_keys(r.get("text")))
@@ -146,7 +140,7 @@ class LineDedup(beam.PTransform):
             beam.metrics.Metrics.counter(STAGE, "lines_removed"),
             beam.metrics.Metrics.counter(STAGE, "documents_changed"),
         )
-        return (
+        return split_outputs(
             {"record": keyed, "lines": removals}
             | "JoinRecords" >> SpilledCoGroupByKey.for_run(self._run, "record")
             | "Rewrite" >> beam.FlatMapTuple(emit).with_outputs(REJECTED, main=KEPT)

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from transforms.stage import Drop, Record, Stage
+from transforms.stage import COUNT, Drop, Record, SignalRules, Stage
 
 KINDS = ("email", "phone", "ip", "credit_card", "api_key")
 SIGNAL_OF_KIND = {
@@ -314,6 +314,14 @@ class PiiRedactor:
 
 class RedactPii(Stage):
     name = "pii"
+    config_class = RedactPiiConfig
+    reasons = ()
+    signal_rules = SignalRules(
+        ranges={
+            name: COUNT
+            for name in ("pii_emails", "pii_phones", "pii_ips", "pii_credit_cards", "pii_api_keys", "pii_redactions")
+        }
+    )
     signal_fields = tuple(pa.field(signal, pa.int32()) for signal in SIGNAL_OF_KIND.values()) + (
         pa.field("pii_redactions", pa.int32()),
     )

@@ -11,9 +11,9 @@ exception inside a stage becomes a ``<stage>.error`` rejection of the record tha
 from __future__ import annotations
 
 import logging
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -27,9 +27,20 @@ from run_folder.storage import join
 
 Record = dict[str, Any]
 
+# The two outputs of every stage and step, and the two sides of its statistics and suites.
 KEPT = "kept"
 REJECTED = "rejected"
 MAX_DETAIL_CHARS = 500
+# What a stage is to its job: a per-record filter (score, then decide), a per-record
+# transform (rewrites or annotates; may still drop what it cannot handle), or a global step
+# (sees the whole run: dedup, quotas).
+FILTER, TRANSFORM, GLOBAL = "filter", "transform", "global"
+# Common signal ranges (``SignalRules.ranges``): a share, a count, a positive count.
+FRACTION = (0.0, 1.0)
+COUNT = (0, None)
+POSITIVE = (1, None)
+# The reason every ``Stage`` may give (``run_stage``): the record raised.
+ERROR_REASON = "error"
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +73,54 @@ def spill_dir_of(run: RunContext | None) -> str:
     return run.spill_dir if run is not None else tempfile.mkdtemp(prefix="dataprep-spill-")
 
 
-class Stage(ABC):
-    """One step of a pipeline. Subclasses set ``name`` and ``signal_fields``."""
+@dataclass(frozen=True)
+class SignalRules:
+    """What a stage guarantees about its signal columns on the records it keeps; the
+    validation suites (``schemas/*_suites.py``) check it."""
+
+    # Signals that kept records may leave empty; every other signal must be set.
+    nullable: tuple[str, ...] = ()
+    # Signals that must be empty on kept records (set only on the records the stage rejects).
+    must_be_null: tuple[str, ...] = ()
+    ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    value_sets: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    # False: the signals are type-checked only, not part of the column contract, and a
+    # missing value is a warning (stages whose signals are not always written).
+    required: bool = True
+
+
+@dataclass
+class StageResult:
+    """The two outputs of every stage and global step: what it kept and what it rejected."""
+
+    kept: beam.PCollection
+    rejected: beam.PCollection
+
+
+class StageContract:
+    """What a stage declares on its class, read by the job runner, suites, stats and trace:
+    its ``name``, the ``signal_fields`` it adds (``schemas/`` composes the output schema from
+    them), the closed set of ``reasons`` it may give (without the ``<stage>.`` prefix; part
+    of the output schema), ``reason_patterns`` for reasons that carry a value
+    (``http_404``), what its signals guarantee (``signal_rules``) and its ``role``."""
 
     name: ClassVar[str]
-    # Columns this stage adds to records; ``schemas/`` composes the output schema from them.
     signal_fields: ClassVar[tuple[pa.Field, ...]] = ()
+    reasons: ClassVar[tuple[str, ...]]
+    reason_patterns: ClassVar[tuple[str, ...]] = ()
+    signal_rules: ClassVar[SignalRules] = SignalRules()
+    role: ClassVar[str]
+    # The class of its section of the job config (a frozen dataclass with ``enabled``).
+    config_class: ClassVar[type]
+    # Whether ``<stage>.error`` is possible (a stage run through ``ApplyStage``).
+    may_error: ClassVar[bool]
+
+
+class Stage(StageContract, ABC):
+    """One per-record step of a pipeline, run in batches by ``ApplyStage``."""
+
+    role = TRANSFORM
+    may_error = True
 
     def setup(self) -> None:
         """Load models or tables; called once per worker, never per record."""
@@ -82,6 +135,8 @@ class Filter(Stage):
 
     Keeping the two apart lets users re-threshold a finished run from the stored signals.
     """
+
+    role = FILTER
 
     @abstractmethod
     def score(self, record: Record) -> Record:
@@ -155,10 +210,7 @@ class _StageFn(beam.DoFn):
 
 
 class ApplyStage(beam.PTransform):
-    """Run a ``Stage`` over a PCollection of records, in batches.
-
-    Returns a ``DoOutputsTuple`` with ``kept`` (main) and ``rejected`` outputs.
-    """
+    """Run a ``Stage`` over a PCollection of records, in batches; a ``StageResult``."""
 
     def __init__(self, stage: Stage, batch_size: int = 256):
         super().__init__(label=stage.name)
@@ -167,9 +219,36 @@ class ApplyStage(beam.PTransform):
         self._stage = stage
         self._batch_size = batch_size
 
-    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
-        return (
+    def expand(self, records: beam.PCollection) -> StageResult:
+        return split_outputs(
             records
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
             | "Apply" >> beam.ParDo(_StageFn(self._stage)).with_outputs(REJECTED, main=KEPT)
         )
+
+
+def split_outputs(outputs: pvalue.DoOutputsTuple) -> StageResult:
+    """A ``ParDo``'s ``kept`` (main) and ``rejected`` outputs as a ``StageResult``."""
+    return StageResult(outputs[KEPT], outputs[REJECTED])
+
+
+class GlobalStep(StageContract, beam.PTransform):
+    """A step that sees the whole run (dedup, quotas): a ``PTransform`` whose ``expand``
+    returns a ``StageResult``. The job builds it with ``for_run(config, RunContext)``; the
+    default passes both on, a step that needs more of its run overrides it."""
+
+    role = GLOBAL
+    may_error = False
+
+    def __init__(self, config: Any = None, run: RunContext | None = None):
+        super().__init__(label=self.name)
+        self.config = config if config is not None else self.config_class()
+        self._run = run
+
+    @classmethod
+    def for_run(cls, config: Any, run: RunContext) -> GlobalStep:
+        return cls(config, run)
+
+    @abstractmethod
+    def expand(self, records: beam.PCollection) -> StageResult:
+        """Kept and rejected records; each record leaves on exactly one of them."""

@@ -21,7 +21,7 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 
-from transforms.stage import Drop, Record, Stage
+from transforms.stage import Drop, Record, SignalRules, Stage
 from run_folder.staged import load_staged, write_staged
 
 STAGE = "tokens"
@@ -44,6 +44,9 @@ class TokenCountConfig:
 
 class TokenCount(Stage):
     name = STAGE
+    config_class = TokenCountConfig
+    reasons = ()
+    signal_rules = SignalRules(required=False)
     signal_fields = (pa.field("token_count", pa.int32()),)
 
     def __init__(self, config: TokenCountConfig = TokenCountConfig()):

@@ -32,12 +32,12 @@ import apache_beam as beam
 
 from transforms.spill import MemoryConfig
 from transforms.spilled_shuffle import SpilledRepeats
-from transforms.stage import Record
+from transforms.stage import KEPT, REJECTED, Record
 from run_folder.storage import join, read_bytes, write_atomic
 from transforms.validate_checks import SUPPORTED, Batch, evaluate
 
 VALIDATION_FILE = "_staging/validation.json"
-KEPT, REJECTED, DATASET = "kept", "rejected", "dataset"
+DATASET = "dataset"
 EXAMPLES = 5
 # Records per validated batch: a batch costs a fixed ~0.1 ms per expectation plus C-speed work
 # per value; the records are referenced, not copied, by the arrays.

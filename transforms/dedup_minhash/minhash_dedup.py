@@ -49,7 +49,7 @@ from transforms.dedup_minhash.shingles import shingle_hashes
 from transforms.dedup_minhash.signatures import MinHasher, estimated_jaccard
 from transforms.dedup_minhash.stats import MinHashStatsFn
 from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey
-from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
+from transforms.stage import KEPT, REJECTED, GlobalStep, Record, RunContext, SignalRules, StageResult, rejected
 from run_folder.staged import load_staged, write_staged
 
 STAGE = "dedup_minhash"
@@ -294,7 +294,7 @@ def _cluster_fact(policy_len: int):
     return fact
 
 
-class MinHashDedup(beam.PTransform):
+class MinHashDedup(GlobalStep):
     """Near-duplicates out: ``kept`` (main) and ``rejected`` outputs, stats on ``self.stats``.
 
     ``run_dir`` receives the stats file and, with ``index_uri``, the staged band table;
@@ -302,6 +302,9 @@ class MinHashDedup(beam.PTransform):
     """
 
     name = STAGE
+    config_class = MinHashDedupConfig
+    reasons = ("near_duplicate", "near_duplicate_of_previous_run")
+    signal_rules = SignalRules(must_be_null=("dup_of", "minhash_jaccard"), ranges={"minhash_cluster_size": (1, None)})
     signal_fields = (
         pa.field("minhash_cluster_id", pa.string()),
         pa.field("minhash_cluster_size", pa.int32()),
@@ -317,11 +320,9 @@ class MinHashDedup(beam.PTransform):
         run_id: str | None = None,
         run: RunContext | None = None,
     ):
-        super().__init__(label=self.name)
-        self._run = run
         if index_uri is not None and run_dir is None:
             raise ValueError("index_uri needs run_dir: the band table is staged in the run folder")
-        self.config = config or MinHashDedupConfig()
+        super().__init__(config, run)
         self.run_dir = run_dir
         self.index_uri = index_uri
         self.run_id = run_id or (posixpath.basename(run_dir.rstrip("/")) if run_dir else None)
@@ -333,7 +334,7 @@ class MinHashDedup(beam.PTransform):
     def for_run(cls, config: MinHashDedupConfig, run: RunContext) -> MinHashDedup:
         return cls(config, run_dir=run.run_dir, index_uri=run.dedup_index, run_id=run.run_id, run=run)
 
-    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+    def expand(self, records: beam.PCollection) -> StageResult:
         config = self.config
         policy_len = len(config.keeper_policy)
         params = band_params(config)
@@ -394,7 +395,7 @@ class MinHashDedup(beam.PTransform):
             _ = self.stats | "WriteStats" >> beam.Map(write_staged, self.run_dir, STAGED)
         if self.index_uri is not None:
             _ = out[_BANDS] | "StageBands" >> StageBandTable(self.run_dir, params)
-        return out
+        return StageResult(out[KEPT], out[REJECTED])
 
 
 def load_minhash_stats(run_dir: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from typing import Literal
 
 import pyarrow as pa
 
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import COUNT, FRACTION, Drop, Filter, Record, SignalRules
 from transforms.text_stats import is_blank, ratio
 
 MODES = ("fineweb_doc_level", "line_removal")
@@ -88,6 +88,27 @@ def count_sentences(line: str) -> int:
 
 class C4QualityFilter(Filter):
     name = "c4_quality"
+    config_class = C4QualityConfig
+    reasons = (
+        "empty_text",
+        "lorem_ipsum",
+        "curly_bracket",
+        "all_lines_removed",
+        "too_few_sentences",
+        "terminal_punct_line_frac",
+    )
+    signal_rules = SignalRules(
+        ranges={
+            "c4_lines_before": COUNT,
+            "c4_lines_after": COUNT,
+            "c4_sentences": COUNT,
+            **{f"c4_lines_removed_{rule}": COUNT for rule in REMOVAL_RULES},
+            "c4_terminal_punct_line_frac": FRACTION,
+            "c4_removed_char_frac": FRACTION,
+        },
+        # decide() drops every record that has either, whatever the config says.
+        value_sets={"c4_lorem_ipsum": (False,), "c4_curly_bracket": (False,)},
+    )
     signal_fields = (
         pa.field("c4_lines_before", pa.int32()),  # non-blank lines in
         pa.field("c4_lines_after", pa.int32()),  # lines kept

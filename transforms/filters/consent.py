@@ -45,6 +45,8 @@ def is_html(content_type: str | None) -> bool:
 
 class ConsentFilter(Filter):
     name = "consent"
+    config_class = ConsentConfig
+    reasons = PAGE_SIGNALS
     signal_fields = (
         pa.field("consent_signals", pa.list_(pa.string())),
         pa.field("consent_evidence", pa.list_(pa.string())),

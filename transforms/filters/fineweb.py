@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import FRACTION, Drop, Filter, Record, SignalRules
 from transforms.text_stats import duplicates, is_blank, nonblank_lines, ratio, tokenize
 
 
@@ -46,6 +46,16 @@ class FineWebQualityConfig:
 
 class FineWebQualityFilter(Filter):
     name = "fineweb_quality"
+    config_class = FineWebQualityConfig
+    reasons = ("empty_text", "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "newline_ratio")
+    signal_rules = SignalRules(
+        ranges={
+            "fineweb_line_punct_ratio": FRACTION,
+            "fineweb_short_line_ratio": FRACTION,
+            "fineweb_char_dup_ratio": FRACTION,
+            "fineweb_newline_ratio": FRACTION,
+        }
+    )
     signal_fields = (
         pa.field("fineweb_line_punct_ratio", pa.float32()),  # of non-blank lines
         pa.field("fineweb_short_line_ratio", pa.float32()),  # of non-blank lines

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import COUNT, FRACTION, Drop, Filter, Record, SignalRules
 from transforms.text_stats import has_alpha, is_blank, is_word, nonblank_lines, ratio, tokenize
 
 # Gopher appendix A: "the, be, to, of, and, that, have, with".
@@ -55,6 +55,30 @@ class GopherQualityConfig:
 
 class GopherQualityFilter(Filter):
     name = "gopher_quality"
+    config_class = GopherQualityConfig
+    reasons = (
+        "empty_text",
+        "word_count",
+        "mean_word_length",
+        "hash_word_ratio",
+        "ellipsis_word_ratio",
+        "bullet_line_frac",
+        "ellipsis_line_frac",
+        "alpha_word_frac",
+        "stop_word_count",
+    )
+    signal_rules = SignalRules(
+        ranges={
+            "gopher_word_count": COUNT,
+            "gopher_mean_word_length": COUNT,
+            "gopher_hash_word_ratio": FRACTION,
+            "gopher_ellipsis_word_ratio": FRACTION,
+            "gopher_bullet_line_frac": FRACTION,
+            "gopher_ellipsis_line_frac": FRACTION,
+            "gopher_alpha_word_frac": FRACTION,
+            "gopher_stop_word_count": COUNT,
+        }
+    )
     signal_fields = (
         pa.field("gopher_word_count", pa.int32()),  # words, punctuation tokens excluded
         pa.field("gopher_mean_word_length", pa.float32()),  # characters per word

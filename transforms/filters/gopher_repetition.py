@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 
 import pyarrow as pa
 
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import FRACTION, Drop, Filter, Record, SignalRules
 from transforms.text_stats import (
     duplicates,
     is_blank,
@@ -68,6 +68,9 @@ RULES = tuple(f.name for f in fields(GopherRepetitionConfig) if f.name != "enabl
 
 class GopherRepetitionFilter(Filter):
     name = "gopher_repetition"
+    config_class = GopherRepetitionConfig
+    reasons = ("empty_text", *RULES)
+    signal_rules = SignalRules(ranges={f"rep_{rule}": FRACTION for rule in RULES})
     # All fractions in [0, 1]; char fractions are over the text's length in characters.
     signal_fields = tuple(pa.field(f"rep_{rule}", pa.float32()) for rule in RULES)
 

@@ -34,7 +34,7 @@ from importlib import resources
 import numpy as np
 import pyarrow as pa
 
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import COUNT, FRACTION, Drop, Filter, Record, SignalRules
 
 _WORD = re.compile(r"\w+")
 
@@ -119,6 +119,12 @@ def lower_quantile(scores: np.ndarray, q: float) -> float:
 
 class HarmFilter(Filter):
     name = "harm"
+    config_class = HarmFilterConfig
+    reasons = ("toxic", "bad_words")
+    signal_rules = SignalRules(
+        # bad_words_ratio counts listed phrases per token: not bounded by 1.
+        ranges={"toxicity_score": FRACTION, "bad_words_count": COUNT, "bad_words_ratio": COUNT}
+    )
     signal_fields = (
         pa.field("toxicity_score", pa.float32()),
         pa.field("bad_words_count", pa.int32()),

@@ -30,7 +30,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from transforms.filters.second_opinion import SecondOpinion, SecondOpinionConfig, combine
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import FRACTION, Drop, Filter, Record, SignalRules
 
 _LABEL_PREFIX = "__label__"
 # lid.176 labels kept per text for the average with Lingua: past the fifth they hold ~0.
@@ -106,6 +106,9 @@ def lid_input(text: str, max_chars: int) -> str:
 
 class LanguageFilter(Filter):
     name = "language"
+    config_class = LanguageFilterConfig
+    reasons = ("low_language_score", "language_not_allowed")
+    signal_rules = SignalRules(ranges={"lang_score": FRACTION})
     signal_fields = (
         pa.field("lang", pa.string()),
         pa.field("lang_score", pa.float32()),

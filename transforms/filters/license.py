@@ -15,7 +15,8 @@ import pyarrow as pa
 from transforms.consent.licenses import find_license
 from transforms.consent.signals import HTTP_HEADERS
 from transforms.filters.consent import is_html
-from transforms.stage import Drop, Filter, Record
+from transforms.consent.licenses import FORMS as LICENSE_FORMS
+from transforms.stage import Drop, Filter, Record, SignalRules
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class LicenseConfig:
 
 class LicenseFilter(Filter):
     name = "license"
+    config_class = LicenseConfig
+    reasons = ("unlicensed", "not_listed")
+    signal_rules = SignalRules(
+        nullable=("license", "license_form", "license_value"), value_sets={"license_form": LICENSE_FORMS}
+    )
     signal_fields = (
         pa.field("license", pa.string()),
         pa.field("license_form", pa.string()),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import Drop, Filter, Record, SignalRules
 from transforms.synthetic.backends import (
     HTTP_ERROR,
     MALFORMED,
@@ -74,6 +74,12 @@ def parse_verdict(answer: str) -> tuple[str, str] | None:
 
 class LlmGuard(Filter):
     name = "llm_guard"
+    config_class = LlmGuardConfig
+    reasons = (UNSAFE, *BACKEND_REASONS)
+    signal_rules = SignalRules(
+        must_be_null=("guard_error",),
+        value_sets={"guard_verdict": (SAFE, UNSAFE)},  # unsafe kept: a category not blocked
+    )
     signal_fields = (
         pa.field("guard_verdict", pa.string()),
         pa.field("guard_categories", pa.string()),

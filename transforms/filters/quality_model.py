@@ -32,8 +32,7 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from transforms.filters.language import load_fasttext
-from transforms.split_rejected import SplitRejected
-from transforms.stage import KEPT, REJECTED, ApplyStage, Drop, Filter, Record, RunContext, rejected
+from transforms.stage import KEPT, REJECTED, ApplyStage, Drop, Filter, GlobalStep, Record, RunContext, SignalRules, StageResult, rejected
 from transforms.text_stats import tokenize
 
 log = logging.getLogger(__name__)
@@ -89,6 +88,9 @@ class QualityModelFilter(Filter):
     """Scores ``quality_score``; drops below ``threshold`` when one is set."""
 
     name = STAGE
+    config_class = QualityModelConfig
+    reasons = ("below_threshold",)
+    signal_rules = SignalRules(required=False)
     signal_fields = (pa.field("quality_score", pa.float32()),)
 
     def __init__(self, config: QualityModelConfig = QualityModelConfig()):
@@ -152,26 +154,29 @@ def _split_top(record: Record, cut: float) -> Iterator[Any]:
         )
 
 
-class QualityModel(beam.PTransform):
+class QualityModel(GlobalStep):
     """The registry's step: ``kept`` and ``rejected`` outputs like every stage."""
 
     name = STAGE
+    config_class = QualityModelConfig
+    reasons = ("below_threshold", "below_top_fraction")
+    may_error = True  # its scoring runs through ApplyStage
+    signal_rules = SignalRules(required=False)
     signal_fields = QualityModelFilter.signal_fields
 
     def __init__(self, config: QualityModelConfig = QualityModelConfig(), batch_size: int = 256):
-        super().__init__(label=self.name)
-        self.config = config
+        super().__init__(config)
         self._batch_size = batch_size
 
     @classmethod
     def for_run(cls, config: QualityModelConfig, run: RunContext) -> QualityModel:
         return cls(config)
 
-    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+    def expand(self, records: beam.PCollection) -> StageResult:
         if self.config.model_path is None:
             log.warning("quality_model: no model_path, every record passes with quality_score null")
             kept = records | "PassThrough" >> beam.Map(_pass_through)
-            return kept | "Outputs" >> SplitRejected()
+            return StageResult(kept, records.pipeline | "NoneRejected" >> beam.Create([]))
         scored = records | "Score" >> ApplyStage(QualityModelFilter(self.config), self._batch_size)
         if self.config.top_fraction is None:
             return scored
@@ -185,4 +190,4 @@ class QualityModel(beam.PTransform):
             cut=beam.pvalue.AsSingleton(quantiles | "Cut" >> beam.Map(_cut_of, self.config.top_fraction)),
         ).with_outputs(REJECTED, main=KEPT)
         rejected_all = (scored.rejected, top.rejected) | "AllRejected" >> beam.Flatten()
-        return (top.kept, rejected_all) | "Outputs" >> SplitRejected()
+        return StageResult(top.kept, rejected_all)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from transforms.consent.blocklist import Blocklist, load_blocklist
-from transforms.stage import Drop, Filter, Record
+from transforms.consent.blocklist import KINDS as TAKEDOWN_KINDS
+from transforms.stage import Drop, Filter, Record, SignalRules
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class TakedownConfig:
 
 class TakedownFilter(Filter):
     name = "takedown"
+    config_class = TakedownConfig
+    reasons = TAKEDOWN_KINDS
+    signal_rules = SignalRules(must_be_null=("takedown_match",))
     signal_fields = (pa.field("takedown_match", pa.string()),)
 
     def __init__(self, config: TakedownConfig = TakedownConfig()):

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from transforms.filters.url_lists import ListPaths, UrlLists, load_lists, normalise, url_key
 from transforms.record import host_of
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import Drop, Filter, Record, SignalRules
 
 _SEPARATORS = re.compile(r"[^a-z0-9]+")
 
@@ -68,6 +68,14 @@ def parent_domains(host: str) -> list[str]:
 
 class UrlFilter(Filter):
     name = "url_filter"
+    config_class = UrlFilterConfig
+    reasons = ("blocked_domain", "blocked_url", "banned_word", "soft_banned_words", "banned_subword")
+    signal_rules = SignalRules(
+        # One soft-banned word alone is kept (it takes soft_word_threshold of them).
+        nullable=("url_soft_banned_words",),
+        must_be_null=("url_banned_word", "url_banned_subword"),
+        value_sets={"url_blocked_domain": (False,), "url_blocked_url": (False,)},
+    )
     signal_fields = (
         pa.field("url_allowed", pa.bool_()),
         pa.field("url_blocked_domain", pa.bool_()),

@@ -39,7 +39,7 @@ from typing import Any
 import pyarrow as pa
 from PIL import Image
 
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import Drop, Filter, Record, SignalRules
 
 log = logging.getLogger(__name__)
 _LOCK = threading.Lock()
@@ -197,8 +197,15 @@ def shared_scorer(config: AlignmentConfig) -> ClipScorer:
         return _SCORERS[key]
 
 
+# CLIP-style image-text similarity: a cosine, so in [-1, 1].
+COSINE = (-1.0, 1.0)
+
+
 class AlignmentFilter(Filter):
     name = "alignment"
+    config_class = AlignmentConfig
+    reasons = ("low_score",)
+    signal_rules = SignalRules(ranges={"alignment_score": COSINE})
     signal_fields = (pa.field("alignment_score", pa.float32()),)
 
     def __init__(self, config: AlignmentConfig = AlignmentConfig()):

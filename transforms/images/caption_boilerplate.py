@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import Drop, Filter, Record, SignalRules
 
 GENERIC_WORDS = frozenset(
     "image images img photo photos photograph picture pic pics thumbnail thumb logo icon banner "
@@ -67,6 +67,9 @@ class CaptionBoilerplateConfig:
 
 class CaptionBoilerplateFilter(Filter):
     name = "caption_boilerplate"
+    config_class = CaptionBoilerplateConfig
+    reasons = ("file_name", "camera_name", "number", "generic")
+    signal_rules = SignalRules(must_be_null=("caption_boilerplate",))
     signal_fields = (pa.field("caption_boilerplate", pa.string()),)
 
     def __init__(self, config: CaptionBoilerplateConfig = CaptionBoilerplateConfig()):

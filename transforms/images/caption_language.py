@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from transforms.filters.language import load_fasttext, packaged_model_path
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import FRACTION, Drop, Filter, Record, SignalRules
 
 _LABEL_PREFIX = "__label__"
 
@@ -34,6 +34,9 @@ class CaptionLanguageConfig:
 
 class CaptionLanguageFilter(Filter):
     name = "caption_language"
+    config_class = CaptionLanguageConfig
+    reasons = ("language_not_allowed", "low_language_score", "no_caption")
+    signal_rules = SignalRules(ranges={"caption_lang_score": FRACTION})
     signal_fields = (pa.field("caption_lang", pa.string()), pa.field("caption_lang_score", pa.float32()))
 
     def __init__(self, config: CaptionLanguageConfig = CaptionLanguageConfig()):

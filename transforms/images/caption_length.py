@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import COUNT, Drop, Filter, Record, SignalRules
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,9 @@ class CaptionLengthConfig:
 
 class CaptionLengthFilter(Filter):
     name = "caption_length"
+    config_class = CaptionLengthConfig
+    reasons = ("too_few_words", "too_short", "too_long")
+    signal_rules = SignalRules(ranges={"caption_words": COUNT, "caption_chars": COUNT})
     signal_fields = (pa.field("caption_words", pa.int32()), pa.field("caption_chars", pa.int32()))
 
     def __init__(self, config: CaptionLengthConfig = CaptionLengthConfig()):

@@ -15,14 +15,16 @@ its parent caption (after normalisation) is dropped instead, as
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
 
 from transforms.dedup_exact import normalise
-from transforms.stage import Record, RunContext, Stage
+from transforms.stage import Record, Stage
+from transforms.stage_plan import AFTER_LAST_STAGE
 from transforms.synthetic import STAGE, SyntheticBranch, SyntheticConfig
+from transforms.synthetic.branch import SyntheticJoin
 from transforms.synthetic.generate import SIGNAL_FIELDS
 
 # The per-record stages that judge a caption (or an image-caption pair): the rewrite meets them.
@@ -79,18 +81,11 @@ class WithParentImage(beam.PTransform):
         return out.kept
 
 
-class CaptionRewriteJoin:
-    """The images job's ``assembly.Branch``: joins after the last stage; ``parts`` keeps the
-    branch's outputs for the run facts and the report."""
+class CaptionRewriteJoin(SyntheticJoin):
+    """The images job's branch (``pipelines.assembly.Branch``): joins after the last stage, each
+    rewritten caption joined to its parent's image and gated by the caption stages only."""
 
-    name = STAGE
-
-    def __init__(self, config: SyntheticConfig, run: RunContext | None, batch_size: int):
-        self._config, self._run, self._batch_size = config, run, batch_size
-        self.parts: dict[str, beam.PCollection] = {}
-
-    def position(self, stages: Sequence[Any]) -> int:
-        return len(stages)
+    joins = AFTER_LAST_STAGE
 
     def __call__(self, records: beam.PCollection, gates: list[Stage]) -> tuple[beam.PCollection, beam.PCollection]:
         complete = WithParentImage(records)

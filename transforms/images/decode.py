@@ -32,7 +32,7 @@ from transforms.images.normalise import (
     to_rgb,
 )
 from transforms.images.record import BODY
-from transforms.stage import Drop, Record, Stage
+from transforms.stage import POSITIVE, Drop, Record, SignalRules, Stage
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,14 @@ def normalise_bytes(data: bytes, config: DecodeConfig) -> Record:
 
 class Decode(Stage):
     name = "decode"
+    config_class = DecodeConfig
+    reasons = ("too_large", "too_many_pixels", "unsupported_format", "not_an_image", "corrupt")
+    signal_rules = SignalRules(
+        ranges={
+            name: POSITIVE
+            for name in ("width", "height", "bytes", "original_width", "original_height", "original_bytes")
+        }
+    )
     signal_fields = (
         pa.field("image", pa.binary()),
         pa.field("width", pa.int32()),

@@ -29,10 +29,9 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
-from transforms.images.record import StageOutputPair
 from transforms.images.url_dedup import DUP_OF, keep_first
 from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey
-from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
+from transforms.stage import KEPT, REJECTED, GlobalStep, Record, RunContext, SignalRules, StageResult, rejected, split_outputs
 
 HASH_BITS = 64
 
@@ -80,20 +79,17 @@ class NearImageDedupConfig:
             raise ValueError(f"max_bucket must be >= 2, got {self.max_bucket}")
 
 
-class ExactImageDedup(beam.PTransform):
+class ExactImageDedup(GlobalStep):
     name = "dedup_exact"
+    config_class = ExactImageDedupConfig
+    reasons = ("duplicate",)
+    signal_rules = SignalRules(must_be_null=("dup_of",))
     signal_fields = (DUP_OF,)
 
     def __init__(self, config: ExactImageDedupConfig = ExactImageDedupConfig(), run: RunContext | None = None):
-        super().__init__(label=self.name)
-        self.config = config
-        self._run = run
+        super().__init__(config, run)
 
-    @classmethod
-    def for_run(cls, config: ExactImageDedupConfig, run: RunContext) -> ExactImageDedup:
-        return cls(config, run)
-
-    def expand(self, records: beam.PCollection) -> StageOutputPair:
+    def expand(self, records: beam.PCollection) -> StageResult:
         stage = self.name
         out = (
             records
@@ -104,7 +100,7 @@ class ExactImageDedup(beam.PTransform):
                 REJECTED, main=KEPT
             )
         )
-        return StageOutputPair(out.kept, out.rejected)
+        return split_outputs(out)
 
 
 def near_pairs(
@@ -124,20 +120,17 @@ def near_pairs(
                 yield worse[1], better
 
 
-class NearImageDedup(beam.PTransform):
+class NearImageDedup(GlobalStep):
     name = "dedup_near"
+    config_class = NearImageDedupConfig
+    reasons = ("near_duplicate",)
+    signal_rules = SignalRules(must_be_null=("dup_of",))
     signal_fields = (DUP_OF,)
 
     def __init__(self, config: NearImageDedupConfig = NearImageDedupConfig(), run: RunContext | None = None):
-        super().__init__(label=self.name)
-        self.config = config
-        self._run = run
+        super().__init__(config, run)
 
-    @classmethod
-    def for_run(cls, config: NearImageDedupConfig, run: RunContext) -> NearImageDedup:
-        return cls(config, run)
-
-    def expand(self, records: beam.PCollection) -> StageOutputPair:
+    def expand(self, records: beam.PCollection) -> StageResult:
         stage = self.name
         spans = blocks(self.config.max_distance)
         max_distance, max_bucket = self.config.max_distance, self.config.max_bucket
@@ -172,4 +165,4 @@ class NearImageDedup(beam.PTransform):
             | "JoinBetter" >> SpilledCoGroupByKey.for_run(self._run, "record")
             | "Decide" >> beam.FlatMap(decide).with_outputs(REJECTED, main=KEPT)
         )
-        return StageOutputPair(out.kept, out.rejected)
+        return split_outputs(out)

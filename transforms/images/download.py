@@ -24,12 +24,37 @@ from transforms.crawl.config import IMAGE_CONTENT_TYPES, CrawlConfig
 from transforms.crawl.fetch_hosts import FetchHosts
 from transforms.crawl.fetch_outcome import url_record
 from transforms.crawl.url_norm import InvalidUrl, normalize_url
-from transforms.images.record import BODY, StageOutputPair
+from transforms.images.record import BODY
 from transforms.spilled_shuffle import SpilledCoGroupByKey
-from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
+from transforms.stage import KEPT, REJECTED, GlobalStep, SignalRules, Record, StageResult, rejected, split_outputs
 
 # The crawler's politeness defaults, with the image media types and an image-sized byte cap.
 IMAGE_CRAWL = CrawlConfig(content_types=IMAGE_CONTENT_TYPES)
+# Every reason the crawler gives a URL it did not fetch (``transforms.crawl.reasons``).
+DOWNLOAD_REASONS = (
+    reasons.INVALID_URL,
+    reasons.UNSUPPORTED_SCHEME,
+    reasons.URL_TOO_LONG,
+    reasons.OUT_OF_SCOPE,
+    reasons.PAGE_BUDGET,
+    reasons.ROBOTS_DISALLOWED,
+    reasons.ROBOTS_UNAVAILABLE,
+    reasons.CRAWL_DELAY_TOO_LONG,
+    reasons.SSRF_BLOCKED,
+    reasons.TOO_LARGE,
+    reasons.BAD_CONTENT_TYPE,
+    reasons.REDIRECT_LOOP,
+    reasons.TOO_MANY_REDIRECTS,
+    reasons.REDIRECT_INVALID,
+    reasons.REDIRECT_OUT_OF_SCOPE,
+    reasons.DNS_ERROR,
+    reasons.CONNECTION_ERROR,
+    reasons.TIMEOUT,
+    reasons.TLS_ERROR,
+    reasons.BAD_RESPONSE,
+    reasons.FETCH_ERROR,
+)
+DOWNLOAD_REASON_PATTERNS = (r"http_[0-9]{3}", rf"{reasons.OPT_OUT_PREFIX}[a-z0-9_]+")
 
 
 @dataclass(frozen=True)
@@ -80,8 +105,14 @@ class _JoinFn(beam.DoFn):
                 )
 
 
-class Download(beam.PTransform):
+class Download(GlobalStep):
     name = "download"
+    config_class = DownloadConfig
+    reasons = DOWNLOAD_REASONS
+    # An HTTP error status, or a page's opt-out directive.
+    reason_patterns = DOWNLOAD_REASON_PATTERNS
+    # Absent on records that came with their bytes (WebDataset samples).
+    signal_rules = SignalRules(nullable=("http_status", "content_type", "fetched_at", "final_url"))
     signal_fields = (
         pa.field("http_status", pa.int32()),
         pa.field("content_type", pa.string()),
@@ -89,16 +120,7 @@ class Download(beam.PTransform):
         pa.field("final_url", pa.string()),
     )
 
-    def __init__(self, config: DownloadConfig = DownloadConfig(), run: RunContext | None = None):
-        super().__init__(label=self.name)
-        self.config = config
-        self._run = run
-
-    @classmethod
-    def for_run(cls, config: DownloadConfig, run: RunContext) -> Download:
-        return cls(config, run)
-
-    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+    def expand(self, records: beam.PCollection) -> StageResult:
         stage, crawl = self.name, self.config.crawl
 
         # Every record leaves through the one join below, so that kept and rejected records each
@@ -128,4 +150,4 @@ class Download(beam.PTransform):
             | "JoinOutcomes" >> SpilledCoGroupByKey.for_run(self._run, ("record", "outcome", "ready", "invalid"))
             | "Merge" >> beam.ParDo(_JoinFn(stage)).with_outputs(REJECTED, main=KEPT)
         )
-        return StageOutputPair(joined.kept, joined[REJECTED])
+        return split_outputs(joined)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import Drop, Filter, Record, SignalRules
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class ImageFilterConfig:
 
 class ImageFilter(Filter):
     name = "image_filter"
+    config_class = ImageFilterConfig
+    reasons = ("too_small", "aspect_ratio", "too_few_bytes")
+    signal_rules = SignalRules(ranges={"aspect_ratio": (1.0, None)})  # longer side / shorter side
     signal_fields = (pa.field("aspect_ratio", pa.float32()),)
 
     def __init__(self, config: ImageFilterConfig = ImageFilterConfig()):

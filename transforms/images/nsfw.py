@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from transforms.stage import Drop, Filter, Record
+from transforms.stage import FRACTION, Drop, Filter, Record, SignalRules
 
 INPUT_SIZE = 320
 NUDENET_LABELS = (
@@ -116,6 +116,9 @@ def image_level(output: np.ndarray, label_min_score: float) -> tuple[float, list
 
 class NsfwFilter(Filter):
     name = "nsfw"
+    config_class = NsfwConfig
+    reasons = ("explicit",)
+    signal_rules = SignalRules(ranges={"nsfw_score": FRACTION})
     signal_fields = (pa.field("nsfw_score", pa.float32()), pa.field("nsfw_labels", pa.list_(pa.string())))
 
     def __init__(self, config: NsfwConfig = NsfwConfig()):

@@ -19,9 +19,8 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
 
-from transforms.images.record import StageOutputPair
 from transforms.spilled_shuffle import SpilledCoGroupByKey
-from transforms.stage import KEPT, REJECTED, RunContext, rejected
+from transforms.stage import KEPT, POSITIVE, REJECTED, GlobalStep, SignalRules, StageResult, rejected, split_outputs
 
 
 @dataclass(frozen=True)
@@ -64,20 +63,14 @@ class DistinctUrlCount(beam.CombineFn):
         return len(acc)
 
 
-class Placeholder(beam.PTransform):
+class Placeholder(GlobalStep):
     name = "placeholder"
+    config_class = PlaceholderConfig
+    reasons = ("shared_bytes",)
+    signal_rules = SignalRules(ranges={"sha256_url_count": POSITIVE})
     signal_fields = (pa.field("sha256_url_count", pa.int32()),)
 
-    def __init__(self, config: PlaceholderConfig = PlaceholderConfig(), run: RunContext | None = None):
-        super().__init__(label=self.name)
-        self.config = config
-        self._run = run
-
-    @classmethod
-    def for_run(cls, config: PlaceholderConfig, run: RunContext) -> Placeholder:
-        return cls(config, run)
-
-    def expand(self, records: beam.PCollection) -> StageOutputPair:
+    def expand(self, records: beam.PCollection) -> StageResult:
         stage, min_urls = self.name, self.config.min_urls
         keyed = records | "KeyBySha" >> beam.Map(lambda r: (r["sha256"], r))
         counts = (
@@ -103,4 +96,4 @@ class Placeholder(beam.PTransform):
             | "JoinCounts" >> SpilledCoGroupByKey.for_run(self._run, "record")
             | "Decide" >> beam.FlatMap(decide).with_outputs(REJECTED, main=KEPT)
         )
-        return StageOutputPair(out.kept, out.rejected)
+        return split_outputs(out)

@@ -3,10 +3,7 @@ well-known caption datasets."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-
-import apache_beam as beam
 
 from transforms.readers.base import base_name
 from transforms.record import registered_domain, stable_id
@@ -50,10 +47,3 @@ def new_image_record(
         "template": None,
     }
 
-
-@dataclass
-class StageOutputPair:
-    """The two outputs of a composite (``PTransform``) stage, named as ``ApplyStage``'s are."""
-
-    kept: beam.PCollection
-    rejected: beam.PCollection

@@ -18,7 +18,7 @@ from apache_beam import pvalue
 from transforms.crawl.url_norm import InvalidUrl, normalize_url
 from transforms.images.record import BODY
 from transforms.spilled_shuffle import SpilledGroupByKey
-from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
+from transforms.stage import KEPT, REJECTED, GlobalStep, Record, SignalRules, StageResult, rejected, split_outputs
 
 DUP_OF = pa.field("dup_of", pa.string())
 
@@ -40,22 +40,16 @@ def keep_first(group: Iterable[Record], stage: str, reason: str, rank: Any = Non
         )
 
 
-class UrlDedup(beam.PTransform):
+class UrlDedup(GlobalStep):
     name = "url_dedup"
+    config_class = UrlDedupConfig
+    reasons = ("duplicate_url",)
+    signal_rules = SignalRules(must_be_null=("dup_of",))
     signal_fields = (DUP_OF,)
 
-    def __init__(self, config: UrlDedupConfig = UrlDedupConfig(), run: RunContext | None = None):
-        super().__init__(label=self.name)
-        self.config = config
-        self._run = run
-
-    @classmethod
-    def for_run(cls, config: UrlDedupConfig, run: RunContext) -> UrlDedup:
-        return cls(config, run)
-
-    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+    def expand(self, records: beam.PCollection) -> StageResult:
         stage = self.name
-        return (
+        return split_outputs(
             records
             | "KeyByUrl" >> beam.Map(lambda r: (url_key(r), r))
             | "GroupByUrl" >> SpilledGroupByKey(self._run)

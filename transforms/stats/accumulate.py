@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from transforms.registry import TEXT_STAGES
-from transforms.stage import Record
+from transforms.stage import KEPT, REJECTED, Record
 from transforms.stats.clusters import (
     CLUSTER_SIZE_BINS,
     add_keeper,
@@ -33,7 +33,7 @@ from transforms.summaries import (
 )
 
 STATS_FORMAT = "genai-dataprep/stats/1"
-KEPT, REJECTED, FINAL = "kept", "rejected", "final"
+FINAL = "final"
 
 @dataclass(frozen=True)
 class StatsPlan:

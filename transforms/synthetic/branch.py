@@ -24,6 +24,7 @@ import apache_beam as beam
 
 from run_folder.facts import created_fact
 from transforms.stage import ApplyStage, RunContext, Stage
+from transforms.stage_plan import BEFORE_GLOBAL_STEPS
 from transforms.synthetic.config import SyntheticConfig
 from transforms.synthetic.generate import STAGE, GenerateSynthetic
 from transforms.synthetic.report import SyntheticReport
@@ -72,6 +73,25 @@ class SyntheticBranch(beam.PTransform):
             "failed": generated.rejected,
             "selection": generate.selection,
         }
+
+
+class SyntheticJoin:
+    """The synthetic branch as the text job's branch (``pipelines.assembly.Branch``): seeded
+    by the records that passed every per-record stage, gated by those same stages, joined
+    before the global steps (dedup judges crawled and synthetic records together). ``parts``
+    keeps the branch's outputs for the run facts and the report."""
+
+    name = STAGE
+    joins = BEFORE_GLOBAL_STEPS
+
+    def __init__(self, config: SyntheticConfig, run: RunContext | None, batch_size: int):
+        self._config, self._run, self._batch_size = config, run, batch_size
+        self.parts: dict[str, beam.PCollection] = {}
+
+    def __call__(self, records: beam.PCollection, gates: list[Stage]) -> tuple[beam.PCollection, beam.PCollection]:
+        self.parts = records | "Synthetic" >> SyntheticBranch(self._config, self._run, gates, self._batch_size)
+        merged = (records, self.parts["kept"]) | "WithSynthetic" >> beam.Flatten()
+        return merged, self.parts["rejected"]
 
 
 def account_for(parts: dict[str, beam.PCollection], final: beam.PCollection,

@@ -27,8 +27,13 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from transforms.record import stable_id
-from transforms.stage import KEPT, REJECTED, Record, RunContext, rejected
+from transforms.stage import KEPT, REJECTED, GlobalStep, Record, RunContext, StageResult, rejected, split_outputs
 from transforms.synthetic.backends import (
+    HTTP_ERROR,
+    MALFORMED,
+    REFUSED,
+    TIMEOUT,
+    UNREACHABLE,
     Backend,
     BackendError,
     Completion,
@@ -43,6 +48,8 @@ from transforms.synthetic.templates import QA_SCHEMA, ParseError, PromptTemplate
 log = logging.getLogger(__name__)
 
 STAGE = "synthetic"
+# A backend's failures and an answer that parses to nothing usable (``templates.parse_answer``).
+REASONS = (TIMEOUT, UNREACHABLE, MALFORMED, HTTP_ERROR, REFUSED, "truncated_response", "empty_response")
 
 SIGNAL_FIELDS = (
     pa.field("synthetic_tokens", pa.int32()),  # completion tokens of the answer
@@ -142,7 +149,7 @@ class _GenerateFn(beam.DoFn):
             yield result
 
 
-class GenerateSynthetic(beam.PTransform):
+class GenerateSynthetic(GlobalStep):
     """Seeds (kept records) → new synthetic records (main) and failed generations (``rejected``).
 
     ``selection`` (one dict: candidates, selected, skipped by budget) is available as
@@ -150,24 +157,20 @@ class GenerateSynthetic(beam.PTransform):
     """
 
     name = STAGE
+    config_class = SyntheticConfig
+    reasons = REASONS
     signal_fields = SIGNAL_FIELDS
 
     def __init__(self, config: SyntheticConfig, run: RunContext | None = None):
-        super().__init__(label=STAGE)
         if not isinstance(config, SyntheticConfig):
             raise TypeError(f"GenerateSynthetic needs a SyntheticConfig, got {type(config).__name__}")
-        self.config = config
-        self.run = run
+        super().__init__(config, run)
         self.selection: beam.PCollection | None = None
 
-    @classmethod
-    def for_run(cls, config: SyntheticConfig, run: RunContext) -> GenerateSynthetic:
-        return cls(config, run)
-
-    def expand(self, seeds: beam.PCollection) -> pvalue.DoOutputsTuple:
+    def expand(self, seeds: beam.PCollection) -> StageResult:
         selected = seeds | "Select" >> SelectSeeds(self.config)
         self.selection = selected[SELECTION]
-        return (
+        return split_outputs(
             selected.selected
             # Spread the selected pairs (gathered on one worker by Top) over all workers.
             | "Spread" >> beam.Reshuffle()
