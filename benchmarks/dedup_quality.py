@@ -229,7 +229,7 @@ def tune(records: list[dict], seeds: range) -> dict[str, dict[str, float]]:
         for threshold in TUNE_THRESHOLDS:
             name = f"{bands}x{rows} verify {threshold}"
             table[name] = over_seeds(
-                records, lambda seed, b=bands, r=rows, t=threshold: local_clusters(ids, signatures[seed], b, r, t),
+                records, lambda seed, b=bands, r=rows, t=threshold, s=signatures: local_clusters(ids, s[seed], b, r, t),
                 seeds)
     return table
 

@@ -30,7 +30,6 @@ from pathlib import Path
 from benchmarks.images import make_images, serve
 from benchmarks.text_pipeline import SHARED_DATA, Measured, build_corpus, measure
 
-
 _IMAGES = """
 import json, sys
 from pipelines import images

@@ -22,7 +22,7 @@ import argparse
 import dataclasses
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -40,7 +40,6 @@ from pipelines import crawl, job_runner, preflight, retract, train_quality  # no
 from pipelines.cli_help import EPILOG, PURPOSE, add_command  # noqa: E402
 from pipelines.config import dump_config, load_config  # noqa: E402
 from pipelines.job import JOB_MODULES, Job, load_job  # noqa: E402
-from pipelines.runner import cores  # noqa: E402
 from pipelines.report import (  # noqa: E402
     DRIFT_EXIT,
     add_drift_arguments,
@@ -50,10 +49,10 @@ from pipelines.report import (  # noqa: E402
     print_drift,
     report_command,
 )
+from pipelines.runner import cores  # noqa: E402
 from pipelines.trace import add_trace_arguments, trace_command  # noqa: E402
 from run_folder.storage import join  # noqa: E402
 from transforms.synthetic import add_synthetic_options, with_synthetic_options  # noqa: E402
-
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -188,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     outputs = [args.output] + ([args.dedup_index] if args.dedup_index else [])
     if _preflight(args.input or args.urls, outputs, beam_args):
         return 2
-    run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_id = args.run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     try:
         inputs = args.input or _crawl_first(args, config, run_id, beam_args)
         manifest = job_runner.run(job, inputs, args.output, run_id, config, beam_args,

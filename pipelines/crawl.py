@@ -36,17 +36,17 @@ from pipelines.config import config_hash, load_config, to_dict
 from pipelines.crawl_round import build_round, check_round, warcinfo_fields
 from pipelines.runner import pipeline_options, runner_name
 from pipelines.version import code_version
+from run_folder.layout import STAGING_DIR
+from run_folder.manifest import delete_unwritten, store_manifest
+from run_folder.seal import begin_run, seal_run
+from run_folder.staged import clear_staging
+from run_folder.storage import join, list_files
 from transforms.crawl import reasons
 from transforms.crawl.config import IMAGE_CONTENT_TYPES, TEXT_CONTENT_TYPES, CrawlConfig
 from transforms.crawl.crawl_facts import load_round_facts
 from transforms.crawl.fetch_log import FETCH_LOG_DIR, retryable_urls
 from transforms.crawl.url_inputs import match_files, read_url_file
 from transforms.crawl.warc_writer import WARC_DIR
-from run_folder.layout import STAGING_DIR
-from run_folder.manifest import delete_unwritten, store_manifest
-from run_folder.seal import begin_run, seal_run
-from run_folder.staged import clear_staging
-from run_folder.storage import join, list_files
 
 __all__ = [
     "CrawlConfig",

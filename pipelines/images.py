@@ -21,6 +21,8 @@ from typing import Any
 
 from pipelines import job_runner
 from pipelines.job import ExtraSink, Job, RunFlag, job_config
+from run_folder.layout import WEBDATASET_DIR
+from run_folder.storage import join
 from schemas.images import IMAGE_SCHEMA, REJECTED_SCHEMA, SCHEMA_VERSION
 from schemas.images_suites import images_suites
 from transforms.consent.signals import PAGE_SIGNALS
@@ -32,9 +34,7 @@ from transforms.images.profile import IMAGE_PROFILE
 from transforms.images.read import ImageReadConfig, ReadCaptionInputs
 from transforms.images.stages import IMAGE_STAGES
 from transforms.images.webdataset_writer import WebDatasetSink
-from run_folder.layout import WEBDATASET_DIR
 from transforms.spill import MemoryConfig
-from run_folder.storage import join
 from transforms.synthetic import SyntheticConfig, load_synthetic_stats
 
 ALWAYS_ON = ("download", "decode")  # without them there is no image to write

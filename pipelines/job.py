@@ -23,7 +23,6 @@ from transforms.parquet_sink import ParquetSinkConfig
 from transforms.stage import RunContext
 from transforms.stage_plan import StagePlan, plan_stages
 
-
 # Every job by name: the module that declares it as ``JOB``.
 JOB_MODULES = {"text": "pipelines.text", "images": "pipelines.images"}
 

@@ -22,9 +22,6 @@ from pipelines.job import Job
 from pipelines.progress import run_with_progress
 from pipelines.publish import publish_run, run_header
 from pipelines.runner import pipeline_options
-from transforms.parquet_sink import ShardedParquetSink
-from run_folder.layout import DATA, REJECTED_DIR
-from run_folder.seal import begin_run
 from run_folder.facts import (
     WriteRunFacts,
     file_fact,
@@ -33,9 +30,12 @@ from run_folder.facts import (
     rejected_fact,
     skipped_fact,
 )
+from run_folder.layout import DATA, REJECTED_DIR
+from run_folder.seal import begin_run
+from run_folder.storage import join
+from transforms.parquet_sink import ShardedParquetSink
 from transforms.stage import RunContext
 from transforms.stats import CollectStats
-from run_folder.storage import join
 from transforms.synthetic import GenerateSynthetic, account_for, preflight
 from transforms.validate import ValidateStages
 

@@ -18,10 +18,10 @@ from pipelines.drift import DEFAULT_THRESHOLD
 from pipelines.report import write_report
 from pipelines.runner import runner_name
 from pipelines.version import code_version
-from run_folder.manifest import write_manifest
-from run_folder.seal import seal_run
 from run_folder.facts import load_run_facts
 from run_folder.gate import ValidationFailed, gate
+from run_folder.manifest import write_manifest
+from run_folder.seal import seal_run
 
 
 def run_header(job: str, schema_version: str, run_id: str, inputs: list[str], config: Any,

@@ -34,8 +34,8 @@ from pipelines.report_inputs import (
     load_validation,
 )
 from run_folder.layout import DATA, MANIFEST, REJECTED_DIR, SUCCESS
-from transforms.stats import merge_profiles
 from run_folder.storage import exists, join, read_bytes, write_atomic
+from transforms.stats import merge_profiles
 
 REPORT_JSON = f"{REPORT_DIR}/report.json"
 REPORT_HTML = f"{REPORT_DIR}/index.html"

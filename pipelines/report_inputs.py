@@ -11,8 +11,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from run_folder.layout import MANIFEST, STATS_NAME, SUCCESS, VALIDATION_DIR
 from run_folder.staged import staged_path
-from transforms.stats import STATS_FILE, load_stats
 from run_folder.storage import exists, join, list_files, read_bytes, write_atomic
+from transforms.stats import STATS_FILE, load_stats
 
 REPORT_DIR = "report"
 KEPT_STATS = f"{REPORT_DIR}/stats.json"

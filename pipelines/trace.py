@@ -25,8 +25,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from pipelines.job import load_job
-from schemas.columns import BASE_FIELDS, REJECT_FIELDS
 from run_folder.layout import DATA, MANIFEST, REJECTED_DIR
+from schemas.columns import BASE_FIELDS, REJECT_FIELDS
 from transforms.stage import KEPT, REJECTED
 from transforms.stats import snippet
 from transforms.synthetic import GenerateSynthetic

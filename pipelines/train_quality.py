@@ -32,10 +32,10 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from run_folder.storage import write_atomic
 from transforms.filters.quality_model import LABEL_PREFIX, NEGATIVE, POSITIVE, model_input
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import match_inputs, read_file
-from run_folder.storage import write_atomic
 
 log = logging.getLogger(__name__)
 

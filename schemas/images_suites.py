@@ -23,31 +23,27 @@ from typing import Any
 
 import pyarrow as pa
 
-from schemas.images import BASE_FIELDS, SCHEMA_VERSION
-from schemas.text_suites import (
+from schemas.expectations import (
+    BETWEEN,
     IN_SET,
     LENGTHS,
     NOT_NULL,
     REGEX,
-    REJECTED,
     TYPES,
-    BETWEEN,
     Expectation,
     StageRules,
     Suite,
-    apply_severity_overrides,
     critical,
-    rules_of,
-    stage_suite,
-    synthetic_suite,
     warning,
 )
+from schemas.images import BASE_FIELDS, SCHEMA_VERSION
+from schemas.text_suites import REJECTED, apply_severity_overrides, rules_of, stage_suite, synthetic_suite
 from transforms.images.caption_rewrite import CAPTION_GATES, SAME_AS_PARENT, CaptionRewriteJoin
-from transforms.stage_plan import plan_stages
 from transforms.images.download import Download
 from transforms.images.stages import IMAGE_STAGES
-from transforms.synthetic import STAGE as SYNTHETIC_STAGE
 from transforms.readers.base import READ_STAGE
+from transforms.stage_plan import plan_stages
+from transforms.synthetic import STAGE as SYNTHETIC_STAGE
 
 JOB = "images"
 # Download signals are absent on records that came with their bytes (WebDataset samples), so

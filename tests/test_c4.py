@@ -3,7 +3,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
 from conftest import CLEAN_PROSE as CLEAN
 
 from pipelines.config import from_dict

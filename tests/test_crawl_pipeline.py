@@ -22,10 +22,10 @@ from crawl_sites import SITE_FILES, hostile_routes, linked_site, serve, serve_py
 from warcio.archiveiterator import ArchiveIterator
 
 from pipelines import crawl
+from run_folder.storage import read_bytes
 from transforms.crawl.config import CrawlConfig
 from transforms.crawl.frontier import ADMITTED, REJECTED, SEEN, PrepareUrls
 from transforms.readers.read_inputs import ReadConfig, read_file
-from run_folder.storage import read_bytes
 
 pytestmark = pytest.mark.slow
 

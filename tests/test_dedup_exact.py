@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -13,7 +13,7 @@ def test_normalise_ignores_case_punctuation_and_spacing():
 
 
 def _record(record_id, text, day=None):
-    fetched = datetime(2024, 1, day, tzinfo=timezone.utc) if day else None
+    fetched = datetime(2024, 1, day, tzinfo=UTC) if day else None
     return {"id": record_id, "text": text, "fetched_at": fetched}
 
 

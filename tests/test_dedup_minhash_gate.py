@@ -12,8 +12,8 @@ from test_dedup_minhash import _articles
 from test_validation import _validation, only
 
 from pipelines import text
-from transforms.dedup_minhash import MinHashDedup
 from run_folder.gate import evaluate, source_removal_shares
+from transforms.dedup_minhash import MinHashDedup
 from transforms.stats import STATS_FILE, CollectStats
 
 MIRROR, SITE = "s3://crawl/mirror.jsonl", "s3://crawl/site.jsonl"

@@ -12,11 +12,11 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from moto.server import ThreadedMotoServer
 
+from run_folder.storage import join, list_files, read_bytes, write_atomic
 from transforms.dedup_minhash import MinHashDedup, MinHashDedupConfig, publish_band_table
 from transforms.dedup_minhash import index as band_index
 from transforms.dedup_minhash.config import band_params
 from transforms.dedup_minhash.index import IndexMismatch, published_files
-from run_folder.storage import join, list_files, read_bytes, write_atomic
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CONFIG = MinHashDedupConfig()

@@ -3,7 +3,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
 from conftest import CLEAN_PROSE as CLEAN
 
 from transforms.filters.fineweb import FineWebQualityConfig, FineWebQualityFilter

@@ -71,7 +71,7 @@ def _file(name: str, data: bytes) -> str:
 
 def _check_results(results: list, *, file_level_last: bool = True) -> None:
     """Reasons are stable names, ids unique, and a file-level quarantine comes once, last."""
-    for record, drop in results:
+    for _record, drop in results:
         assert drop is None or (isinstance(drop, Drop) and REASON.match(drop.reason)), drop
     ids = [record["id"] for record, _ in results]
     assert len(ids) == len(set(ids))

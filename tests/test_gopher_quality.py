@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
 from conftest import CLEAN_PROSE as CLEAN
 
 from transforms.filters.gopher_quality import GopherQualityConfig, GopherQualityFilter

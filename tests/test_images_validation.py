@@ -27,6 +27,9 @@ from test_images_pipeline import BEAM_ARGS, FAST_CRAWL, _inputs, _routes
 from pipelines import cli, images
 from pipelines.assembly import apply_stages
 from pipelines.report import DRIFT_EXIT, load_report
+from run_folder.gate import ValidationFailed, gate
+from run_folder.layout import SUCCESS
+from run_folder.seal import begin_run
 from schemas.images_suites import images_suites
 from transforms.images.download import DownloadConfig
 from transforms.images.image_filter import ImageFilter
@@ -35,11 +38,8 @@ from transforms.images.read import ReadCaptionInputs
 from transforms.images.stages import IMAGE_STAGES
 from transforms.readers.base import base_name
 from transforms.record import stable_id
-from run_folder.layout import SUCCESS
-from run_folder.seal import begin_run
-from run_folder.gate import ValidationFailed, gate
-from transforms.stage_plan import plan_stages
 from transforms.stage import RunContext
+from transforms.stage_plan import plan_stages
 from transforms.stats import StatsPlan, stats_document
 from transforms.stats.collect import _MemberClustersFn
 from transforms.validate import ValidateStages

@@ -14,12 +14,12 @@ from image_fixtures import photo, variant
 
 from pipelines import images
 from pipelines.config import from_dict
+from run_folder.storage import join
 from schemas.images import IMAGE_SCHEMA
 from transforms.images.webdataset import read_webdataset
 from transforms.images.webdataset_writer import WebDatasetSink, encode_shard, shard_count, shard_name
 from transforms.parquet_sink import shard_of
 from transforms.stage import RunContext
-from run_folder.storage import join
 
 SAMPLES = [
     (photo("china"), "the roof of a temple in china"),

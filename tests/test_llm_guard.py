@@ -1,8 +1,8 @@
 """The LLM guard against a loopback OpenAI-compatible server that answers Llama Guard's way."""
 
 import pytest
-
 from synthetic_servers import FakeServer
+
 from transforms.filters.llm_guard import LlmGuard, LlmGuardConfig, parse_verdict
 
 DOCS = {

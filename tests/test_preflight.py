@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED_DATA
+
 from pipelines import cli, preflight
 
 CC_WARC = SHARED_DATA / "cc-warc-resiliparse" / "warcfile.warc.gz"

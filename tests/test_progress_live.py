@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED_DATA, aeb_pages, write_warc
+
 from pipelines.progress_line import describe
 
 CC_WARC = SHARED_DATA / "cc-warc-resiliparse" / "warcfile.warc.gz"

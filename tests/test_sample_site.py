@@ -64,6 +64,7 @@ def test_the_demo_funnel_counts_pages_and_lists_the_other_records_apart(tmp_path
     """``make demo`` at a fifteenth of its size: the funnel starts from the pages crawled; the
     WARC's request records and its warcinfo are skipped, listed apart, not rejected."""
     from conftest import assert_conserved
+
     from pipelines import text
     from pipelines.report import load_report
 

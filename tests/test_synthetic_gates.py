@@ -15,8 +15,8 @@ from synthetic_servers import FakeServer
 from pipelines.text import TextConfig, enabled_stages
 from transforms.dedup_exact import ExactDedup
 from transforms.stage import ApplyStage, RunContext, Stage, run_stage
-from transforms.synthetic.branch import NOT_GATES
 from transforms.synthetic import SyntheticBranch, SyntheticConfig, SyntheticReport, load_synthetic_stats
+from transforms.synthetic.branch import NOT_GATES
 
 pytestmark = pytest.mark.slow
 

@@ -12,17 +12,18 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from conftest import SHARED_DATA, aeb_pages, assert_conserved, write_warc
 
 from pipelines import text
-from schemas.text_suites import CRITICAL, DATASET, KEPT, REJECTED, WARNING, text_suites
+from run_folder.facts import load_run_facts
+from run_folder.gate import ValidationFailed, evaluate, gate
+from run_folder.layout import SUCCESS
+from run_folder.manifest import write_manifest
+from run_folder.seal import begin_run, seal_run
+from schemas.expectations import CRITICAL, DATASET, WARNING
+from schemas.text_suites import KEPT, REJECTED, text_suites
 from transforms.extract import Extract
 from transforms.filters.language import LanguageFilter
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs, read_file
 from transforms.registry import TEXT_STAGES
-from run_folder.layout import SUCCESS
-from run_folder.manifest import write_manifest
-from run_folder.seal import begin_run, seal_run
-from run_folder.facts import load_run_facts
-from run_folder.gate import ValidationFailed, evaluate, gate
 from transforms.stage import ApplyStage, RunContext
 from transforms.validate import (
     BatchFn,

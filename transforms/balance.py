@@ -35,9 +35,18 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
 
-from transforms.spilled_shuffle import SpilledCoGroupByKey
-from transforms.stage import KEPT, REJECTED, GlobalStep, Record, RunContext, SignalRules, StageResult, rejected
 from run_folder.staged import load_staged, write_staged
+from transforms.spilled_shuffle import SpilledCoGroupByKey
+from transforms.stage import (
+    KEPT,
+    REJECTED,
+    GlobalStep,
+    Record,
+    RunContext,
+    SignalRules,
+    StageResult,
+    rejected,
+)
 
 STAGE = "balance"
 STAGED = "balance"  # its report data, ``_staging/balance.json`` (``run_folder.staged``)

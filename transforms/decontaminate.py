@@ -31,12 +31,21 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
 
+from run_folder.staged import load_staged, write_staged
 from transforms.dedup_exact import normalise
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import match_inputs, read_file
 from transforms.spilled_shuffle import SpilledCoGroupByKey
-from transforms.stage import KEPT, REJECTED, GlobalStep, RunContext, SignalRules, StageResult, rejected, split_outputs
-from run_folder.staged import load_staged, write_staged
+from transforms.stage import (
+    KEPT,
+    REJECTED,
+    GlobalStep,
+    RunContext,
+    SignalRules,
+    StageResult,
+    rejected,
+    split_outputs,
+)
 
 STAGE = "decontaminate"
 STAGED = "decontaminate"  # its report data, ``_staging/decontaminate.json`` (``run_folder.staged``)

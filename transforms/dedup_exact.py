@@ -25,7 +25,16 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from transforms.spilled_shuffle import SpilledCoGroupByKey
-from transforms.stage import KEPT, REJECTED, GlobalStep, Record, SignalRules, StageResult, rejected, split_outputs
+from transforms.stage import (
+    KEPT,
+    REJECTED,
+    GlobalStep,
+    Record,
+    SignalRules,
+    StageResult,
+    rejected,
+    split_outputs,
+)
 
 _NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
 

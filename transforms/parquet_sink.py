@@ -20,10 +20,10 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from run_folder.storage import join, write_atomic
 from transforms.range_shards import RangeShards, shard_of
 from transforms.spill import MemoryConfig, default_spill_dir
 from transforms.stage import Record
-from run_folder.storage import join, write_atomic
 
 __all__ = ["ParquetSinkConfig", "ShardedParquetSink", "encode_shard", "shard_of", "shards_for"]
 

@@ -20,7 +20,16 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
-from transforms.spill import DeleteSpilled, MemoryConfig, SpillWrite, id_hash, paths_with, range_index, range_of, read_range
+from transforms.spill import (
+    DeleteSpilled,
+    MemoryConfig,
+    SpillWrite,
+    id_hash,
+    paths_with,
+    range_index,
+    range_of,
+    read_range,
+)
 from transforms.stage import Record
 
 # (partition, shard, shard count, records of the shard sorted by id) -> outputs (file facts).

@@ -27,8 +27,8 @@ from transforms.filters.gopher_quality import GopherQualityFilter
 from transforms.filters.gopher_repetition import GopherRepetitionFilter
 from transforms.filters.harm import HarmFilter
 from transforms.filters.language import LanguageFilter
-from transforms.filters.llm_guard import LlmGuard
 from transforms.filters.license import LicenseFilter
+from transforms.filters.llm_guard import LlmGuard
 from transforms.filters.quality_model import QualityModel
 from transforms.filters.takedown import TakedownFilter
 from transforms.filters.url_filter import UrlFilter

@@ -21,9 +21,9 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
 
+from run_folder.storage import join
 from transforms import live_progress
 from transforms.spill import MemoryConfig
-from run_folder.storage import join
 
 Record = dict[str, Any]
 

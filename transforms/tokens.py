@@ -21,8 +21,8 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 
-from transforms.stage import Drop, Record, SignalRules, Stage
 from run_folder.staged import load_staged, write_staged
+from transforms.stage import Drop, Record, SignalRules, Stage
 
 STAGE = "tokens"
 STAGED = "tokens"  # its report data, ``_staging/tokens.json`` (``run_folder.staged``)

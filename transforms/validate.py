@@ -30,10 +30,10 @@ from typing import Any
 
 import apache_beam as beam
 
+from run_folder.storage import join, read_bytes, write_atomic
 from transforms.spill import MemoryConfig
 from transforms.spilled_shuffle import SpilledRepeats
 from transforms.stage import KEPT, REJECTED, Record
-from run_folder.storage import join, read_bytes, write_atomic
 from transforms.validate_checks import SUPPORTED, Batch, evaluate
 
 VALIDATION_FILE = "_staging/validation.json"

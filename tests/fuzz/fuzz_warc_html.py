@@ -13,10 +13,9 @@ import os
 import sys
 import tempfile
 
-import atheris
-
 # Heavy dependencies first, uninstrumented: coverage feedback is for our code.
 import apache_beam  # noqa: F401
+import atheris
 import fastwarc  # noqa: F401
 import lxml.html  # noqa: F401
 import resiliparse.extract.html2text  # noqa: F401

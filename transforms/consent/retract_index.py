@@ -17,8 +17,8 @@ import json
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from transforms.dedup_minhash.index import RUNS_DIR, STAGED_DIR, STAGED_MANIFEST
 from run_folder.storage import exists, join, read_bytes, write_atomic
+from transforms.dedup_minhash.index import RUNS_DIR, STAGED_DIR, STAGED_MANIFEST
 
 
 def _drop_from_listing(base: str, listing_path: str, ids: set[str]) -> int:

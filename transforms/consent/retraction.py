@@ -30,11 +30,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import BeamIOError
 
-from transforms.consent.blocklist import Blocklist
-from transforms.consent.retract_index import drop_retracted_bands
 from run_folder.layout import DATA, MANIFEST, REJECTED_DIR, SUCCESS, WEBDATASET_DIR
 from run_folder.seal import write_seal
 from run_folder.storage import delete, delete_folder, join, list_files, read_bytes, write_atomic
+from transforms.consent.blocklist import Blocklist
+from transforms.consent.retract_index import drop_retracted_bands
 
 RETRACT_DIR = "_retract"
 PENDING = "pending.json"

@@ -34,10 +34,10 @@ from apache_beam import pvalue
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from run_folder.storage import join, write_atomic
 from transforms.range_shards import RangeShards
 from transforms.record import stable_id
 from transforms.stage import Record
-from run_folder.storage import join, write_atomic
 
 WARC_DIR = "warc"
 FILES = "files"

@@ -34,10 +34,10 @@ import datasketch
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from run_folder.storage import delete, exists, join, list_files, read_bytes, write_atomic
 from transforms.dedup_minhash.keeper import previous_node
 from transforms.parquet_sink import ShardedParquetSink
 from transforms.stage import Record
-from run_folder.storage import delete, exists, join, list_files, read_bytes, write_atomic
 
 STAGED_DIR = "_dedup_bands"
 STAGED_MANIFEST = "_manifest.json"

@@ -40,6 +40,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from run_folder.staged import load_staged, write_staged
 from transforms.dedup_minhash.bands import band_keys
 from transforms.dedup_minhash.components import ConnectedComponents
 from transforms.dedup_minhash.config import MinHashDedupConfig, band_params
@@ -49,8 +50,16 @@ from transforms.dedup_minhash.shingles import shingle_hashes
 from transforms.dedup_minhash.signatures import MinHasher, estimated_jaccard
 from transforms.dedup_minhash.stats import MinHashStatsFn
 from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey
-from transforms.stage import KEPT, REJECTED, GlobalStep, Record, RunContext, SignalRules, StageResult, rejected
-from run_folder.staged import load_staged, write_staged
+from transforms.stage import (
+    KEPT,
+    REJECTED,
+    GlobalStep,
+    Record,
+    RunContext,
+    SignalRules,
+    StageResult,
+    rejected,
+)
 
 STAGE = "dedup_minhash"
 NEAR_DUPLICATE = "near_duplicate"

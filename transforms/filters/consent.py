@@ -15,7 +15,13 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from transforms.consent.content_usage import GENAI_TRAINING_CHAIN
-from transforms.consent.signals import AI_AGENT_TOKENS, HTTP_HEADERS, PAGE_SIGNALS, find_reservations, head_metas
+from transforms.consent.signals import (
+    AI_AGENT_TOKENS,
+    HTTP_HEADERS,
+    PAGE_SIGNALS,
+    find_reservations,
+    head_metas,
+)
 from transforms.stage import Drop, Filter, Record
 
 HTML_MEDIA_TYPES = ("text/html", "application/xhtml+xml")

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from transforms.consent.licenses import FORMS as LICENSE_FORMS
 from transforms.consent.licenses import find_license
 from transforms.consent.signals import HTTP_HEADERS
 from transforms.filters.consent import is_html
-from transforms.consent.licenses import FORMS as LICENSE_FORMS
 from transforms.stage import Drop, Filter, Record, SignalRules
 
 

@@ -32,7 +32,19 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from transforms.filters.language import load_fasttext
-from transforms.stage import KEPT, REJECTED, ApplyStage, Drop, Filter, GlobalStep, Record, RunContext, SignalRules, StageResult, rejected
+from transforms.stage import (
+    KEPT,
+    REJECTED,
+    ApplyStage,
+    Drop,
+    Filter,
+    GlobalStep,
+    Record,
+    RunContext,
+    SignalRules,
+    StageResult,
+    rejected,
+)
 from transforms.text_stats import tokenize
 
 log = logging.getLogger(__name__)

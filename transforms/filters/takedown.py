@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from transforms.consent.blocklist import Blocklist, load_blocklist
 from transforms.consent.blocklist import KINDS as TAKEDOWN_KINDS
+from transforms.consent.blocklist import Blocklist, load_blocklist
 from transforms.stage import Drop, Filter, Record, SignalRules
 
 

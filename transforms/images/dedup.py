@@ -31,7 +31,17 @@ from apache_beam import pvalue
 
 from transforms.images.url_dedup import DUP_OF, keep_first
 from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey
-from transforms.stage import KEPT, REJECTED, GlobalStep, Record, RunContext, SignalRules, StageResult, rejected, split_outputs
+from transforms.stage import (
+    KEPT,
+    REJECTED,
+    GlobalStep,
+    Record,
+    RunContext,
+    SignalRules,
+    StageResult,
+    rejected,
+    split_outputs,
+)
 
 HASH_BITS = 64
 

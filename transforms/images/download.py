@@ -26,7 +26,16 @@ from transforms.crawl.fetch_outcome import url_record
 from transforms.crawl.url_norm import InvalidUrl, normalize_url
 from transforms.images.record import BODY
 from transforms.spilled_shuffle import SpilledCoGroupByKey
-from transforms.stage import KEPT, REJECTED, GlobalStep, SignalRules, Record, StageResult, rejected, split_outputs
+from transforms.stage import (
+    KEPT,
+    REJECTED,
+    GlobalStep,
+    Record,
+    SignalRules,
+    StageResult,
+    rejected,
+    split_outputs,
+)
 
 # The crawler's politeness defaults, with the image media types and an image-sized byte cap.
 IMAGE_CRAWL = CrawlConfig(content_types=IMAGE_CONTENT_TYPES)

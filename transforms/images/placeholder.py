@@ -20,7 +20,16 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from transforms.spilled_shuffle import SpilledCoGroupByKey
-from transforms.stage import KEPT, POSITIVE, REJECTED, GlobalStep, SignalRules, StageResult, rejected, split_outputs
+from transforms.stage import (
+    KEPT,
+    POSITIVE,
+    REJECTED,
+    GlobalStep,
+    SignalRules,
+    StageResult,
+    rejected,
+    split_outputs,
+)
 
 
 @dataclass(frozen=True)

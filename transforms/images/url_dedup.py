@@ -18,7 +18,16 @@ from apache_beam import pvalue
 from transforms.crawl.url_norm import InvalidUrl, normalize_url
 from transforms.images.record import BODY
 from transforms.spilled_shuffle import SpilledGroupByKey
-from transforms.stage import KEPT, REJECTED, GlobalStep, Record, SignalRules, StageResult, rejected, split_outputs
+from transforms.stage import (
+    KEPT,
+    REJECTED,
+    GlobalStep,
+    Record,
+    SignalRules,
+    StageResult,
+    rejected,
+    split_outputs,
+)
 
 DUP_OF = pa.field("dup_of", pa.string())
 

@@ -31,11 +31,10 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 
+from run_folder.storage import join, write_atomic
 from transforms.range_shards import RangeShards
 from transforms.spill import MemoryConfig, default_spill_dir
 from transforms.stage import Record
-from run_folder.storage import join, write_atomic
-
 
 # The image column's format (``decode.output_format``) -> the extension WebDataset readers decode.
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp", "png": "png"}

@@ -19,7 +19,6 @@ from transforms.record import registered_domain, stable_id
 from transforms.stage import Drop, Record
 
 
-
 @dataclass(frozen=True)
 class Skip(Drop):
     """A record that is not a document (WARC request, warcinfo, metadata, revisit): counted apart

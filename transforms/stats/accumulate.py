@@ -18,7 +18,14 @@ from transforms.stats.clusters import (
     names_keeper_only,
     top_clusters,
 )
-from transforms.stats.fields import DOMAIN_CAPACITY, NONE_LABEL, TEXT_PROFILE, FieldStat, Profile, stage_fields
+from transforms.stats.fields import (
+    DOMAIN_CAPACITY,
+    NONE_LABEL,
+    TEXT_PROFILE,
+    FieldStat,
+    Profile,
+    stage_fields,
+)
 from transforms.stats.profiles import add_record, empty_profile, merge_profiles
 from transforms.stats.samples import add_sample, merge_samples
 from transforms.summaries import (

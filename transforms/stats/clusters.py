@@ -18,7 +18,6 @@ from transforms.stats.samples import record_sample
 from transforms.summaries import add_smallest, merge_smallest
 
 
-
 def add_keeper(keepers: list, record: Record, size_field: str, k: int, signal_names: Sequence[str],
                snippet_of: str = "text") -> None:
     size = record.get(size_field) or 0

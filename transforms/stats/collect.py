@@ -10,12 +10,15 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 
+from run_folder.layout import STAGING_DIR, STATS_NAME
+from run_folder.staged import write_staged
+from run_folder.storage import read_bytes
 from transforms.registry import TEXT_STAGES
 from transforms.stage import Record
 from transforms.stats.accumulate import (
+    FINAL,
     KEPT,
     REJECTED,
-    FINAL,
     STATS_FORMAT,
     StatsPlan,
     add_to_stats,
@@ -26,9 +29,6 @@ from transforms.stats.accumulate import (
 from transforms.stats.clusters import CLUSTER_SIZE_BINS, trim_clusters
 from transforms.stats.fields import TEXT_PROFILE, Profile
 from transforms.stats.samples import record_sample
-from run_folder.layout import STAGING_DIR, STATS_NAME
-from run_folder.staged import write_staged
-from run_folder.storage import read_bytes
 from transforms.summaries import Summary, add_smallest, add_value, histogram, merge_smallest
 
 STATS_FILE = f"{STAGING_DIR}/{STATS_NAME}.json"  # relative to the run folder

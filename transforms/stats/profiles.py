@@ -17,7 +17,6 @@ from transforms.summaries import (
 )
 
 
-
 def empty_profile(fields: Sequence[FieldStat]) -> Summary:
     return {
         "n": 0,

@@ -15,8 +15,6 @@ crashed run.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 import asyncio
 import atexit
 import hashlib
@@ -27,6 +25,7 @@ import os
 import random
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +127,7 @@ class Backend(ABC):
     def generate(self, requests: list[GenerationRequest]) -> list[Outcome]:
         """One outcome per request, in order: an answer, or a rejection reason."""
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 (optional hook: a backend that cannot be unreachable keeps it)
         """Raise ``BackendUnavailable`` with a clear message if the backend cannot answer."""
 
 

@@ -27,7 +27,16 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from transforms.record import stable_id
-from transforms.stage import KEPT, REJECTED, GlobalStep, Record, RunContext, StageResult, rejected, split_outputs
+from transforms.stage import (
+    KEPT,
+    REJECTED,
+    GlobalStep,
+    Record,
+    RunContext,
+    StageResult,
+    rejected,
+    split_outputs,
+)
 from transforms.synthetic.backends import (
     HTTP_ERROR,
     MALFORMED,

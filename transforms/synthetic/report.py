@@ -15,8 +15,8 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms.stage import Record
 from run_folder.staged import load_staged, write_staged
+from transforms.stage import Record
 
 STAGED = "synthetic"  # its report data, ``_staging/synthetic.json`` (``run_folder.staged``)
 

@@ -39,9 +39,9 @@ logging.basicConfig(level=logging.ERROR)
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
 from pipelines.runner import pipeline_options  # noqa: E402
-from transforms.dedup_minhash.index import RUNS_DIR, STAGED_DIR, STAGED_MANIFEST  # noqa: E402
 from run_folder.layout import DATA, MANIFEST, REJECTED_DIR, SUCCESS  # noqa: E402
 from run_folder.storage import delete, exists, join, read_bytes  # noqa: E402
+from transforms.dedup_minhash.index import RUNS_DIR, STAGED_DIR, STAGED_MANIFEST  # noqa: E402
 
 GATE_FAILED = 3
 VALIDATION_DIR = "validation"
