@@ -28,7 +28,7 @@ from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 from resiliparse.parse.html import HTMLTree
 
 from transforms.stage import Drop, Record, Stage
-from transforms.text_blocks import PageBlocks, features, page_blocks
+from transforms.text_blocks import COUNT_COLUMNS, PageBlocks, features, page_blocks
 from transforms.tree_ensemble import TreeEnsemble
 
 EXTRACTORS = ("resiliparse", "trafilatura")
@@ -56,17 +56,31 @@ def boilerplate_model() -> TreeEnsemble:
     return TreeEnsemble.load(BOILERPLATE_MODEL)
 
 
-def page_blocks_of(html: str | HTMLTree) -> PageBlocks:
-    """Every text block of the page (no main-content heuristics), links marked, as blocks."""
+def page_blocks_of(html: str | HTMLTree, main_content: bool = True) -> PageBlocks:
+    """The text blocks of resiliparse's main content (of the whole page with ``main_content``
+    false), links marked, as blocks."""
     return page_blocks(
         extract_plain_text(
             html,
             preserve_formatting="minimal_html",
             links=True,
+            main_content=main_content,
             alt_texts=False,
             comments=False,
         )
     )
+
+
+def kept_text(blocks: PageBlocks, keep) -> str:
+    """The kept blocks joined by a blank line, a ``<br>`` continuation by a line break."""
+    continues = blocks.counts[:, COUNT_COLUMNS.index("continues_block")]
+    parts: list[str] = []
+    for text, kept, joined in zip(blocks.texts, keep, continues, strict=True):
+        if kept:
+            if parts:
+                parts.append("\n" if joined else "\n\n")
+            parts.append(text)
+    return _tidy("".join(parts))
 
 
 @dataclass(frozen=True)
@@ -83,7 +97,7 @@ class ExtractConfig:
     # Probability of main text at which a block is kept: 0.5, the classifier's own decision,
     # which was also the best of 0.3/0.4/0.5/0.6 in an exploratory trial on training pages
     # only (F1 0.884/0.888/0.894/0.887; see benchmarks/train_extractor.py's TREE_SETTINGS).
-    boilerplate_threshold: float = 0.5
+    boilerplate_threshold: float = 0.4
     # 5 MiB: three times the largest real article page of the benchmark (1.49 MB; the median is
     # 115 KB); bigger bodies are data dumps or inlined media. It bounds one record's time: a
     # 5 MiB page of plain paragraphs takes 0.35 s with resiliparse, 10 s with trafilatura.
@@ -310,14 +324,9 @@ class Extract(Stage):
         return _tidy(text or ""), 0.0
 
     def _main_text_blocks(self, tree: HTMLTree) -> tuple[str, float]:
-        blocks = page_blocks_of(tree)
+        blocks = page_blocks_of(tree, self.config.resiliparse_main_content)
         page_ratio = replacement_ratio("".join(blocks.texts))
-        keep = boilerplate_model().predict_proba(features(blocks)) >= self.config.boilerplate_threshold
-        continues = blocks.counts[:, 6] if len(blocks.texts) else ()
-        parts: list[str] = []
-        for text, kept, joined in zip(blocks.texts, keep, continues, strict=True):
-            if kept:
-                if parts:
-                    parts.append("\n" if joined else "\n\n")
-                parts.append(text)
-        return _tidy("".join(parts)), page_ratio
+        if not blocks.texts:
+            return "", page_ratio
+        probabilities = boilerplate_model().predict_proba(features(blocks))
+        return kept_text(blocks, probabilities >= self.config.boilerplate_threshold), page_ratio

@@ -20,7 +20,6 @@ import numpy as np
 _TAG = re.compile(r"<[^>]*>")
 _LINK_TEXT = re.compile(r"<a\b[^>]*>([^<]*)")
 _PUNCT = re.compile(r"[.,;:!?]")
-_DIGITS = str.maketrans("", "", "0123456789")
 _SENTENCE_END = frozenset('.!?:;"”’\')»…')
 # The "tag" count: 0 text outside p, h1-h6, li and pre; 1 p, 2 heading, 3 li, 4 pre.
 _TAGS = {"<p": 1, "<h": 2, "<li": 3, "<pr": 4}
@@ -120,13 +119,13 @@ def page_blocks(minimal_html: str) -> PageBlocks:
                     continues,
                     text[-1] in _SENTENCE_END,
                     len(_PUNCT.findall(text)),
-                    n_chars - len(text.translate(_DIGITS)),
+                    sum(map(text.count, "0123456789")),
                     sum(map(str.istitle, words)),
                     sum(map(_STOP_WORDS.__contains__, lower)),
                     not _BOILERPLATE_WORDS.isdisjoint(lower),
                 )
             )
-        if tag and line.endswith(("</p>", "</li>", "</pre>")) or line[-5:-3] == "</h":
+        if tag and (line.endswith(("</p>", "</li>", "</pre>")) or line[-5:-2] == "</h"):
             tag = 0
     counts = np.array(rows, dtype=np.float64).reshape(-1, len(COUNT_COLUMNS))
     return PageBlocks(texts, counts)
@@ -162,6 +161,10 @@ FEATURE_NAMES = (
     "window_link_ratio",
     "window_log_words",
     "window_stop_word_ratio",
+    "prev_tag",
+    "next_tag",
+    "page_log_blocks",
+    "words_share_of_longest",
 )
 
 
@@ -227,5 +230,9 @@ def features(page: PageBlocks) -> np.ndarray:
             _window_mean(link_ratio),
             _window_mean(log_words),
             _window_mean(stop_ratio),
+            _shifted(c[:, 4], 1, -1.0),
+            _shifted(c[:, 4], -1, -1.0),
+            np.full(n, np.log1p(n)),
+            words / words.max(),
         )
     )
