@@ -4,9 +4,9 @@
     python -m benchmarks.train_extractor --cross-validate   # choose the threshold, write nothing
 
 Only training pages are read (benchmarks/wceb.py: about half of every dataset); the rest
-are held out for benchmarks/extraction_quality.py. The classifier prunes resiliparse's main
-content: each block of its main-content output (transforms/text_blocks.py) is labelled main text when at least half of its word 4-grams
-occur in the page's gold text (a block of under 4 words: when its words occur in a row);
+are held out for benchmarks/extraction_quality.py. Each block of resiliparse's full-page
+output (transforms/text_blocks.py; a feature says whether its main content keeps the block)
+is labelled main text when at least half of its word 4-grams occur in the page's gold text (a block of under 4 words: when its words occur in a row);
 dragnet's label is its article without the user comments, as comment sections are not the
 page's prose here (ExtractConfig.resiliparse_comments). Blocks are weighted by log(1 +
 words), so a paragraph counts more than a menu item without drowning short pages. The same
@@ -30,8 +30,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from benchmarks.extraction_quality import score
 from benchmarks.wceb import DATASETS, DEFAULT_DATA, is_training_page, load_pages
-from transforms.extract import BOILERPLATE_MODEL, kept_text, page_blocks_of
-from transforms.text_blocks import FEATURE_NAMES, PageBlocks, features
+from transforms.extract import BOILERPLATE_MODEL, classifier_input, kept_text
+from transforms.text_blocks import FEATURE_NAMES, PageBlocks
 from transforms.tree_ensemble import export_sklearn
 
 LABEL_SHINGLE_WORDS = 4
@@ -77,11 +77,11 @@ def training_pages(data: Path) -> list[TrainingPage]:
         for page in load_pages(data, dataset):
             if not is_training_page(page["id"]):
                 continue
-            blocks = page_blocks_of(page["html"])
+            blocks, x = classifier_input(page["html"])
             label_gold = page.get("ground_truth_article") or page["ground_truth"] or ""
             labels = np.array(block_labels(blocks.texts, label_gold), dtype=np.int64)
             pages.append(
-                TrainingPage(page["id"], page["ground_truth"], blocks, features(blocks), labels)
+                TrainingPage(page["id"], page["ground_truth"], blocks, x, labels)
             )
     return pages
 
@@ -137,7 +137,7 @@ def main() -> None:
     spec["trained_on"] = {
         "data": "wceb (../shared/data/wceb/SOURCES.md)",
         "pages": "id's first byte < 0x80",
-        "blocks": "resiliparse main content",
+        "blocks": "resiliparse full page, marked when in its main content",
         "block_count": blocks,
         "main_text_blocks": main_text,
     }

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 from resiliparse.parse.html import HTMLTree
 
 from transforms.stage import Drop, Record, Stage
-from transforms.text_blocks import COUNT_COLUMNS, PageBlocks, features, page_blocks
+from transforms.text_blocks import COUNT_COLUMNS, PageBlocks, block_texts, features, page_blocks
 from transforms.tree_ensemble import TreeEnsemble
 
 EXTRACTORS = ("resiliparse", "trafilatura")
@@ -56,19 +57,29 @@ def boilerplate_model() -> TreeEnsemble:
     return TreeEnsemble.load(BOILERPLATE_MODEL)
 
 
-def page_blocks_of(html: str | HTMLTree, main_content: bool = True) -> PageBlocks:
-    """The text blocks of resiliparse's main content (of the whole page with ``main_content``
-    false), links marked, as blocks."""
-    return page_blocks(
-        extract_plain_text(
-            html,
-            preserve_formatting="minimal_html",
-            links=True,
-            main_content=main_content,
-            alt_texts=False,
-            comments=False,
-        )
+def _minimal_html(html: str | HTMLTree, main_content: bool) -> str:
+    return extract_plain_text(
+        html,
+        preserve_formatting="minimal_html",
+        links=True,
+        main_content=main_content,
+        alt_texts=False,
+        comments=False,
     )
+
+
+def page_blocks_of(html: str | HTMLTree, main_content: bool = False) -> PageBlocks:
+    """Every text block of the page (of its main content with ``main_content``), links marked."""
+    return page_blocks(_minimal_html(html, main_content))
+
+
+def classifier_input(html: str | HTMLTree) -> tuple[PageBlocks, np.ndarray]:
+    """The page's blocks and their features, whether resiliparse's main content keeps each
+    block among them: the classifier keeps main_content's recall and adds its precision."""
+    tree = html if isinstance(html, HTMLTree) else HTMLTree.parse(html)
+    blocks = page_blocks_of(tree)
+    main_content = block_texts(_minimal_html(tree, main_content=True))
+    return blocks, features(blocks, main_content)
 
 
 def kept_text(blocks: PageBlocks, keep) -> str:
@@ -324,9 +335,9 @@ class Extract(Stage):
         return _tidy(text or ""), 0.0
 
     def _main_text_blocks(self, tree: HTMLTree) -> tuple[str, float]:
-        blocks = page_blocks_of(tree, self.config.resiliparse_main_content)
+        blocks, x = classifier_input(tree)
         page_ratio = replacement_ratio("".join(blocks.texts))
         if not blocks.texts:
             return "", page_ratio
-        probabilities = boilerplate_model().predict_proba(features(blocks))
+        probabilities = boilerplate_model().predict_proba(x)
         return kept_text(blocks, probabilities >= self.config.boilerplate_threshold), page_ratio

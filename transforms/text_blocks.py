@@ -131,6 +131,17 @@ def page_blocks(minimal_html: str) -> PageBlocks:
     return PageBlocks(texts, counts)
 
 
+_TAG_IN_LINE = re.compile(r"<[^>\n]*>")
+
+
+def block_texts(minimal_html: str) -> frozenset[str]:
+    """The texts of ``page_blocks`` (and at most the empty string besides), without counts."""
+    text = _TAG_IN_LINE.sub("", minimal_html)
+    if "&" in text:
+        text = html.unescape(text)
+    return frozenset(" ".join(line.split()) for line in text.split("\n"))
+
+
 FEATURE_NAMES = (
     "log_words",
     "log_chars",
@@ -165,6 +176,8 @@ FEATURE_NAMES = (
     "next_tag",
     "page_log_blocks",
     "words_share_of_longest",
+    "in_main_content",
+    "window_in_main_content",
 )
 
 
@@ -185,8 +198,9 @@ def _window_mean(values: np.ndarray, radius: int = 2) -> np.ndarray:
     return (padded[high] - padded[low]) / (high - low)
 
 
-def features(page: PageBlocks) -> np.ndarray:
-    """One row per block, columns in FEATURE_NAMES order."""
+def features(page: PageBlocks, main_content: frozenset[str]) -> np.ndarray:
+    """One row per block, columns in FEATURE_NAMES order; ``main_content`` holds the texts of
+    the blocks that resiliparse's main-content heuristics keep."""
     c = page.counts
     n = len(c)
     if n == 0:
@@ -199,6 +213,7 @@ def features(page: PageBlocks) -> np.ndarray:
     before = np.cumsum(words) - words
     counts = Counter(page.texts)
     repeated = np.fromiter((counts[t] > 1 for t in page.texts), dtype=np.float64, count=n)
+    in_main = np.fromiter(map(main_content.__contains__, page.texts), dtype=np.float64, count=n)
     return np.column_stack(
         (
             log_words,
@@ -234,5 +249,7 @@ def features(page: PageBlocks) -> np.ndarray:
             _shifted(c[:, 4], -1, -1.0),
             np.full(n, np.log1p(n)),
             words / words.max(),
+            in_main,
+            _window_mean(in_main),
         )
     )
