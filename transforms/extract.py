@@ -97,17 +97,16 @@ def kept_text(blocks: PageBlocks, keep) -> str:
 @dataclass(frozen=True)
 class ExtractConfig:
     enabled: bool = True
-    # resiliparse (main content) by default. On the held-out half of the six wceb benchmark
-    # datasets (987 pages; docs/extraction.md) it scores F1 0.849 against trafilatura's 0.871.
+    # resiliparse by default, with its blocks kept or dropped by a small boilerplate classifier
+    # (transforms/data/boilerplate_trees.json) that reads resiliparse's main-content choice as
+    # one of its features. On the held-out half of the six wceb benchmark datasets (987 pages;
+    # docs/extraction.md) it scores F1 0.880 against trafilatura's 0.871 and main_content's
+    # 0.849. resiliparse_classifier false gives main_content alone, faster and less precise.
     extractor: str = "resiliparse"
-    # Opt-in: resiliparse's text blocks, each kept or dropped by a small boilerplate classifier
-    # (transforms/data/boilerplate_trees.json). It scores F1 0.865 there (precision 0.873
-    # against 0.829) at about 0.4 times main_content's speed and 5.6 times trafilatura's: not
-    # yet both as precise as trafilatura and as fast as resiliparse, so not yet the default.
-    resiliparse_classifier: bool = False
-    # Probability of main text at which a block is kept: 0.5, the classifier's own decision,
-    # which was also the best of 0.3/0.4/0.5/0.6 in an exploratory trial on training pages
-    # only (F1 0.884/0.888/0.894/0.887; see benchmarks/train_extractor.py's TREE_SETTINGS).
+    resiliparse_classifier: bool = True
+    # Probability of main text at which a block is kept: 0.4, the best of 0.2-0.6 in two-fold
+    # cross-validation over the training pages only (`python -m benchmarks.train_extractor
+    # --cross-validate`: F1 0.873/0.877/0.878/0.877/0.874).
     boilerplate_threshold: float = 0.4
     # 5 MiB: three times the largest real article page of the benchmark (1.49 MB; the median is
     # 115 KB); bigger bodies are data dumps or inlined media. It bounds one record's time: a
