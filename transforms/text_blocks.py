@@ -2,10 +2,12 @@
 
 resiliparse's extraction with ``preserve_formatting="minimal_html"`` and ``links=True`` writes
 each text block (paragraph, heading, list item, preformatted text, loose text) on its own
-line(s) with its links still marked. That is all of the DOM the classifier needs, at the cost
-of one C call. ``page_blocks`` reads those lines in one pass with C-level string operations
-only (the per-page Python budget at 250 pages/s is a few microseconds per block), and
-``features`` derives the model's inputs, neighbours included, with numpy.
+line(s) with its links still marked. That, and the same output with ``main_content=True``
+(read by ``block_texts``: which blocks resiliparse's own heuristics keep), is all of the DOM
+the classifier needs, at the cost of two C calls. ``page_blocks`` reads the lines in one pass
+with C-level string operations only (the per-page Python budget at 250 pages/s is a few
+microseconds per block), and ``features`` derives the model's inputs, neighbours included,
+with numpy.
 """
 
 from __future__ import annotations
