@@ -13,7 +13,7 @@ from conftest import SHARED_DATA, aeb_pages, assert_conserved, write_warc
 
 from pipelines import text
 from schemas.text_suites import CRITICAL, DATASET, KEPT, REJECTED, WARNING, text_suites
-from transforms.extract import Extract
+from transforms.extract import Extract, ExtractConfig
 from transforms.filters.language import LanguageFilter
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs, read_file
@@ -401,7 +401,11 @@ def _corrupt_run(run_dir, overrides=None, options=None):
 
 
 def _kept_ids():
-    return sorted(r["id"] for r, drop in read_file(str(CC_WARC), ReadConfig()) if drop is None)
+    """The records that reach the language stage: read, then extracted by the default."""
+    read = [r for r, drop in read_file(str(CC_WARC), ReadConfig()) if drop is None]
+    extract = Extract(ExtractConfig())
+    extract.setup()
+    return sorted(r["id"] for r, drop in zip(read, extract.process_batch(read)) if drop is None)
 
 
 @pytest.mark.slow
