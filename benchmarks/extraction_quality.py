@@ -47,8 +47,8 @@ SHINGLE_WORDS = 4
 _WORD = re.compile(r"\w+")
 
 VARIANTS = {
-    "resiliparse blocks + classifier": ExtractConfig(resiliparse_classifier=True),
-    "default: resiliparse main_content": ExtractConfig(),
+    "default: resiliparse blocks + classifier": ExtractConfig(),
+    "resiliparse main_content": ExtractConfig(resiliparse_classifier=False),
     "resiliparse all text": ExtractConfig(
         resiliparse_classifier=False, resiliparse_main_content=False
     ),

@@ -100,14 +100,16 @@ def test_common_crawl_pages_decode_from_their_declared_or_detected_charset(extra
             for r in ArchiveIterator(stream, record_types=WarcRecordType.response)
         ]
     drops = _stage(extractor=extractor).process_batch(records)
-    assert len(records) == 16 and drops == [None] * 16
+    # Every page decodes; the default's boilerplate classifier may find no main text on one
+    # (a breadcrumb-only spam page): that is empty_text, after decoding.
+    assert len(records) == 16 and all(d is None or d.reason == "empty_text" for d in drops)
     encodings = {r["content_type"]: r["encoding"] for r in records}
     assert encodings["text/html; charset=windows-1251"] == "cp1251"
     assert encodings["text/html; charset=gb2312"] == "gbk"  # WHATWG: gb2312 is read as GBK
     assert {r["encoding"] for r in records} == {"utf-8", "cp1251", "gbk", "cp1252"}
     assert all(r["replacement_char_ratio"] == 0 for r in records)
     texts = "\n".join(r["text"] for r in records)
-    assert "Стратегия пожарной безопасности" in texts and "\ufeff" not in texts
+    assert "узкоспециализированное предприятие" in texts and "\ufeff" not in texts
 
 
 def test_signals_fit_the_declared_schema(pages):

@@ -19,7 +19,7 @@ from run_folder.manifest import write_manifest
 from run_folder.seal import begin_run, seal_run
 from schemas.expectations import CRITICAL, DATASET, WARNING
 from schemas.text_suites import KEPT, REJECTED, text_suites
-from transforms.extract import Extract
+from transforms.extract import Extract, ExtractConfig
 from transforms.filters.language import LanguageFilter
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs, read_file
@@ -409,7 +409,11 @@ def _corrupt_run(run_dir, overrides=None, options=None):
 
 
 def _kept_ids():
-    return sorted(r["id"] for r, drop in read_file(str(CC_WARC), ReadConfig()) if drop is None)
+    """The records that reach the language stage: read, then extracted by the default."""
+    read = [r for r, drop in read_file(str(CC_WARC), ReadConfig()) if drop is None]
+    extract = Extract(ExtractConfig())
+    extract.setup()
+    return sorted(r["id"] for r, drop in zip(read, extract.process_batch(read)) if drop is None)
 
 
 @pytest.mark.slow

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 from resiliparse.parse.html import HTMLTree
 
 from transforms.stage import COUNT, FRACTION, Drop, Record, SignalRules, Stage
-from transforms.text_blocks import PageBlocks, features, page_blocks
+from transforms.text_blocks import COUNT_COLUMNS, PageBlocks, block_texts, features, page_blocks
 from transforms.tree_ensemble import TreeEnsemble
 
 EXTRACTORS = ("resiliparse", "trafilatura")
@@ -56,37 +57,61 @@ def boilerplate_model() -> TreeEnsemble:
     return TreeEnsemble.load(BOILERPLATE_MODEL)
 
 
-def page_blocks_of(html: str | HTMLTree) -> PageBlocks:
-    """Every text block of the page (no main-content heuristics), links marked, as blocks."""
-    return page_blocks(
-        extract_plain_text(
-            html,
-            preserve_formatting="minimal_html",
-            links=True,
-            alt_texts=False,
-            comments=False,
-        )
+def _minimal_html(html: str | HTMLTree, main_content: bool) -> str:
+    return extract_plain_text(
+        html,
+        preserve_formatting="minimal_html",
+        links=True,
+        main_content=main_content,
+        alt_texts=False,
+        comments=False,
     )
+
+
+def page_blocks_of(html: str | HTMLTree, main_content: bool = False) -> PageBlocks:
+    """Every text block of the page (of its main content with ``main_content``), links marked."""
+    return page_blocks(_minimal_html(html, main_content))
+
+
+def classifier_input(html: str | HTMLTree) -> tuple[PageBlocks, np.ndarray]:
+    """The page's blocks and their features, whether resiliparse's main content keeps each
+    block among them: the classifier keeps main_content's recall and adds its precision."""
+    tree = html if isinstance(html, HTMLTree) else HTMLTree.parse(html)
+    blocks = page_blocks_of(tree)
+    main_content = block_texts(_minimal_html(tree, main_content=True))
+    return blocks, features(blocks, main_content)
+
+
+def kept_text(blocks: PageBlocks, keep) -> str:
+    """The kept blocks joined by a blank line, a ``<br>`` continuation by a line break."""
+    continues = blocks.counts[:, COUNT_COLUMNS.index("continues_block")]
+    parts: list[str] = []
+    for text, kept, joined in zip(blocks.texts, keep, continues, strict=True):
+        if kept:
+            if parts:
+                parts.append("\n" if joined else "\n\n")
+            parts.append(text)
+    return _tidy("".join(parts))
 
 
 @dataclass(frozen=True)
 class ExtractConfig:
     enabled: bool = True
-    # resiliparse (main content) by default. On the held-out half of the six wceb benchmark
-    # datasets (987 pages; docs/extraction.md) it scores F1 0.849 against trafilatura's 0.871.
+    # resiliparse by default, with its blocks kept or dropped by a small boilerplate classifier
+    # (transforms/data/boilerplate_trees.json) that reads resiliparse's main-content choice as
+    # one of its features. On the held-out half of the six wceb benchmark datasets (987 pages;
+    # docs/extraction.md) it scores F1 0.880 against trafilatura's 0.871 and main_content's
+    # 0.849. resiliparse_classifier false gives main_content alone, faster and less precise.
     extractor: str = "resiliparse"
-    # Opt-in: resiliparse's text blocks, each kept or dropped by a small boilerplate classifier
-    # (transforms/data/boilerplate_trees.json). It scores F1 0.865 there (precision 0.873
-    # against 0.829) at about 0.4 times main_content's speed and 5.6 times trafilatura's: not
-    # yet both as precise as trafilatura and as fast as resiliparse, so not yet the default.
-    resiliparse_classifier: bool = False
-    # Probability of main text at which a block is kept: 0.5, the classifier's own decision,
-    # which was also the best of 0.3/0.4/0.5/0.6 in an exploratory trial on training pages
-    # only (F1 0.884/0.888/0.894/0.887; see benchmarks/train_extractor.py's TREE_SETTINGS).
-    boilerplate_threshold: float = 0.5
+    resiliparse_classifier: bool = True
+    # Probability of main text at which a block is kept: 0.4, the best of 0.2-0.6 in two-fold
+    # cross-validation over the training pages only (`python -m benchmarks.train_extractor
+    # --cross-validate`: F1 0.873/0.877/0.878/0.877/0.874).
+    boilerplate_threshold: float = 0.4
     # 5 MiB: three times the largest real article page of the benchmark (1.49 MB; the median is
     # 115 KB); bigger bodies are data dumps or inlined media. It bounds one record's time: a
-    # 5 MiB page of plain paragraphs takes 0.35 s with resiliparse, 10 s with trafilatura.
+    # 5 MiB page of plain paragraphs takes 0.35 s with resiliparse main_content, 10 s with
+    # trafilatura, 3.6 s with the default classifier (against 0.26 s for main_content, same run).
     max_body_bytes: int = 5 * 1024 * 1024
     binary_sample_bytes: int = 8192
     # Share of C0 control bytes in the first binary_sample_bytes: none in any benchmark page,
@@ -325,14 +350,9 @@ class Extract(Stage):
         return _tidy(text or ""), 0.0
 
     def _main_text_blocks(self, tree: HTMLTree) -> tuple[str, float]:
-        blocks = page_blocks_of(tree)
+        blocks, x = classifier_input(tree)
         page_ratio = replacement_ratio("".join(blocks.texts))
-        keep = boilerplate_model().predict_proba(features(blocks)) >= self.config.boilerplate_threshold
-        continues = blocks.counts[:, 6] if len(blocks.texts) else ()
-        parts: list[str] = []
-        for text, kept, joined in zip(blocks.texts, keep, continues, strict=True):
-            if kept:
-                if parts:
-                    parts.append("\n" if joined else "\n\n")
-                parts.append(text)
-        return _tidy("".join(parts)), page_ratio
+        if not blocks.texts:
+            return "", page_ratio
+        probabilities = boilerplate_model().predict_proba(x)
+        return kept_text(blocks, probabilities >= self.config.boilerplate_threshold), page_ratio

@@ -2,10 +2,12 @@
 
 resiliparse's extraction with ``preserve_formatting="minimal_html"`` and ``links=True`` writes
 each text block (paragraph, heading, list item, preformatted text, loose text) on its own
-line(s) with its links still marked. That is all of the DOM the classifier needs, at the cost
-of one C call. ``page_blocks`` reads those lines in one pass with C-level string operations
-only (the per-page Python budget at 250 pages/s is a few microseconds per block), and
-``features`` derives the model's inputs, neighbours included, with numpy.
+line(s) with its links still marked. That, and the same output with ``main_content=True``
+(read by ``block_texts``: which blocks resiliparse's own heuristics keep), is all of the DOM
+the classifier needs, at the cost of two C calls. ``page_blocks`` reads the lines in one pass
+with C-level string operations only (the per-page Python budget at 250 pages/s is a few
+microseconds per block), and ``features`` derives the model's inputs, neighbours included,
+with numpy.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import numpy as np
 _TAG = re.compile(r"<[^>]*>")
 _LINK_TEXT = re.compile(r"<a\b[^>]*>([^<]*)")
 _PUNCT = re.compile(r"[.,;:!?]")
-_DIGITS = str.maketrans("", "", "0123456789")
 _SENTENCE_END = frozenset('.!?:;"”’\')»…')
 # The "tag" count: 0 text outside p, h1-h6, li and pre; 1 p, 2 heading, 3 li, 4 pre.
 _TAGS = {"<p": 1, "<h": 2, "<li": 3, "<pr": 4}
@@ -120,16 +121,27 @@ def page_blocks(minimal_html: str) -> PageBlocks:
                     continues,
                     text[-1] in _SENTENCE_END,
                     len(_PUNCT.findall(text)),
-                    n_chars - len(text.translate(_DIGITS)),
+                    sum(map(text.count, "0123456789")),
                     sum(map(str.istitle, words)),
                     sum(map(_STOP_WORDS.__contains__, lower)),
                     not _BOILERPLATE_WORDS.isdisjoint(lower),
                 )
             )
-        if tag and line.endswith(("</p>", "</li>", "</pre>")) or line[-5:-3] == "</h":
+        if tag and (line.endswith(("</p>", "</li>", "</pre>")) or line[-5:-2] == "</h"):
             tag = 0
     counts = np.array(rows, dtype=np.float64).reshape(-1, len(COUNT_COLUMNS))
     return PageBlocks(texts, counts)
+
+
+_TAG_IN_LINE = re.compile(r"<[^>\n]*>")
+
+
+def block_texts(minimal_html: str) -> frozenset[str]:
+    """The texts of ``page_blocks`` (and at most the empty string besides), without counts."""
+    text = _TAG_IN_LINE.sub("", minimal_html)
+    if "&" in text:
+        text = html.unescape(text)
+    return frozenset(" ".join(line.split()) for line in text.split("\n"))
 
 
 FEATURE_NAMES = (
@@ -162,6 +174,12 @@ FEATURE_NAMES = (
     "window_link_ratio",
     "window_log_words",
     "window_stop_word_ratio",
+    "prev_tag",
+    "next_tag",
+    "page_log_blocks",
+    "words_share_of_longest",
+    "in_main_content",
+    "window_in_main_content",
 )
 
 
@@ -182,8 +200,9 @@ def _window_mean(values: np.ndarray, radius: int = 2) -> np.ndarray:
     return (padded[high] - padded[low]) / (high - low)
 
 
-def features(page: PageBlocks) -> np.ndarray:
-    """One row per block, columns in FEATURE_NAMES order."""
+def features(page: PageBlocks, main_content: frozenset[str]) -> np.ndarray:
+    """One row per block, columns in FEATURE_NAMES order; ``main_content`` holds the texts of
+    the blocks that resiliparse's main-content heuristics keep."""
     c = page.counts
     n = len(c)
     if n == 0:
@@ -196,6 +215,7 @@ def features(page: PageBlocks) -> np.ndarray:
     before = np.cumsum(words) - words
     counts = Counter(page.texts)
     repeated = np.fromiter((counts[t] > 1 for t in page.texts), dtype=np.float64, count=n)
+    in_main = np.fromiter(map(main_content.__contains__, page.texts), dtype=np.float64, count=n)
     return np.column_stack(
         (
             log_words,
@@ -227,5 +247,11 @@ def features(page: PageBlocks) -> np.ndarray:
             _window_mean(link_ratio),
             _window_mean(log_words),
             _window_mean(stop_ratio),
+            _shifted(c[:, 4], 1, -1.0),
+            _shifted(c[:, 4], -1, -1.0),
+            np.full(n, np.log1p(n)),
+            words / words.max(),
+            in_main,
+            _window_mean(in_main),
         )
     )
