@@ -37,11 +37,12 @@ from schemas.expectations import (
     warning,
 )
 from schemas.images import BASE_FIELDS, SCHEMA_VERSION
-from schemas.text_suites import REJECTED, apply_severity_overrides, rules_of, stage_suite, synthetic_suite
+from schemas.text_suites import apply_severity_overrides, rules_of, stage_suite, synthetic_suite
 from transforms.images.caption_rewrite import CAPTION_GATES, SAME_AS_PARENT, CaptionRewriteJoin
 from transforms.images.download import Download
 from transforms.images.stages import IMAGE_STAGES
 from transforms.readers.base import READ_STAGE
+from transforms.stage import REJECTED
 from transforms.stage_plan import plan_stages
 from transforms.synthetic import STAGE as SYNTHETIC_STAGE
 

@@ -18,13 +18,13 @@ from run_folder.layout import SUCCESS
 from run_folder.manifest import write_manifest
 from run_folder.seal import begin_run, seal_run
 from schemas.expectations import CRITICAL, DATASET, WARNING
-from schemas.text_suites import KEPT, REJECTED, text_suites
+from schemas.text_suites import text_suites
 from transforms.extract import Extract, ExtractConfig
 from transforms.filters.language import LanguageFilter
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs, read_file
 from transforms.registry import TEXT_STAGES
-from transforms.stage import ApplyStage, RunContext
+from transforms.stage import KEPT, REJECTED, ApplyStage, RunContext
 from transforms.validate import (
     BatchFn,
     ValidateStages,

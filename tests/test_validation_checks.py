@@ -15,7 +15,8 @@ import pytest
 
 from pipelines import images, text
 from schemas.images_suites import images_suites
-from schemas.text_suites import KEPT, REJECTED, text_suites
+from schemas.text_suites import text_suites
+from transforms.stage import KEPT, REJECTED
 from transforms.validate import BatchFn, _columns_of, empty_result, expectations_of, summarise, to_gx_suite
 
 
