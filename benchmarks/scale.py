@@ -1,7 +1,8 @@
 """Memory and time of both jobs at 1x and ``--factor`` x input, side by side in one run.
 
     .venv/bin/python -m benchmarks.scale [--text-pages 20000] [--images 2000] [--factor 10]
-        [--skip-text] [--skip-images] [--work-dir DIR] [--json FILE]
+        [--skip-text] [--skip-images] [--work-dir DIR] [--json FILE] [--buffer-mib N] [--task-mib N]
+        [--shard-rows N]
 
 - Text: a gzipped WARC of real pages (the Common Crawl excerpt, the article-benchmark pages and
   the ``python3.11-doc`` pages from ``benchmarks.text_pipeline``), repeated with distinct URIs
@@ -13,7 +14,9 @@
 Each run is a subprocess on the in-process runner (the local default); the figures are its
 whole process tree's: peak PSS sampled every 0.1 s, the largest single RSS, wall and CPU time.
 The last lines give the ``factor`` x run over the 1x run: memory should stay flat and CPU grow
-no faster than the input.
+no faster than the input. ``--buffer-mib``, ``--task-mib`` and ``--shard-rows`` set the bounds
+(``memory.buffer_bytes``, ``memory.task_bytes``, ``output.max_rows_per_shard``): with bounds
+that a 1x run already fills, what is left of the growth is what no bound covers.
 """
 
 from __future__ import annotations
@@ -35,10 +38,13 @@ import json, sys
 from pipelines import images
 from transforms.crawl.config import IMAGE_CONTENT_TYPES, CrawlConfig
 from transforms.images.download import DownloadConfig
-table, out = sys.argv[1:3]
+from transforms.spill import MemoryConfig
+table, out, memory = sys.argv[1:4]
 crawl = CrawlConfig(content_types=IMAGE_CONTENT_TYPES, per_host_rate=10000.0, per_host_concurrency=16,
                     allow_private_addresses=True, max_retries=0)
-config = images.Config(download=DownloadConfig(crawl=crawl))
+bounds = json.loads(memory)
+bounds.pop("shard_rows", None)
+config = images.Config(download=DownloadConfig(crawl=crawl), memory=MemoryConfig(**bounds))
 manifest = images.run([table], out, "scale", config, ["--runner=FnApiRunner"], compare_previous=False)
 print(json.dumps(manifest["conservation"]))
 """
@@ -46,8 +52,15 @@ print(json.dumps(manifest["conservation"]))
 _TEXT = """
 import json, sys
 from pipelines import text
-corpus, out = sys.argv[1:3]
-manifest = text.run([corpus], out, "scale", text.Config(), ["--runner=FnApiRunner"], compare_previous=False)
+from transforms.spill import MemoryConfig
+corpus, out, memory = sys.argv[1:4]
+import dataclasses
+bounds = json.loads(memory)
+shard_rows = bounds.pop("shard_rows", None)
+config = text.Config(memory=MemoryConfig(**bounds))
+if shard_rows:
+    config = dataclasses.replace(config, output=dataclasses.replace(config.output, max_rows_per_shard=shard_rows))
+manifest = text.run([corpus], out, "scale", config, ["--runner=FnApiRunner"], compare_previous=False)
 print(json.dumps(manifest["conservation"]))
 """
 
@@ -74,9 +87,9 @@ def image_table(work: Path, count: int, base: str) -> Path:
     return table
 
 
-def run_job(script: str, source: Path, out: Path, log: Path) -> Measured:
+def run_job(script: str, source: Path, out: Path, log: Path, memory: dict) -> Measured:
     shutil.rmtree(out, ignore_errors=True)
-    measured = measure([sys.executable, "-c", script, str(source), str(out)], log)
+    measured = measure([sys.executable, "-c", script, str(source), str(out), json.dumps(memory)], log)
     if measured.returncode != 0:
         raise SystemExit(f"run failed (exit {measured.returncode}):\n{log.read_text()[-3000:]}")
     shutil.rmtree(out, ignore_errors=True)  # outputs of 10x runs are large; the figures are kept
@@ -92,7 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-images", action="store_true")
     parser.add_argument("--work-dir", type=Path, help="default: a temporary folder, removed at the end")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--buffer-mib", type=int, help="memory.buffer_bytes in MiB (default: the config's)")
+    parser.add_argument("--task-mib", type=int, help="memory.task_bytes in MiB (default: the config's)")
+    parser.add_argument("--shard-rows", type=int, help="text: output.max_rows_per_shard (default: the config's)")
     args = parser.parse_args(argv)
+    memory = {name: mib * 1024 * 1024 for name, mib in
+              (("buffer_bytes", args.buffer_mib), ("task_bytes", args.task_mib)) if mib is not None}
+    if args.shard_rows:
+        memory["shard_rows"] = args.shard_rows
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="dataprep-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, int, Measured]] = []
@@ -101,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             for pages in (args.text_pages, args.text_pages * args.factor):
                 corpus, count = text_corpus(work, pages)
                 rows.append((f"text {count} pages", count,
-                             run_job(_TEXT, corpus, work / "text-out", work / f"text-{count}.log")))
+                             run_job(_TEXT, corpus, work / "text-out", work / f"text-{count}.log", memory)))
                 corpus.unlink()
         if not args.skip_images:
             largest = args.images * args.factor
@@ -110,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 for count in (args.images, largest):
                     table = image_table(work, count, base)
                     rows.append((f"images {count}", count,
-                                 run_job(_IMAGES, table, work / "images-out", work / f"images-{count}.log")))
+                                 run_job(_IMAGES, table, work / "images-out", work / f"images-{count}.log", memory)))
             finally:
                 server.shutdown()
     finally:
