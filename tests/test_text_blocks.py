@@ -55,6 +55,22 @@ def test_blocks_carry_their_tag_links_and_lines():
     assert x[0, FEATURE_NAMES.index("link_ratio")] == 1.0
 
 
+def test_neighbour_and_window_features_read_the_blocks_around_each_block():
+    blocks = page_blocks_of(PAGE)
+    x = features(blocks, frozenset({"A headline about the river"}))
+
+    def feature(name):
+        return x[:, FEATURE_NAMES.index(name)].tolist()
+
+    tags = [3, 3, 2, 1, 1, 1, 0, 2, 0]
+    assert feature("prev_tag") == [-1, *tags[:-1]] and feature("next_tag") == [*tags[1:], -1]
+    assert feature("prev_link_ratio")[:2] == [1.0, 1.0] and feature("next_link_ratio")[-1] == 1.0
+    # The third block is in main content; the window is two blocks either side, cut at the ends.
+    assert feature("window_in_main_content") == pytest.approx(
+        [1 / 3, 1 / 4, 1 / 5, 1 / 5, 1 / 5, 0, 0, 0, 0]
+    )
+
+
 def test_a_page_without_text_has_no_blocks():
     blocks = page_blocks_of("<html><body><script>var x = 1;</script></body></html>")
     assert blocks.texts == [] and features(blocks, frozenset()).shape == (0, len(FEATURE_NAMES))

@@ -57,7 +57,7 @@ def boilerplate_model() -> TreeEnsemble:
     return TreeEnsemble.load(BOILERPLATE_MODEL)
 
 
-def _minimal_html(html: str | HTMLTree, main_content: bool) -> str:
+def minimal_html_of(html: str | HTMLTree, main_content: bool) -> str:
     return extract_plain_text(
         html,
         preserve_formatting="minimal_html",
@@ -70,7 +70,7 @@ def _minimal_html(html: str | HTMLTree, main_content: bool) -> str:
 
 def page_blocks_of(html: str | HTMLTree, main_content: bool = False) -> PageBlocks:
     """Every text block of the page (of its main content with ``main_content``), links marked."""
-    return page_blocks(_minimal_html(html, main_content))
+    return page_blocks(minimal_html_of(html, main_content))
 
 
 def classifier_input(html: str | HTMLTree) -> tuple[PageBlocks, np.ndarray]:
@@ -78,7 +78,7 @@ def classifier_input(html: str | HTMLTree) -> tuple[PageBlocks, np.ndarray]:
     block among them: the classifier keeps main_content's recall and adds its precision."""
     tree = html if isinstance(html, HTMLTree) else HTMLTree.parse(html)
     blocks = page_blocks_of(tree)
-    main_content = block_texts(_minimal_html(tree, main_content=True))
+    main_content = block_texts(minimal_html_of(tree, main_content=True))
     return blocks, features(blocks, main_content)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 _TAG = re.compile(r"<[^>]*>")
 _LINK_TEXT = re.compile(r"<a\b[^>]*>([^<]*)")
 _PUNCT = re.compile(r"[.,;:!?]")
+_DIGIT = re.compile(r"[0-9]")  # ASCII digits only, as str.isdigit is not
 _SENTENCE_END = frozenset('.!?:;"”’\')»…')
 # The "tag" count: 0 text outside p, h1-h6, li and pre; 1 p, 2 heading, 3 li, 4 pre.
 _TAGS = {"<p": 1, "<h": 2, "<li": 3, "<pr": 4}
@@ -121,7 +122,7 @@ def page_blocks(minimal_html: str) -> PageBlocks:
                     continues,
                     text[-1] in _SENTENCE_END,
                     len(_PUNCT.findall(text)),
-                    sum(map(text.count, "0123456789")),
+                    len(_DIGIT.findall(text)),
                     sum(map(str.istitle, words)),
                     sum(map(_STOP_WORDS.__contains__, lower)),
                     not _BOILERPLATE_WORDS.isdisjoint(lower),
@@ -183,21 +184,28 @@ FEATURE_NAMES = (
 )
 
 
-def _shifted(values: np.ndarray, by: int, fill: float) -> np.ndarray:
-    out = np.full_like(values, fill)
-    if by > 0:
-        out[by:] = values[:-by]
-    else:
-        out[:by] = values[-by:]
-    return out
+_COLUMN = {name: index for index, name in enumerate(FEATURE_NAMES)}
 
 
-def _window_mean(values: np.ndarray, radius: int = 2) -> np.ndarray:
-    padded = np.concatenate(([0.0], np.cumsum(values)))
+def _set_neighbours(x: np.ndarray, name: str, values: np.ndarray, fill: float) -> None:
+    """Columns ``prev_<name>`` and ``next_<name>``: the previous / next block's value, ``fill``
+    at the page's ends."""
+    previous, following = x[:, _COLUMN[f"prev_{name}"]], x[:, _COLUMN[f"next_{name}"]]
+    previous[0] = fill
+    previous[1:] = values[:-1]
+    following[-1] = fill
+    following[:-1] = values[1:]
+
+
+def _window_means(values: np.ndarray, radius: int = 2) -> np.ndarray:
+    """Column by column, each row's mean over the rows within ``radius`` of it."""
     n = len(values)
-    low = np.clip(np.arange(n) - radius, 0, n)
-    high = np.clip(np.arange(n) + radius + 1, 0, n)
-    return (padded[high] - padded[low]) / (high - low)
+    sums = np.zeros((n + 1, values.shape[1]))
+    np.cumsum(values, axis=0, out=sums[1:])
+    rows = np.arange(n)
+    low = np.maximum(rows - radius, 0)
+    high = np.minimum(rows + radius + 1, n)
+    return (sums[high] - sums[low]) / (high - low)[:, None]
 
 
 def features(page: PageBlocks, main_content: frozenset[str]) -> np.ndarray:
@@ -205,8 +213,9 @@ def features(page: PageBlocks, main_content: frozenset[str]) -> np.ndarray:
     the blocks that resiliparse's main-content heuristics keep."""
     c = page.counts
     n = len(c)
+    x = np.empty((n, len(FEATURE_NAMES)))
     if n == 0:
-        return np.zeros((0, len(FEATURE_NAMES)))
+        return x
     chars, words = c[:, 0], c[:, 1]
     link_ratio = c[:, 2] / chars
     stop_ratio = c[:, 11] / words
@@ -216,42 +225,37 @@ def features(page: PageBlocks, main_content: frozenset[str]) -> np.ndarray:
     counts = Counter(page.texts)
     repeated = np.fromiter((counts[t] > 1 for t in page.texts), dtype=np.float64, count=n)
     in_main = np.fromiter(map(main_content.__contains__, page.texts), dtype=np.float64, count=n)
-    return np.column_stack(
-        (
-            log_words,
-            np.log1p(chars),
-            link_ratio,
-            np.log1p(c[:, 3]),
-            c[:, 4],
-            c[:, 5] > 0,
-            c[:, 6],
-            c[:, 7],
-            c[:, 8] / words,
-            c[:, 9] / chars,
-            c[:, 10] / words,
-            stop_ratio,
-            c[:, 12],
-            (chars - words + 1) / words,
-            repeated,
-            np.arange(n) / n,
-            before / total_words,
-            (total_words - before - words) / total_words,
-            np.full(n, np.log1p(total_words)),
-            np.full(n, c[:, 2].sum() / chars.sum()),
-            _shifted(log_words, 1, 0.0),
-            _shifted(log_words, -1, 0.0),
-            _shifted(link_ratio, 1, 1.0),
-            _shifted(link_ratio, -1, 1.0),
-            _shifted(stop_ratio, 1, 0.0),
-            _shifted(stop_ratio, -1, 0.0),
-            _window_mean(link_ratio),
-            _window_mean(log_words),
-            _window_mean(stop_ratio),
-            _shifted(c[:, 4], 1, -1.0),
-            _shifted(c[:, 4], -1, -1.0),
-            np.full(n, np.log1p(n)),
-            words / words.max(),
-            in_main,
-            _window_mean(in_main),
-        )
-    )
+    column = _COLUMN
+    x[:, column["log_words"]] = log_words
+    x[:, column["log_chars"]] = np.log1p(chars)
+    x[:, column["link_ratio"]] = link_ratio
+    x[:, column["log_links"]] = np.log1p(c[:, 3])
+    x[:, column["tag"]] = c[:, 4]
+    x[:, column["in_list"]] = c[:, 5] > 0
+    x[:, column["continues_block"]] = c[:, 6]
+    x[:, column["sentence_end"]] = c[:, 7]
+    x[:, column["punctuation_per_word"]] = c[:, 8] / words
+    x[:, column["digit_ratio"]] = c[:, 9] / chars
+    x[:, column["capitalised_ratio"]] = c[:, 10] / words
+    x[:, column["stop_word_ratio"]] = stop_ratio
+    x[:, column["boilerplate_words"]] = c[:, 12]
+    x[:, column["mean_word_length"]] = (chars - words + 1) / words
+    x[:, column["repeated"]] = repeated
+    x[:, column["position"]] = np.arange(n) / n
+    x[:, column["words_before_share"]] = before / total_words
+    x[:, column["words_after_share"]] = (total_words - before - words) / total_words
+    x[:, column["page_log_words"]] = np.log1p(total_words)
+    x[:, column["page_link_ratio"]] = c[:, 2].sum() / chars.sum()
+    _set_neighbours(x, "log_words", log_words, 0.0)
+    _set_neighbours(x, "link_ratio", link_ratio, 1.0)
+    _set_neighbours(x, "stop_word_ratio", stop_ratio, 0.0)
+    _set_neighbours(x, "tag", c[:, 4], -1.0)
+    windows = _window_means(np.column_stack((link_ratio, log_words, stop_ratio, in_main)))
+    x[:, column["window_link_ratio"]] = windows[:, 0]
+    x[:, column["window_log_words"]] = windows[:, 1]
+    x[:, column["window_stop_word_ratio"]] = windows[:, 2]
+    x[:, column["window_in_main_content"]] = windows[:, 3]
+    x[:, column["page_log_blocks"]] = np.log1p(n)
+    x[:, column["words_share_of_longest"]] = words / words.max()
+    x[:, column["in_main_content"]] = in_main
+    return x
