@@ -70,8 +70,10 @@ class Job:
     name: str
     stages: tuple[type, ...]
     config: type
-    # ``reader(inputs, config.read)``: a PTransform with ``kept``, ``rejected`` (and ``skipped``).
-    reader: Callable[[list[str], Any], beam.PTransform]
+    # The reader, a PTransform class: ``reader(inputs, config.read)`` has ``kept`` and
+    # ``rejected`` outputs (and ``skipped`` where it declares ``skipped_output``); it declares the
+    # ``read`` stage's ``reasons`` and ``reason_patterns``.
+    reader: type[beam.PTransform]
     base_fields: tuple[pa.Field, ...]
     schema_version: str
     # ``(job, config, severity_overrides) -> {stage: suite}``: read from this declaration.

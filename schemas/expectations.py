@@ -8,17 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from run_folder.validation_doc import (
-    CRITICAL,
-    DATASET,
-    RECORDS_IN,
-    RECORDS_OUT,
-    SOURCE_REMOVAL_SHARE,
-    WARNING,
-)
+from run_folder.validation_doc import CRITICAL, DATASET, WARNING
 from transforms.stage import KEPT, REJECTED
 
-__all__ = ["CRITICAL", "DATASET", "RECORDS_IN", "RECORDS_OUT", "SOURCE_REMOVAL_SHARE", "WARNING"]
+__all__ = ["CRITICAL", "DATASET", "WARNING"]  # one definition, in the validation document
 
 SEVERITIES = (CRITICAL, WARNING)
 SCOPES = (KEPT, REJECTED, DATASET)

@@ -27,6 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from run_folder.validation_doc import RECORDS_IN, RECORDS_OUT
 from schemas.expectations import (
     BETWEEN,
     COLUMNS,
@@ -35,8 +36,6 @@ from schemas.expectations import (
     IS_NULL,
     NOT_NULL,
     PAIR_EQUAL,
-    RECORDS_IN,
-    RECORDS_OUT,
     REGEX,
     ROW_COUNT,
     SEVERITIES,

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from run_folder.validation_doc import SOURCE_REMOVAL_SHARE
 from schemas.expectations import (
     BETWEEN,
     COLUMN_MAX,
     DATASET,
     LENGTHS,
     NOT_NULL,
-    SOURCE_REMOVAL_SHARE,
     Expectation,
     Suite,
     critical,
