@@ -8,8 +8,8 @@ version is fixed and a column's meaning lives beside the code that computes it.
 
 from __future__ import annotations
 
-from schemas.columns import BASE_FIELDS, REJECT_FIELDS
+from schemas.columns import BASE_FIELDS
 
-__all__ = ["BASE_FIELDS", "REJECT_FIELDS", "SCHEMA_VERSION"]
+__all__ = ["BASE_FIELDS", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = "text/1"
