@@ -1,6 +1,6 @@
 """Assembling a job from its stage classes: shared by every job in ``pipelines/``.
 
-A job lists its stage classes in order (``transforms.registry``); each is configured by the job
+A job lists its stage classes in order (``Job.stages``, ``pipelines/text.py``); each is configured by the job
 config's section of its name and skipped when that section is not ``enabled``
 (``transforms.stage_plan``). Batch stages (``Stage``) run through ``ApplyStage``; global steps
 (``GlobalStep``) are built with ``for_run(config, RunContext)``. Every stage's kept and

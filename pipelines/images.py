@@ -5,11 +5,19 @@ decode → takedown → placeholder → image filters → NSFW → [alignment] �
     dataprep run images --input <tables-or-tars-or-warc>... --output <dir-or-s3-uri>
                         [--config images.yaml] [-- <Beam flags>]
 
-A declaration, as ``pipelines/text.py``: the stages are ``transforms.images.stages.IMAGE_STAGES``
-in order, each configured by the section of ``ImagesConfig`` named after it and skipped when
-not ``enabled``; ``pipelines/job_runner.py`` builds and runs it (output, manifest, statistics,
-validation with ``schemas/images_suites.py``, gate and report as the text job's); see
-``docs/images.md``.
+A declaration, as ``pipelines/text.py``: the stages are ``STAGES`` below, in order, each
+configured by the section of ``ImagesConfig`` named after it and skipped when not ``enabled``;
+``pipelines/job_runner.py`` builds and runs it (output, manifest, statistics, validation with
+``schemas/images_suites.py``, gate and report as the text job's); see ``docs/images.md``.
+
+Why this order: first the page's reservations and licence (pairs from crawled HTML carry them
+from the reader), so that a reserved page's images are never downloaded. Then cheap: caption
+length and boilerplate need only the caption, language ID a fastText call, URL dedup a shuffle;
+all run before any download. Then download, decode; the takedown blocklist right after decode,
+where an image's sha256 and pHash exist; the placeholder check counts URLs over every decoded
+image before the size filters drop any; NSFW (the costly model) runs on what the cheap image
+filters kept, then the CLIP alignment score (off by default: it needs a checkpoint); exact dedup
+(cheap) before near dedup.
 """
 
 from __future__ import annotations
@@ -23,19 +31,49 @@ from pipelines import job_runner
 from pipelines.job import ExtraSink, Job, RunFlag, job_config
 from run_folder.layout import WEBDATASET_DIR
 from run_folder.storage import join
-from schemas.images import IMAGE_SCHEMA, REJECTED_SCHEMA, SCHEMA_VERSION
+from schemas.images import BASE_FIELDS, SCHEMA_VERSION
 from schemas.images_suites import images_suites
 from transforms.consent.signals import PAGE_SIGNALS
 from transforms.crawl.config import CrawlConfig
-from transforms.filters.consent import ConsentConfig
+from transforms.filters.consent import ConsentConfig, ConsentFilter
+from transforms.filters.license import LicenseFilter
+from transforms.filters.takedown import TakedownFilter
+from transforms.images.alignment import AlignmentFilter
+from transforms.images.caption_boilerplate import CaptionBoilerplateFilter
+from transforms.images.caption_language import CaptionLanguageFilter
+from transforms.images.caption_length import CaptionLengthFilter
 from transforms.images.caption_rewrite import CaptionRewriteJoin, default_images_synthetic
+from transforms.images.decode import Decode
+from transforms.images.dedup import ExactImageDedup, NearImageDedup
+from transforms.images.download import Download
+from transforms.images.image_filter import ImageFilter
+from transforms.images.nsfw import NsfwFilter
 from transforms.images.output_config import ImageOutputConfig, strip_rejected
+from transforms.images.placeholder import Placeholder
 from transforms.images.profile import IMAGE_PROFILE
 from transforms.images.read import ImageReadConfig, ReadCaptionInputs
-from transforms.images.stages import IMAGE_STAGES
+from transforms.images.url_dedup import UrlDedup
 from transforms.images.webdataset_writer import WebDatasetSink
 from transforms.spill import MemoryConfig
 from transforms.synthetic import SyntheticConfig, load_synthetic_stats
+
+STAGES = (
+    ConsentFilter,
+    LicenseFilter,
+    CaptionLengthFilter,
+    CaptionBoilerplateFilter,
+    CaptionLanguageFilter,
+    UrlDedup,
+    Download,
+    Decode,
+    TakedownFilter,
+    Placeholder,
+    ImageFilter,
+    NsfwFilter,
+    AlignmentFilter,
+    ExactImageDedup,
+    NearImageDedup,
+)
 
 ALWAYS_ON = ("download", "decode")  # without them there is no image to write
 
@@ -52,7 +90,7 @@ ImagesConfig = job_config(
     "ImagesConfig",
     "The image-caption job's settings: one section per stage, named after it.",
     __name__,
-    IMAGE_STAGES,
+    STAGES,
     before=[
         ("crawl", CrawlConfig, CrawlConfig),  # pages crawled first with --urls
         ("read", ImageReadConfig, ImageReadConfig),
@@ -90,21 +128,17 @@ def _private_addresses(config: Any, allow: bool) -> Any:
 
 def _webdataset(records: Any, run: Any, config: Any) -> Any:
     return records | "WriteWebDataset" >> WebDatasetSink(
-        join(run.run_dir, WEBDATASET_DIR), IMAGE_SCHEMA, config.output.webdataset_samples_per_shard,
+        join(run.run_dir, WEBDATASET_DIR), JOB.schema, config.output.webdataset_samples_per_shard,
         spill_dir=run.spill_dir, memory=run.memory,
     )
 
 
 JOB = Job(
-    name="images",
-    stages=IMAGE_STAGES,
-    config=ImagesConfig,
-    read=lambda inputs, config: ReadCaptionInputs(inputs, config.read),
-    schema=IMAGE_SCHEMA,
-    rejected_schema=REJECTED_SCHEMA,
-    schema_version=SCHEMA_VERSION,
+    "images", STAGES, ImagesConfig,
+    reader=ReadCaptionInputs,
+    base_fields=BASE_FIELDS, schema_version=SCHEMA_VERSION,
     suites=images_suites,
-    sink=lambda config: config.output.sink(),
+    sink=lambda config: config.output.sink(),  # the WebDataset settings are not the sink's
     stats_profile=IMAGE_PROFILE,
     branch=CaptionRewriteJoin,
     strip_rejected=lambda config: partial(strip_rejected, keep_image=config.output.rejected_image_bytes),

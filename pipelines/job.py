@@ -11,6 +11,7 @@ validation, the gate, the manifest, the report and ``_SUCCESS``) is the same for
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +20,12 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 
+from schemas.columns import record_schemas
 from transforms.parquet_sink import ParquetSinkConfig
 from transforms.stage import RunContext
 from transforms.stage_plan import StagePlan, plan_stages
+from transforms.stats.fields import TEXT_PROFILE, Profile
+from transforms.synthetic import GenerateSynthetic
 
 # Every job by name: the module that declares it as ``JOB``.
 JOB_MODULES = {"text": "pipelines.text", "images": "pipelines.images"}
@@ -60,21 +64,24 @@ class ExtraSink:
 
 @dataclass(frozen=True)
 class Job:
+    """``Job(name, stages, config, ...)``: the stage classes in order and the config class
+    (``job_config``); the output schemas follow from the base columns and the stages' signals."""
+
     name: str
     stages: tuple[type, ...]
     config: type
-    # ``(inputs, config) -> PTransform`` with ``kept`` and ``rejected`` (and ``skipped``) outputs.
-    read: Callable[[list[str], Any], beam.PTransform]
-    schema: pa.Schema
-    rejected_schema: pa.Schema
+    # The reader, a PTransform class: ``reader(inputs, config.read)`` has ``kept`` and
+    # ``rejected`` outputs (and ``skipped`` where it declares ``skipped_output``); it declares the
+    # ``read`` stage's ``reasons`` and ``reason_patterns``.
+    reader: type[beam.PTransform]
+    base_fields: tuple[pa.Field, ...]
     schema_version: str
-    suites: Callable[[Any], dict[str, Any]]
-    sink: Callable[[Any], ParquetSinkConfig]
-    stats_profile: Any
+    # ``(job, config, severity_overrides) -> {stage: suite}``: read from this declaration.
+    suites: Callable[..., dict[str, Any]]
     # The branch class (``assembly.Branch``), built when ``config.synthetic.enabled``.
     branch: type | None = None
-    # Whether the reader has a ``skipped`` output (records that are no document).
-    reads_skipped: bool = False
+    sink: Callable[[Any], ParquetSinkConfig] = lambda config: config.output
+    stats_profile: Profile = TEXT_PROFILE
     # ``config -> (record -> record)`` applied to rejected records before they are written.
     strip_rejected: Callable[[Any], Callable[[dict], dict]] | None = None
     extra_sinks: tuple[ExtraSink, ...] = ()
@@ -85,6 +92,27 @@ class Job:
     # ``(config, argparse.Namespace) -> config``: command-line flags this job applies itself.
     cli_config: Callable[[Any, Any], Any] | None = None
 
+    @functools.cached_property
+    def _schemas(self) -> tuple[pa.Schema, pa.Schema]:
+        return record_schemas(self.base_fields, (*self.stages, GenerateSynthetic), self.schema_version)
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The kept records' schema: base columns, then every stage's (and the branch's) signals."""
+        return self._schemas[0]
+
+    @property
+    def rejected_schema(self) -> pa.Schema:
+        return self._schemas[1]
+
+    @property
+    def reads_skipped(self) -> bool:
+        """Whether the reader has a ``skipped`` output (records that are no document)."""
+        return self.reader.skipped_output
+
+    def read(self, inputs: list[str], config: Any) -> beam.PTransform:
+        return self.reader(inputs, config.read)
+
     def plan(self, config: Any) -> StagePlan:
         branch = self.branch if self.branch is not None and config.synthetic.enabled else None
         return plan_stages(self.stages, config, branch)
@@ -94,6 +122,10 @@ class Job:
 
     def enabled_stages(self, config: Any) -> list[type]:
         return list(self.plan(config).stages)
+
+    def validation_suites(self, config: Any, severity_overrides: Mapping[str, str] | None = None) -> dict:
+        """The suite of every stage ``config`` runs (``suites(job, config, overrides)``)."""
+        return self.suites(self, config, severity_overrides)
 
     def refused(self, flags: Mapping[str, Any]) -> list[str]:
         """One message per flag given a value that this job does not accept."""

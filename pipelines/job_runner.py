@@ -82,7 +82,7 @@ def build(job: Job, pipeline: beam.Pipeline, inputs: list[str], run: RunContext,
     _ = pipeline | "Stats" >> CollectStats(
         outputs, run_dir, (*job.stages, GenerateSynthetic), profile=job.stats_profile
     )
-    _ = pipeline | "Validate" >> ValidateStages(outputs, job.suites(config), run_dir, memory=run.memory)
+    _ = pipeline | "Validate" >> ValidateStages(outputs, job.validation_suites(config), run_dir, memory=run.memory)
     return outputs
 
 

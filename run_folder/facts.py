@@ -21,6 +21,20 @@ from run_folder.staged import load_staged, write_staged
 RUN_FACTS = "run_facts"  # staged as ``_staging/run_facts.json``
 Record = dict[str, Any]  # as transforms.stage.Record: the run layer imports no stage
 
+def merge_fields(merged: dict[str, Any], accs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Merge fact accumulators into ``merged`` key by key: counters and numbers add up, lists
+    of files concatenate (the run facts' and a crawl round's combiners)."""
+    for acc in accs:
+        for key, value in acc.items():
+            if isinstance(value, Counter):
+                merged[key].update(value)
+            elif isinstance(value, list):
+                merged[key].extend(value)
+            else:
+                merged[key] += value
+    return merged
+
+
 Fact = tuple[str, Any]
 
 
@@ -63,14 +77,7 @@ class RunFactsFn(beam.CombineFn):
         return acc
 
     def merge_accumulators(self, accs: Iterable[dict[str, Any]]) -> dict[str, Any]:
-        merged = self.create_accumulator()
-        for acc in accs:
-            merged["count"].update(acc["count"])
-            merged["created"].update(acc["created"])
-            merged["skipped"].update(acc["skipped"])
-            merged["rejected"].update(acc["rejected"])
-            merged["file"].extend(acc["file"])
-        return merged
+        return merge_fields(self.create_accumulator(), accs)
 
     def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -29,14 +29,21 @@ from typing import Any
 from run_folder.layout import STAGING_DIR, STATS_NAME, VALIDATION_DIR
 from run_folder.staged import load_staged, staged_path
 from run_folder.storage import delete, exists, join, list_files, write_atomic
-from transforms.validate import DATASET, empty_result, load_validation
+from run_folder.validation_doc import (
+    CRITICAL,
+    DATASET,
+    RECORDS_IN,
+    RECORDS_OUT,
+    SOURCE_REMOVAL_SHARE,
+    WARNING,
+    empty_result,
+    load_validation,
+)
 
 log = logging.getLogger(__name__)
 
-CRITICAL, WARNING = "critical", "warning"
 MAX_LISTED = 10  # failures named in the exception message
 STATS_FILE = f"{STAGING_DIR}/{STATS_NAME}.json"
-SOURCE_REMOVAL_SHARE = "source_removal_share"
 
 
 class ValidationFailed(RuntimeError):
@@ -115,10 +122,10 @@ def _batch_outcome(expectation: dict[str, Any], result: dict[str, Any]) -> tuple
 def _aggregates(stage_doc: dict[str, Any], records_in: int) -> dict[str, Any]:
     kept, rejected = stage_doc["rows"]["kept"], stage_doc["rows"]["rejected"]
     return {
-        "records_in": records_in,
+        RECORDS_IN: records_in,
         "kept": kept,
         "rejected": rejected,
-        "records_out": kept + rejected,
+        RECORDS_OUT: kept + rejected,
         "duplicate_ids": stage_doc["duplicates"]["ids"],
     }
 
@@ -184,7 +191,7 @@ def _dataset_outcome(
         )
         examples = [[e[0], f"seen {e[1]} times"] for e in dups["examples"]]
         result = {
-            "element_count": row["records_out"],
+            "element_count": row[RECORDS_OUT],
             "unexpected_count": dups["rows"],
             "observed_value": dups["ids"],
             "partial_unexpected_index_list": [{"id": e[0], "times_seen": e[1]} for e in dups["examples"]],

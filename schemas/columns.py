@@ -1,8 +1,10 @@
 """The base columns of a text record and the columns of a rejection, in one place: the schemas
 declare them and the readers build records with them. pyarrow only, so a reader can import it
-without the stage registry."""
+without the stages."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pyarrow as pa
 
@@ -26,3 +28,22 @@ REJECT_FIELDS = (
     pa.field("reject_reason", pa.string(), nullable=False),
     pa.field("reject_detail", pa.string()),
 )
+
+
+def record_schemas(
+    base_fields: tuple[pa.Field, ...], stages: Sequence[type], version: str
+) -> tuple[pa.Schema, pa.Schema]:
+    """A job's kept and rejected schemas: its base columns, then every signal column its
+    ``stages`` declare (in stage order, each once), then, for rejected records, the reason."""
+    fields: dict[str, pa.Field] = {}
+    for stage in stages:
+        for field in stage.signal_fields:
+            if field.name in fields and fields[field.name] != field:
+                raise ValueError(f"signal {field.name} declared twice with different types")
+            fields[field.name] = field
+    signals = tuple(fields.values())
+    metadata = {"schema_version": version}
+    return (
+        pa.schema(base_fields + signals, metadata=metadata),
+        pa.schema(base_fields + signals + REJECT_FIELDS, metadata=metadata),
+    )

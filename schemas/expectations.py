@@ -8,18 +8,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from run_folder.validation_doc import CRITICAL, DATASET, WARNING
 from transforms.stage import KEPT, REJECTED
 
-CRITICAL, WARNING = "critical", "warning"
+__all__ = ["CRITICAL", "DATASET", "WARNING"]  # one definition, in the validation document
+
 SEVERITIES = (CRITICAL, WARNING)
-DATASET = "dataset"
 SCOPES = (KEPT, REJECTED, DATASET)
 
 Suite = dict[str, Any]
 Expectation = dict[str, Any]
-
-# The aggregate columns that dataset-scope expectations name (see ``run_folder.gate``).
-RECORDS_IN, RECORDS_OUT = "records_in", "records_out"
 
 # The GE expectation types the suites use.
 COLUMNS = "expect_table_columns_to_match_set"
@@ -34,8 +32,6 @@ UNIQUE = "expect_column_values_to_be_unique"
 PAIR_EQUAL = "expect_column_pair_values_to_be_equal"
 ROW_COUNT = "expect_table_row_count_to_be_between"
 COLUMN_MAX = "expect_column_max_to_be_between"
-# The aggregate column of the per-source near-duplicate cap (see ``run_folder.gate``).
-SOURCE_REMOVAL_SHARE = "source_removal_share"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Great Expectations suites of the image-caption job: one per stage, beside ``schemas/images.py``.
 
 Built exactly as the text job's (``schemas/text_suites.py``: GE's JSON form, ``meta`` with
-``severity``, ``scope`` and ``key``, no GE import), from the images registry
-(``transforms.images.stages.IMAGE_STAGES``) and the run's config. Every stage gets the common
+``severity``, ``scope`` and ``key``, no GE import), from the images job's stages
+(``pipelines/images.py``) and the run's config. Every stage gets the common
 checks (columns present, ids not null and unique run-wide, its own closed set of reasons,
 conservation); the stage rules below add what each stage guarantees about its kept records:
 
@@ -31,19 +31,25 @@ from schemas.expectations import (
     REGEX,
     TYPES,
     Expectation,
-    StageRules,
     Suite,
     critical,
     warning,
 )
 from schemas.images import BASE_FIELDS, SCHEMA_VERSION
-from schemas.text_suites import apply_severity_overrides, rules_of, stage_suite, synthetic_suite
-from transforms.images.caption_rewrite import CAPTION_GATES, SAME_AS_PARENT, CaptionRewriteJoin
+from schemas.suite_builder import (
+    apply_severity_overrides,
+    language_checks,
+    read_rules,
+    rules_of,
+    stage_suite,
+    synthetic_suite,
+)
+from transforms.images.alignment import AlignmentFilter
+from transforms.images.caption_language import CaptionLanguageFilter
+from transforms.images.caption_rewrite import CAPTION_GATES, SAME_AS_PARENT
 from transforms.images.download import Download
-from transforms.images.stages import IMAGE_STAGES
 from transforms.readers.base import READ_STAGE
 from transforms.stage import REJECTED
-from transforms.stage_plan import plan_stages
 from transforms.synthetic import STAGE as SYNTHETIC_STAGE
 
 JOB = "images"
@@ -53,16 +59,6 @@ _DOWNLOAD_SIGNALS = Download.signal_rules.nullable
 _HEX64 = "^[0-9a-f]{64}$"
 _HEX16 = "^[0-9a-f]{16}$"
 
-_READ_REASONS = (
-    "missing_url",  # a table row without a URL
-    "missing_columns",  # a table with no known (url, caption) pair of columns
-    "missing_image",  # a WebDataset sample without an image member
-    "unsafe_tar_member",
-    # whole files (quarantine)
-    "truncated_file",
-    "corrupt_file",
-    "unsupported_format",
-)
 
 
 def _dup_of_on_rejected(config: Any) -> list[Expectation]:
@@ -99,30 +95,6 @@ def _caption_length_checks(config: Any) -> list[Expectation]:
                 notes="caption_length.max_chars",
                 column="caption_chars",
                 max_value=section.max_chars,
-            )
-        )
-    return checks
-
-
-def _caption_language_checks(config: Any) -> list[Expectation]:
-    section = config.caption_language
-    checks = [
-        critical(
-            BETWEEN,
-            "caption_lang_score.min_score",
-            notes="caption_language.min_score",
-            column="caption_lang_score",
-            min_value=section.min_score,
-        ),
-    ]
-    if section.allowed_languages:  # empty: every language is allowed
-        checks.append(
-            critical(
-                IN_SET,
-                "caption_lang.allowed",
-                notes="caption_language.allowed_languages",
-                column="caption_lang",
-                value_set=sorted(section.allowed_languages),
             )
         )
     return checks
@@ -256,16 +228,14 @@ def _alignment_checks(config: Any) -> list[Expectation]:
 
 
 def _alignment_scores() -> list[pa.Field]:
-    stage = next((s for s in IMAGE_STAGES if s.name == "alignment"), None)
-    return [f for f in getattr(stage, "signal_fields", ()) if pa.types.is_floating(f.type)]
+    return [f for f in AlignmentFilter.signal_fields if pa.types.is_floating(f.type)]
 
 
-_READ_RULES = StageRules(reasons=_READ_REASONS, may_error=False)
 # Config-derived expectations of the stages that have them; the rest of a stage's rules is
 # declared on its class (``transforms.stage.StageContract``).
 _CONFIG_CHECKS = {
     "caption_length": _caption_length_checks,
-    "caption_language": _caption_language_checks,
+    "caption_language": language_checks(CaptionLanguageFilter),
     "url_dedup": _dup_of_on_rejected,
     "download": _download_checks,
     "decode": _decode_checks,
@@ -317,8 +287,9 @@ def _format_checks(signals: tuple[pa.Field, ...]) -> list[Expectation]:
     ]
 
 
-def images_suites(config: Any, severity_overrides: Mapping[str, str] | None = None) -> dict[str, Suite]:
-    """The suite of every stage that ``config`` runs, in pipeline order, ``read`` first.
+def images_suites(job: Any, config: Any, severity_overrides: Mapping[str, str] | None = None) -> dict[str, Suite]:
+    """The suite of every stage of ``job`` (``pipelines/images.py``: its reader, stages and
+    branch) that ``config`` runs, in pipeline order, ``read`` first.
 
     ``severity_overrides`` as in ``schemas.text_suites.text_suites``:
     ``{"<stage>:<key>" or "*:<key>": "critical" | "warning"}``; one that matches nothing raises.
@@ -329,7 +300,7 @@ def images_suites(config: Any, severity_overrides: Mapping[str, str] | None = No
             READ_STAGE,
             (),
             list(columns),
-            _READ_RULES,
+            read_rules(job.reader),
             config,
             _caption_checks(READ_STAGE, config, False),
             JOB,
@@ -337,7 +308,7 @@ def images_suites(config: Any, severity_overrides: Mapping[str, str] | None = No
         )
     }
     length_filtered = False
-    plan = plan_stages(IMAGE_STAGES, config, CaptionRewriteJoin if config.synthetic.enabled else None)
+    plan = job.plan(config)
     for position, stage_class in enumerate([*plan.stages, None]):
         if position == plan.join_at:
             gates = [name for name in suites if name in CAPTION_GATES] + [SAME_AS_PARENT.split(".")[0]]

@@ -2,15 +2,14 @@ import pytest
 
 from pipelines import text
 from pipelines.config import config_hash, dump_config, from_dict, load_config
-from transforms.registry import TEXT_STAGES
 
 
 def test_every_registered_stage_has_a_config_section_named_after_it():
     config = text.Config()
-    for stage in TEXT_STAGES:
+    for stage in text.STAGES:
         assert isinstance(getattr(config, stage.name).enabled, bool)
     # the steps that need user input (a model, evaluation sets, quotas, a server) are off by default
-    off = {stage.name for stage in TEXT_STAGES if not getattr(config, stage.name).enabled}
+    off = {stage.name for stage in text.STAGES if not getattr(config, stage.name).enabled}
     assert off == {"line_dedup", "quality_model", "decontaminate", "balance", "llm_guard"}
 
 

@@ -24,7 +24,6 @@ from transforms.filters.consent import ConsentConfig, ConsentFilter
 from transforms.filters.takedown import TakedownConfig
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.warc import read_warc
-from transforms.registry import TEXT_STAGES
 from transforms.stage import run_stage
 
 pytestmark = pytest.mark.slow  # the text job and the crawl job on a loopback site
@@ -67,7 +66,7 @@ def test_honoured_signals_are_configuration():
 def _page_config(blocklist: str) -> text.Config:
     config = text.Config()
     off = {s.name: dataclasses.replace(getattr(config, s.name), enabled=False)
-           for s in TEXT_STAGES if s.name not in PAGE_STAGES}
+           for s in text.STAGES if s.name not in PAGE_STAGES}
     return dataclasses.replace(config, **off, takedown=TakedownConfig(blocklist_path=blocklist))
 
 

@@ -14,10 +14,10 @@ import pytest
 from datasketch import MinHash, MinHashLSH
 
 from transforms.dedup_minhash.bands import band_keys, candidate_probability, estimated_threshold
+from transforms.dedup_minhash.candidates import bucket_edges
 from transforms.dedup_minhash.components import components_local, large_star, small_star
 from transforms.dedup_minhash.config import MinHashDedupConfig
 from transforms.dedup_minhash.keeper import current_node, node_id, previous_node
-from transforms.dedup_minhash.minhash_dedup import bucket_edges
 from transforms.dedup_minhash.shingles import normalise, shingle_hashes, shingles
 from transforms.dedup_minhash.signatures import MinHasher, estimated_jaccard
 from transforms.dedup_minhash.stats import MinHashStatsFn, size_bin

@@ -40,7 +40,7 @@ def run(tmp_path_factory):
     with TestPipeline(runner="FnApiRunner") as p:
         out = p | beam.Create(_records()) | MinHashDedup(config.dedup_minhash)
         outputs = types.SimpleNamespace(kept={"dedup_minhash": out.kept}, rejected={"dedup_minhash": out.rejected})
-        _ = p | CollectStats(outputs, str(run_dir))
+        _ = p | CollectStats(outputs, str(run_dir), text.STAGES)
     return config, json.loads((run_dir / STATS_FILE).read_text())
 
 

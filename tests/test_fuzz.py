@@ -39,7 +39,6 @@ from transforms.images.decode import Decode, DecodeConfig, normalise_bytes
 from transforms.images.html_alt import img_alt_pairs
 from transforms.images.normalise import ImageRejected
 from transforms.images.record import BODY, new_image_record
-from transforms.images.stages import IMAGE_STAGES
 from transforms.images.tables import read_delimited_table, read_jsonl_table
 from transforms.images.webdataset import read_webdataset
 from transforms.readers.base import FILE_KEY, new_record
@@ -48,7 +47,6 @@ from transforms.readers.jsonl import read_jsonl
 from transforms.readers.parquet import read_parquet
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.warc import read_warc
-from transforms.registry import TEXT_STAGES
 from transforms.stage import Drop, Stage
 
 REASON = re.compile(r"^[a-z0-9_]+$")
@@ -274,8 +272,8 @@ def test_damaged_images_decode_or_are_rejected_with_a_reason(data):
 
 # Off by default: it needs a CLIP checkpoint the user provides (transforms/images/alignment.py).
 NEEDS_A_MODEL = {"alignment"}
-TEXT_BATCH_STAGES = [s for s in TEXT_STAGES if issubclass(s, Stage)]
-IMAGE_BATCH_STAGES = [s for s in IMAGE_STAGES if issubclass(s, Stage) and s.name not in NEEDS_A_MODEL]
+TEXT_BATCH_STAGES = [s for s in text.STAGES if issubclass(s, Stage)]
+IMAGE_BATCH_STAGES = [s for s in images.STAGES if issubclass(s, Stage) and s.name not in NEEDS_A_MODEL]
 _STAGES: dict[str, Stage] = {}
 
 

@@ -15,17 +15,16 @@ from image_fixtures import photo, variant
 from pipelines import images
 from pipelines.config import config_hash, dump_config, from_dict, load_config
 from transforms.crawl.config import IMAGE_CONTENT_TYPES
-from transforms.images.stages import IMAGE_STAGES
 
 
 def test_every_stage_has_a_config_section_named_after_it():
     config = images.Config()
-    for stage in IMAGE_STAGES:
+    for stage in images.STAGES:
         assert isinstance(getattr(config, stage.name).enabled, bool)
     # the alignment scorer needs a checkpoint the user gives: off by default
-    off = {stage.name for stage in IMAGE_STAGES if not getattr(config, stage.name).enabled}
+    off = {stage.name for stage in images.STAGES if not getattr(config, stage.name).enabled}
     assert off == {"alignment"}
-    assert images.stage_order(config)[0] == "read" and len(images.stage_order(config)) == len(IMAGE_STAGES)
+    assert images.stage_order(config)[0] == "read" and len(images.stage_order(config)) == len(images.STAGES)
 
 
 def test_nested_sections_overlay_their_defaults(tmp_path):

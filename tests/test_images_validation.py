@@ -30,12 +30,10 @@ from pipelines.report import DRIFT_EXIT, load_report
 from run_folder.gate import ValidationFailed, gate
 from run_folder.layout import SUCCESS
 from run_folder.seal import begin_run
-from schemas.images_suites import images_suites
 from transforms.images.download import DownloadConfig
 from transforms.images.image_filter import ImageFilter
 from transforms.images.profile import IMAGE_PROFILE
 from transforms.images.read import ReadCaptionInputs
-from transforms.images.stages import IMAGE_STAGES
 from transforms.readers.base import base_name
 from transforms.record import stable_id
 from transforms.stage import RunContext
@@ -306,13 +304,13 @@ def test_a_corrupted_signal_fails_the_gate(tmp_path):
     config = _config()
     for name in off:
         config = replace(config, **{name: replace(getattr(config, name), enabled=False)})
-    stages = tuple(CorruptImageFilter if stage is ImageFilter else stage for stage in IMAGE_STAGES)
+    stages = tuple(CorruptImageFilter if stage is ImageFilter else stage for stage in images.STAGES)
     run_dir = str(tmp_path / "run")
     begin_run(run_dir)
     with beam.Pipeline(options=PipelineOptions(BEAM_ARGS)) as pipeline:
         read = pipeline | "Read" >> ReadCaptionInputs([tar], config.read)
         outputs = apply_stages(read, plan_stages(stages, config), config, RunContext(run_dir, "run"), config.batch_size)
-        _ = pipeline | "Validate" >> ValidateStages(outputs, images_suites(config), run_dir)
+        _ = pipeline | "Validate" >> ValidateStages(outputs, images.JOB.validation_suites(config), run_dir)
     with pytest.raises(ValidationFailed) as failed:
         gate(run_dir, None)
     lines = str(failed.value).splitlines()
@@ -330,7 +328,7 @@ def test_a_corrupted_signal_fails_the_gate(tmp_path):
 
 def test_every_stage_has_a_suite_with_unique_keys_and_config_thresholds():
     config = _config()
-    suites = images_suites(config)
+    suites = images.JOB.validation_suites(config)
     assert list(suites) == images.stage_order(config)
     for stage, suite in suites.items():
         keys = [e["meta"]["key"] for e in suite["expectations"]]
@@ -351,25 +349,25 @@ def test_every_stage_has_a_suite_with_unique_keys_and_config_thresholds():
     reasons = by_key[("download", "reject_reason.allowed")]["kwargs"]["regex"]
     assert "http_[0-9]{3}" in reasons and "robots_disallowed" in reasons
     with_alignment = replace(config, alignment=replace(config.alignment, enabled=True, checkpoint="clip.pt"))
-    alignment = {e["meta"]["key"]: e for e in images_suites(with_alignment)["alignment"]["expectations"]}
+    alignment = {e["meta"]["key"]: e for e in images.JOB.validation_suites(with_alignment)["alignment"]["expectations"]}
     assert alignment["alignment_score.range"]["kwargs"] == {
         "column": "alignment_score",
         "min_value": -1.0,
         "max_value": 1.0,
     }
     assert alignment["alignment_score.min_score"]["kwargs"]["min_value"] == with_alignment.alignment.threshold
-    overridden = images_suites(config, {"nsfw:nsfw_score.threshold": "warning"})
+    overridden = images.JOB.validation_suites(config, {"nsfw:nsfw_score.threshold": "warning"})
     (threshold,) = [
         e for e in overridden["nsfw"]["expectations"] if e["meta"]["key"] == "nsfw_score.threshold"
     ]
     assert threshold["severity"] == "warning"
     with pytest.raises(ValueError, match="match no expectation"):
-        images_suites(config, {"nsfw:no_such_key": "warning"})
+        images.JOB.validation_suites(config, {"nsfw:no_such_key": "warning"})
 
 
 def test_clusters_counted_from_members_merge_the_same_in_any_order():
     plan = StatsPlan.for_stages(
-        ["read", "url_dedup", "dedup_exact"], IMAGE_STAGES, IMAGE_PROFILE, top_clusters=2, cluster_members=2
+        ["read", "url_dedup", "dedup_exact"], images.STAGES, IMAGE_PROFILE, top_clusters=2, cluster_members=2
     )
     assert plan.member_clusters == ("url_dedup", "dedup_exact") and plan.snippet_of == "caption"
     # (keeper, [members naming it, the smallest of them]): what ``_MembersFn`` gives per keeper.

@@ -15,7 +15,6 @@ from image_fixtures import photo, variant
 from pipelines import images
 from pipelines.config import from_dict
 from run_folder.storage import join
-from schemas.images import IMAGE_SCHEMA
 from transforms.images.webdataset import read_webdataset
 from transforms.images.webdataset_writer import WebDatasetSink, shard_count, shard_name, write_shard
 from transforms.parquet_sink import shard_of
@@ -50,7 +49,7 @@ def _run(inputs, run_dir, decode=None):
     with beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(["--runner=FnApiRunner"])) as p:
         outputs = images.build(p, inputs, RunContext(str(run_dir), "r1"), config)
         _ = outputs.final | "WebDatasetTest" >> WebDatasetSink(
-            join(str(run_dir), "webdataset"), IMAGE_SCHEMA, PER_SHARD
+            join(str(run_dir), "webdataset"), images.JOB.schema, PER_SHARD
         )
 
 
@@ -95,7 +94,7 @@ def test_tar_samples_are_exactly_the_parquet_rows(runs):
         assert sample["jpg"] == row["image"]
         assert sample["txt"].decode() == row["caption"]
         meta = json.loads(sample["json"])
-        assert "image" not in meta and set(meta) == set(IMAGE_SCHEMA.names) - {"image"}
+        assert "image" not in meta and set(meta) == set(images.JOB.schema.names) - {"image"}
         for name in ("id", "url", "caption", "source", "source_key", "width", "height", "sha256", "phash"):
             assert meta[name] == row[name]
     # whole samples, sorted by key; a sample's shard is its id's (as the Parquet sink's shards)
@@ -143,7 +142,7 @@ def test_image_extension_follows_the_output_format(tmp_path):
 
 def _write_records(records, directory, options):
     with beam.Pipeline(options=options) as p:
-        _ = p | beam.Create(records) | WebDatasetSink(directory, IMAGE_SCHEMA, PER_SHARD)
+        _ = p | beam.Create(records) | WebDatasetSink(directory, images.JOB.schema, PER_SHARD)
 
 
 def test_written_to_s3_as_to_a_folder(tmp_path, s3_server):
@@ -182,4 +181,4 @@ def test_shard_encoding_without_beam():
     }
     assert shard_count(0, 5) == 0 and shard_count(5, 5) == 1 and shard_count(6, 5) == 2
     with pytest.raises(ValueError, match="samples_per_shard"):
-        WebDatasetSink("out", IMAGE_SCHEMA, 0)
+        WebDatasetSink("out", images.JOB.schema, 0)

@@ -21,7 +21,6 @@ from conftest import aeb_pages, assert_conserved, write_warc
 
 from pipelines import text
 from pipelines.cli import main as cli
-from transforms.registry import TEXT_STAGES
 
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("check_partition", REPO / "infra/airflow/dags/check_partition.py")
@@ -38,7 +37,7 @@ pytestmark = pytest.mark.slow
 def _config() -> text.Config:
     config = text.Config()
     off = {s.name: dataclasses.replace(getattr(config, s.name), enabled=False)
-           for s in TEXT_STAGES if s.name not in STAGES}
+           for s in text.STAGES if s.name not in STAGES}
     # small shards, so that a retraction rewrites some and leaves others alone
     return dataclasses.replace(config, **off, output=dataclasses.replace(config.output, max_rows_per_shard=8))
 

@@ -8,23 +8,23 @@ per-record stages give on real pages (the shared Common Crawl WARC and the artic
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import re
 from collections import Counter
 from dataclasses import fields
+from typing import Any
 
 import pytest
 from conftest import SHARED_DATA, aeb_pages, write_warc
 
 from pipelines import images, text
-from transforms.images.stages import IMAGE_STAGES
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import read_file
-from transforms.registry import TEXT_STAGES
-from transforms.stage import ERROR_REASON, FILTER, GLOBAL, TRANSFORM, GlobalStep, Stage, run_stage
+from transforms.stage import DEDUP, ERROR_REASON, FILTER, GLOBAL, TRANSFORM, GlobalStep, Stage, run_stage
 from transforms.synthetic import GenerateSynthetic
 
-ALL_STAGES = sorted({*TEXT_STAGES, *IMAGE_STAGES, GenerateSynthetic}, key=lambda cls: cls.__name__)
+ALL_STAGES = sorted({*text.STAGES, *images.STAGES, GenerateSynthetic}, key=lambda cls: cls.__name__)
 SNAKE = re.compile(r"^[a-z0-9_]+$")
 
 
@@ -39,10 +39,15 @@ def allows(stage_class: type, reason: str) -> bool:
 def test_every_stage_declares_its_contract(stage_class):
     assert all(SNAKE.match(reason) for reason in stage_class.reasons), stage_class.reasons
     assert len(set(stage_class.reasons)) == len(stage_class.reasons)
-    role = GLOBAL if issubclass(stage_class, GlobalStep) else stage_class.role
-    assert stage_class.role == role and role in (FILTER, TRANSFORM, GLOBAL)
-    assert issubclass(stage_class, Stage | GlobalStep)
     signals = {f.name for f in stage_class.signal_fields}
+    roles = (GLOBAL, DEDUP) if issubclass(stage_class, GlobalStep) else (FILTER, TRANSFORM)
+    assert stage_class.role in roles, (stage_class.role, roles)
+    if stage_class.role == DEDUP:  # its duplicates name their keeper; the statistics list its clusters
+        assert "dup_of" in signals and "dup_of" in stage_class.signal_rules.must_be_null
+        assert stage_class.cluster_size_field in (None, *signals)
+    else:
+        assert stage_class.cluster_size_field is None
+    assert issubclass(stage_class, Stage | GlobalStep)
     rules = stage_class.signal_rules
     named = {*rules.nullable, *rules.must_be_null, *rules.ranges, *rules.value_sets}
     assert named <= signals, f"{stage_class.name}: rules for signals it does not add: {named - signals}"
@@ -56,15 +61,16 @@ def test_the_job_config_is_composed_from_its_stages_config_classes(job):
         assert isinstance(getattr(job.config(), stage_class.name), stage_class.config_class)
 
 
-def _reason_literals(stage_class: type) -> set[str]:
-    """Reasons written as literals in the stage's module: ``Drop("x", ...)`` and
-    ``rejected(record, stage, "x", ...)``."""
-    tree = ast.parse(inspect.getsource(inspect.getmodule(stage_class)))
+def _reason_literals(stage_class: Any) -> set[str]:
+    """Reasons written as literals in the stage's module (or in ``stage_class``, a module):
+    ``Drop("x", ...)``, ``rejected(record, stage, "x", ...)`` and ``file_quarantine(path, "x", ...)``."""
+    module = stage_class if inspect.ismodule(stage_class) else inspect.getmodule(stage_class)
+    tree = ast.parse(inspect.getsource(module))
     found = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
             continue
-        position = {"Drop": 0, "rejected": 2}.get(node.func.id)
+        position = {"Drop": 0, "rejected": 2, "file_quarantine": 1}.get(node.func.id)
         if position is not None and len(node.args) > position:
             arg = node.args[position]
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
@@ -78,6 +84,24 @@ def test_reason_literals_in_a_stage_module_are_declared(stage_class):
     classes = [cls for cls in ALL_STAGES if inspect.getmodule(cls) is module]
     undeclared = {r for r in _reason_literals(stage_class) if not any(allows(cls, r) for cls in classes)}
     assert not undeclared, f"{module.__name__} emits reasons no stage of it declares: {sorted(undeclared)}"
+
+
+# Every module with a reader of each job: the reasons they write are ``read.*`` reasons.
+READER_MODULES = {
+    text.JOB.reader: ["transforms.readers.base", "transforms.readers.jsonl", "transforms.readers.parquet",
+                      "transforms.readers.warc", "transforms.readers.read_inputs"],
+    images.JOB.reader: ["transforms.images.read", "transforms.images.tables", "transforms.images.webdataset"],
+}
+
+
+@pytest.mark.parametrize("reader", list(READER_MODULES), ids=lambda cls: cls.__name__)
+def test_reason_literals_of_a_jobs_readers_are_declared_by_its_reader(reader):
+    assert all(SNAKE.match(reason) for reason in reader.reasons), reader.reasons
+    literals = {r for name in READER_MODULES[reader] for r in _reason_literals(importlib.import_module(name))}
+    assert literals, "the scan finds the readers' reasons"
+    undeclared = {r for r in literals if r not in reader.reasons
+                  and not any(re.fullmatch(p, r) for p in reader.reason_patterns)}
+    assert not undeclared, f"{reader.__name__}'s readers give reasons it does not declare: {sorted(undeclared)}"
 
 
 def test_a_reason_missing_from_the_declaration_is_caught(monkeypatch):

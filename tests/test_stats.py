@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
+from pipelines import text
 from transforms.stats import (
     COUNT_BINS,
     FRACTION_BINS,
@@ -199,7 +200,7 @@ def _json(document: dict) -> dict:
 
 
 def test_stats_merge_in_any_bundles_and_order_to_the_single_pass_result():
-    plan = StatsPlan.for_stages(STAGES, sample_size=3, top_clusters=4, cluster_members=2)
+    plan = StatsPlan.for_stages(STAGES, text.STAGES, sample_size=3, top_clusters=4, cluster_members=2)
     observations = _observations(4)
     single = _json(_document(observations, plan))
     rng = random.Random(5)
@@ -208,7 +209,7 @@ def test_stats_merge_in_any_bundles_and_order_to_the_single_pass_result():
 
 
 def test_stats_document_counts_reasons_fields_and_samples():
-    plan = StatsPlan.for_stages(STAGES, sample_size=3)
+    plan = StatsPlan.for_stages(STAGES, text.STAGES, sample_size=3)
     observations = _observations(6)
     doc = _document(observations, plan)
     for stage in STAGES:
@@ -236,7 +237,7 @@ def test_stats_document_counts_reasons_fields_and_samples():
 
 
 def test_largest_clusters_with_their_keepers_and_members():
-    plan = StatsPlan.for_stages(STAGES, top_clusters=3, cluster_members=2)
+    plan = StatsPlan.for_stages(STAGES, text.STAGES, top_clusters=3, cluster_members=2)
     observations = _observations(7, 100, clusters=20)
     doc = _document(observations, plan)
     keepers = {r["id"]: r for s, d, r in observations if s == "dedup_exact" and d == KEPT}
@@ -265,11 +266,11 @@ def test_declared_types_choose_bins():
     assert field_stat(pa.field("when", pa.timestamp("ms"))) is None
     assert field_stat(pa.field("gopher_mean_word_length", pa.float32())).bins.edges[-1] == 20
     with pytest.raises(ValueError):
-        StatsPlan.for_stages(STAGES, sample_size=0)
+        StatsPlan.for_stages(STAGES, text.STAGES, sample_size=0)
 
 
 def test_collect_stats_in_beam_matches_the_pure_merge(tmp_path):
-    plan = StatsPlan.for_stages(STAGES, sample_size=4)
+    plan = StatsPlan.for_stages(STAGES, text.STAGES, sample_size=4)
     observations = _observations(8, 300)
     with BeamTestPipeline(runner="FnApiRunner") as pipeline:
         outputs = SimpleNamespace(kept={}, rejected={}, final=None)
@@ -277,7 +278,7 @@ def test_collect_stats_in_beam_matches_the_pure_merge(tmp_path):
             for side, target in ((KEPT, outputs.kept), (REJECTED, outputs.rejected)):
                 records = [r for s, d, r in observations if s == stage and d == side]
                 target[stage] = pipeline | f"Create[{stage}.{side}]" >> beam.Create(records)
-        _ = pipeline | "Stats" >> CollectStats(outputs, str(tmp_path), sample_size=4)
+        _ = pipeline | "Stats" >> CollectStats(outputs, str(tmp_path), text.STAGES, sample_size=4)
     written = load_stats(str(tmp_path / STATS_FILE))
     assert written == _json(_document(observations, plan))
     assert written["stages"] == STAGES
@@ -287,7 +288,7 @@ def test_collect_stats_writes_empty_profiles_for_empty_stages(tmp_path):
     with BeamTestPipeline(runner="FnApiRunner") as pipeline:
         empty = pipeline | "Empty" >> beam.Create([])
         outputs = SimpleNamespace(kept={"read": empty, "language": empty}, rejected={"read": empty, "language": empty})
-        _ = pipeline | "Stats" >> CollectStats(outputs, str(tmp_path))
+        _ = pipeline | "Stats" >> CollectStats(outputs, str(tmp_path), text.STAGES)
     written = load_stats(str(tmp_path / STATS_FILE))
     assert written["profiles"]["language"][KEPT]["n"] == 0 and written["samples"]["by_reason"] == {}
     assert written["final"]["n"] == 0

@@ -18,12 +18,10 @@ from run_folder.layout import SUCCESS
 from run_folder.manifest import write_manifest
 from run_folder.seal import begin_run, seal_run
 from schemas.expectations import CRITICAL, DATASET, WARNING
-from schemas.text_suites import text_suites
 from transforms.extract import Extract, ExtractConfig
 from transforms.filters.language import LanguageFilter
 from transforms.readers.read_config import ReadConfig
 from transforms.readers.read_inputs import ReadInputs, read_file
-from transforms.registry import TEXT_STAGES
 from transforms.stage import KEPT, REJECTED, ApplyStage, RunContext
 from transforms.validate import (
     BatchFn,
@@ -48,7 +46,7 @@ def disabled(config, *stages):
 
 
 def only(config, *stages):
-    return disabled(config, *[s.name for s in TEXT_STAGES if s.name not in stages])
+    return disabled(config, *[s.name for s in text.STAGES if s.name not in stages])
 
 
 def run_with_gate(inputs, run_dir, config, options=None):
@@ -70,7 +68,7 @@ def run_with_gate(inputs, run_dir, config, options=None):
 
 def test_every_stage_has_a_suite_with_severities_and_unique_keys():
     config = text.Config()
-    suites = text_suites(config)
+    suites = text.JOB.validation_suites(config)
     assert list(suites) == text.stage_order(config)
     for suite in suites.values():
         keys = [e["meta"]["key"] for e in suite["expectations"]]
@@ -86,7 +84,7 @@ def test_every_stage_has_a_suite_with_severities_and_unique_keys():
 
 
 def test_reasons_are_closed_sets_with_the_stage_prefix():
-    suites = text_suites(text.Config())
+    suites = text.JOB.validation_suites(text.Config())
     (check,) = [e for e in suites["language"]["expectations"] if e["meta"]["key"] == "reject_reason.allowed"]
     assert sorted(check["kwargs"]["value_set"]) == [
         "language.error",
@@ -110,33 +108,32 @@ def test_allowed_languages_and_thresholds_come_from_config():
             config.language, allowed_languages=("en", "de"), min_score=0.5, per_language_min_score={"de": 0.3}
         ),
     )
-    checks = {e["meta"]["key"]: e for e in text_suites(config)["language"]["expectations"]}
+    checks = {e["meta"]["key"]: e for e in text.JOB.validation_suites(config)["language"]["expectations"]}
     assert checks["lang.allowed"]["kwargs"]["value_set"] == ["de", "en"]
     assert checks["lang_score.min_score"]["kwargs"]["min_value"] == 0.3
     everything = dataclasses.replace(config, language=dataclasses.replace(config.language, allowed_languages=()))
-    assert "lang.allowed" not in {e["meta"]["key"] for e in text_suites(everything)["language"]["expectations"]}
+    assert "lang.allowed" not in {e["meta"]["key"] for e in text.JOB.validation_suites(everything)["language"]["expectations"]}
 
 
 def test_severity_overrides():
-    suites = text_suites(text.Config(), {"language:lang_score.range": WARNING, "*:rows.kept": CRITICAL})
+    suites = text.JOB.validation_suites(text.Config(), {"language:lang_score.range": WARNING, "*:rows.kept": CRITICAL})
     by_key = {e["meta"]["key"]: e for e in suites["language"]["expectations"]}
     assert by_key["lang_score.range"]["severity"] == by_key["lang_score.range"]["meta"]["severity"] == WARNING
     assert all(
         {e["meta"]["key"]: e for e in s["expectations"]}["rows.kept"]["severity"] == CRITICAL for s in suites.values()
     )
     with pytest.raises(ValueError, match="match no expectation"):
-        text_suites(text.Config(), {"language:no_such.key": WARNING})
+        text.JOB.validation_suites(text.Config(), {"language:no_such.key": WARNING})
     with pytest.raises(ValueError, match="severity"):
-        text_suites(text.Config(), {"language:lang_score.range": "fatal"})
+        text.JOB.validation_suites(text.Config(), {"language:lang_score.range": "fatal"})
 
 
-def test_a_stage_whose_signals_are_not_required_gets_a_lenient_suite(monkeypatch):
+def test_a_stage_whose_signals_are_not_required_gets_a_lenient_suite():
     """A stage's suite comes from its class alone: its reasons, its signals and their rules."""
     import types
 
     import pyarrow as pa
 
-    import schemas.text_suites as suites_module
     from transforms.stage import Filter, SignalRules
 
     class Tagger(Filter):
@@ -145,12 +142,11 @@ def test_a_stage_whose_signals_are_not_required_gets_a_lenient_suite(monkeypatch
         reasons = ("untagged",)
         signal_rules = SignalRules(required=False)
 
-    monkeypatch.setattr(suites_module, "TEXT_STAGES", (*TEXT_STAGES, Tagger))
     base = text.Config()
     config = types.SimpleNamespace(
         **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, tagger=types.SimpleNamespace(enabled=True)
     )
-    suites = suites_module.text_suites(config)
+    suites = dataclasses.replace(text.JOB, stages=(*text.STAGES, Tagger)).validation_suites(config)
     checks = {e["meta"]["key"]: e for e in suites["tagger"]["expectations"]}
     assert checks["tags.type"]["kwargs"]["type_list"] == ["list"] and checks["tags.type"]["severity"] == CRITICAL
     assert checks["tag_score.not_null"]["severity"] == WARNING
@@ -159,7 +155,7 @@ def test_a_stage_whose_signals_are_not_required_gets_a_lenient_suite(monkeypatch
 
 
 def test_every_suite_loads_in_great_expectations():
-    for stage, suite in text_suites(text.Config()).items():
+    for stage, suite in text.JOB.validation_suites(text.Config()).items():
         for scope in (KEPT, REJECTED):
             checks = expectations_of(suite, scope)
             gx_suite = to_gx_suite(f"{stage}.{scope}", checks)
@@ -213,7 +209,7 @@ def test_merge_partial_adds_rows_and_duplicates():
 
 
 def _validation(config, rows, duplicates=None):
-    suites = text_suites(config)
+    suites = text.JOB.validation_suites(config)
     stages = {}
     for stage, suite in suites.items():
         partial = empty_partial()
@@ -270,7 +266,7 @@ def test_gate_checks_conservation_uniqueness_and_row_counts():
 
 
 def test_batch_fn_reports_unexpected_values_with_the_smallest_ids():
-    suite = text_suites(text.Config())["language"]
+    suite = text.JOB.validation_suites(text.Config())["language"]
     fn = BatchFn("language", KEPT, expectations_of(suite, KEPT))
     fn.setup()
     base = {f: None for f in suite["expectations"][0]["kwargs"]["column_set"]}
@@ -298,7 +294,7 @@ def test_batch_fn_reports_unexpected_values_with_the_smallest_ids():
 
 
 def test_batch_fn_reports_missing_columns_without_raising():
-    suite = text_suites(text.Config())["language"]
+    suite = text.JOB.validation_suites(text.Config())["language"]
     fn = BatchFn("language", KEPT, expectations_of(suite, KEPT))
     fn.setup()
     ((_, partial),) = list(fn.process([{"id": "a", "text": "x", "lang": "en"}]))
@@ -391,7 +387,7 @@ class CorruptLanguage(LanguageFilter):
 def _corrupt_run(run_dir, overrides=None, options=None):
     config = only(text.Config(), "extract", "language")
     config = dataclasses.replace(config, language=dataclasses.replace(config.language, allowed_languages=()))
-    suites = text_suites(config, overrides)
+    suites = text.JOB.validation_suites(config, overrides)
     options = options or PipelineOptions(["--runner=FnApiRunner"])
     FileSystems.set_options(options)  # the driver reads and writes the run folder too
     begin_run(str(run_dir))

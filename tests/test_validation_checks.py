@@ -14,8 +14,6 @@ import pandas as pd
 import pytest
 
 from pipelines import images, text
-from schemas.images_suites import images_suites
-from schemas.text_suites import text_suites
 from transforms.stage import KEPT, REJECTED
 from transforms.validate import BatchFn, _columns_of, empty_result, expectations_of, summarise, to_gx_suite
 
@@ -97,7 +95,7 @@ def _hostile_rejected(stage: str) -> list[dict]:
 
 @pytest.mark.parametrize("scope", [KEPT, REJECTED])
 def test_image_suites_give_what_great_expectations_gives(scope):
-    suites = images_suites(images.Config())
+    suites = images.JOB.validation_suites(images.Config())
     for stage in ("decode", "image_filter", "read"):
         checks = expectations_of(suites[stage], scope)
         records = _hostile_images_records(suites["decode"]) if scope == KEPT else _hostile_rejected(stage)
@@ -112,7 +110,7 @@ def test_image_suites_give_what_great_expectations_gives(scope):
 
 
 def test_text_suite_with_mixed_types_gives_what_great_expectations_gives():
-    suite = text_suites(text.Config())["language"]
+    suite = text.JOB.validation_suites(text.Config())["language"]
     checks = expectations_of(suite, KEPT)
     base = dict.fromkeys(suite["expectations"][0]["kwargs"]["column_set"])
     records = [{**base, "id": f"id{i:02d}", "text": "Some text.", "lang": "en", "lang_score": 0.5 + i / 100}

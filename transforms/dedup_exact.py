@@ -26,6 +26,7 @@ from apache_beam import pvalue
 
 from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import (
+    DEDUP,
     KEPT,
     REJECTED,
     GlobalStep,
@@ -102,6 +103,7 @@ class ExactDedup(GlobalStep):
 
     name = "dedup_exact"
     config_class = ExactDedupConfig
+    role, cluster_size_field = DEDUP, "dup_cluster_size"
     reasons = ("duplicate",)
     signal_rules = SignalRules(must_be_null=("dup_of",), ranges={"dup_cluster_size": (1, None)})
     signal_fields = (

@@ -33,8 +33,9 @@ REJECTED = "rejected"
 MAX_DETAIL_CHARS = 500
 # What a stage is to its job: a per-record filter (score, then decide), a per-record
 # transform (rewrites or annotates; may still drop what it cannot handle), or a global step
-# (sees the whole run: dedup, quotas).
-FILTER, TRANSFORM, GLOBAL = "filter", "transform", "global"
+# (sees the whole run: quotas, decontamination), or a dedup step (a global step whose rejected
+# records are duplicates, each naming its keeper in ``dup_of``; the statistics list its clusters).
+FILTER, TRANSFORM, GLOBAL, DEDUP = "filter", "transform", "global", "dedup"
 # Common signal ranges (``SignalRules.ranges``): a share, a count, a positive count.
 FRACTION = (0.0, 1.0)
 COUNT = (0, None)
@@ -102,7 +103,8 @@ class StageContract:
     its ``name``, the ``signal_fields`` it adds (``schemas/`` composes the output schema from
     them), the closed set of ``reasons`` it may give (without the ``<stage>.`` prefix; part
     of the output schema), ``reason_patterns`` for reasons that carry a value
-    (``http_404``), what its signals guarantee (``signal_rules``) and its ``role``."""
+    (``http_404``), what its signals guarantee (``signal_rules``) and its ``role`` (a dedup
+    step also its ``cluster_size_field``, where it records its clusters' sizes)."""
 
     name: ClassVar[str]
     signal_fields: ClassVar[tuple[pa.Field, ...]] = ()
@@ -110,6 +112,7 @@ class StageContract:
     reason_patterns: ClassVar[tuple[str, ...]] = ()
     signal_rules: ClassVar[SignalRules] = SignalRules()
     role: ClassVar[str]
+    cluster_size_field: ClassVar[str | None] = None
     # The class of its section of the job config (a frozen dataclass with ``enabled``).
     config_class: ClassVar[type]
     # Whether ``<stage>.error`` is possible (a stage run through ``ApplyStage``).
@@ -117,10 +120,15 @@ class StageContract:
 
 
 class Stage(StageContract, ABC):
-    """One per-record step of a pipeline, run in batches by ``ApplyStage``."""
+    """One per-record step of a pipeline, run in batches by ``ApplyStage``. Built from its
+    section of the job config; by default ``cls(config)`` keeps it as ``self.config`` (the
+    ``config_class`` defaults when none is given)."""
 
     role = TRANSFORM
     may_error = True
+
+    def __init__(self, config: Any = None):
+        self.config = config if config is not None else self.config_class()
 
     def setup(self) -> None:
         """Load models or tables; called once per worker, never per record."""

@@ -30,14 +30,13 @@ from typing import Any
 
 import apache_beam as beam
 
-from run_folder.storage import join, read_bytes, write_atomic
+from run_folder.storage import join
+from run_folder.validation_doc import empty_result, write_validation
 from transforms.spill import MemoryConfig
 from transforms.spilled_shuffle import SpilledRepeats
 from transforms.stage import KEPT, REJECTED, Record
 from transforms.validate_checks import SUPPORTED, Batch, evaluate
 
-VALIDATION_FILE = "_staging/validation.json"
-DATASET = "dataset"
 EXAMPLES = 5
 # Records per validated batch: a batch costs a fixed ~0.1 ms per expectation plus C-speed work
 # per value; the records are referenced, not copied, by the arrays.
@@ -106,20 +105,6 @@ def _merge_counts(a: dict[str, int], b: dict[str, int], k: int) -> dict[str, int
     for key, n in b.items():
         merged[key] = merged.get(key, 0) + n
     return {key: merged[key] for key in sorted(merged)[:k]}
-
-
-def empty_result() -> dict[str, Any]:
-    return {
-        "evaluated": 0,
-        "missing": 0,
-        "unexpected": 0,
-        "batches": 0,
-        "skipped_batches": 0,
-        "errors": 0,
-        "error": None,
-        "examples": [],
-        "observed": {},
-    }
 
 
 def merge_result(a: dict[str, Any], b: dict[str, Any], k: int = EXAMPLES) -> dict[str, Any]:
@@ -325,10 +310,6 @@ def _duplicate_partial(element: tuple[tuple[str, Any], int]) -> tuple[str, Parti
     return stage, partial
 
 
-def _write(path: str, document: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(document, indent=1, sort_keys=False).encode())
-
-
 def _stage_outputs(outputs: Any) -> dict[str, tuple[beam.PCollection, beam.PCollection | None]]:
     if hasattr(outputs, "kept") and hasattr(outputs, "rejected"):
         return {stage: (kept, outputs.rejected.get(stage)) for stage, kept in outputs.kept.items()}
@@ -340,7 +321,7 @@ class ValidateStages(beam.PTransform):
 
     ``outputs``: a ``StageOutputs`` (``kept`` and ``rejected`` dicts of PCollections, in
     pipeline order) or a mapping ``stage -> (kept, rejected)``. ``suites``: ``stage -> suite``
-    (``schemas.text_suites.text_suites(config)``); every stage of ``outputs`` needs one.
+    (``Job.validation_suites(config)``); every stage of ``outputs`` needs one.
     Apply it to the pipeline: ``pipeline | "Validate" >> ValidateStages(outputs, suites, run_dir)``.
     """
 
@@ -369,7 +350,7 @@ class ValidateStages(beam.PTransform):
                 if "severity" in e and e["severity"] != e["meta"]["severity"]:
                     raise ValueError(f"suite {suite['name']}: meta.severity and severity differ for {e['meta']['key']}")
         self._suites = {stage: suites[stage] for stage in self._outputs}
-        self._path = join(run_dir, VALIDATION_FILE)
+        self._run_dir = run_dir
         self._batch_size = batch_size
         self._examples = examples
         self._spill_dir = join(run_dir, "_staging", "spill")
@@ -396,14 +377,9 @@ class ValidateStages(beam.PTransform):
             | "RepeatedIds" >> SpilledRepeats(self._spill_dir, self._memory)
             | "DuplicatePartials" >> beam.Map(_duplicate_partial)
         )
-        path = self._path
         return (
             partials
             | "AllPartials" >> beam.Flatten()
             | "Merge" >> beam.CombineGlobally(ResultsFn(self._suites, self._examples))
-            | "Write" >> beam.Map(lambda document: _write(path, document))
+            | "Write" >> beam.Map(write_validation, self._run_dir)
         )
-
-
-def load_validation(run_dir: str) -> dict[str, Any]:
-    return json.loads(read_bytes(join(run_dir, VALIDATION_FILE)))

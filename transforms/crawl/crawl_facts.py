@@ -13,6 +13,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from run_folder.facts import merge_fields
 from run_folder.staged import load_staged, write_staged
 
 Fact = tuple[str, Any]
@@ -49,13 +50,7 @@ class RoundFactsFn(beam.CombineFn):
         return acc
 
     def merge_accumulators(self, accs: Iterable[dict[str, Any]]) -> dict[str, Any]:
-        merged = self.create_accumulator()
-        for acc in accs:
-            merged["count"].update(acc["count"])
-            merged["reasons"].update(acc["reasons"])
-            merged["bytes"] += acc["bytes"]
-            merged["files"].extend(acc["files"])
-        return merged
+        return merge_fields(self.create_accumulator(), accs)
 
     def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
         return {

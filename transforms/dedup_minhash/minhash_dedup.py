@@ -2,7 +2,7 @@
 
 1. Sign: records in batches -> word n-gram shingles -> datasketch ``affine32`` signatures
    (vectorised over the batch) -> one 64-bit key per band (``shingles``, ``signatures``, ``bands``).
-2. Candidates: (band key, node) pairs, with the published keys of earlier runs when an index
+2. Candidates (``candidates``): (band key, node) pairs, with the published keys of earlier runs when an index
    is given (``index.ReadBandIndex``), meet in one ``SpilledGroupByKey`` (a pair per band and
    document would be the largest shuffle of the text job); each bucket links its members to
    its smallest node (a star), or, when verifying, every pair of a small bucket. With
@@ -27,7 +27,6 @@
 
 from __future__ import annotations
 
-import itertools
 import posixpath
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -42,6 +41,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from run_folder.staged import load_staged, write_staged
 from transforms.dedup_minhash.bands import band_keys
+from transforms.dedup_minhash.candidates import FACTS, VerifyEdges, bucket_edges
 from transforms.dedup_minhash.components import ConnectedComponents
 from transforms.dedup_minhash.config import MinHashDedupConfig, band_params
 from transforms.dedup_minhash.index import ReadBandIndex, StageBandTable, band_rows, check_run_id
@@ -51,6 +51,7 @@ from transforms.dedup_minhash.signatures import MinHasher, estimated_jaccard
 from transforms.dedup_minhash.stats import MinHashStatsFn
 from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey
 from transforms.stage import (
+    DEDUP,
     KEPT,
     REJECTED,
     GlobalStep,
@@ -68,7 +69,6 @@ STAGED = "dedup_minhash"  # its report data, ``_staging/dedup_minhash.json`` (``
 
 _BANDS = "bands"
 _SIGNATURES = "signatures"
-_FACTS = "facts"
 
 
 class _SignFn(beam.DoFn):
@@ -105,98 +105,7 @@ class _SignFn(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[Any]:
         fact = ("docs", self._docs, self._empty)
-        yield pvalue.TaggedOutput(_FACTS, WindowedValue(fact, MIN_TIMESTAMP, [GlobalWindow()]))
-
-
-def bucket_edges(bucket: tuple[int, Iterable[str]], all_pairs_up_to: int = 0) -> Iterator[tuple[str, str]]:
-    """Candidate edges (smaller, larger) of one band bucket: its smallest node to each other
-    member (a star), or every pair when the bucket has no earlier-run document and at most
-    ``all_pairs_up_to`` members (for verification, see ``MinHashDedupConfig``). Of earlier-run
-    documents only the smallest joins (the others add nothing to this run's decisions);
-    buckets without a document of this run give nothing."""
-    _, nodes = bucket
-    current: set[str] = set()
-    previous = None
-    for node in nodes:
-        if is_previous(node):
-            previous = node if previous is None or node < previous else previous
-        else:
-            current.add(node)
-    if not current:
-        return
-    members = sorted(current)
-    if previous is None and len(members) <= all_pairs_up_to:
-        yield from itertools.combinations(members, 2)
-        return
-    center = previous if previous is not None else members.pop(0)
-    for member in members:
-        yield center, member
-
-
-def _half_verified(kv: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, bytes]]]:
-    node, grouped = kv
-    if not grouped["signature"]:
-        return
-    signature = grouped["signature"][0]
-    for other in set(grouped["edges"]):
-        yield other, (node, signature)
-
-
-class _VerifiedFn(beam.DoFn):
-    """Candidate pairs of one member whose estimated Jaccard reaches ``threshold``; counts the
-    distinct pairs checked and passed once per bundle, as ``("verify", checked, passed)``."""
-
-    def __init__(self, threshold: float):
-        self._threshold = threshold
-
-    def start_bundle(self) -> None:
-        self._checked = self._passed = 0
-
-    def process(self, kv: tuple[str, dict[str, list]]) -> Iterator[Any]:
-        node, grouped = kv
-        if not grouped["signature"]:
-            return
-        mine = np.frombuffer(grouped["signature"][0], dtype=np.uint32)
-        seen = set()
-        for center, theirs in grouped["halves"]:
-            if center not in seen:
-                seen.add(center)
-                self._checked += 1
-                if estimated_jaccard(mine, np.frombuffer(theirs, dtype=np.uint32)) >= self._threshold:
-                    self._passed += 1
-                    yield center, node
-
-    def finish_bundle(self) -> Iterator[Any]:
-        fact = ("verify", self._checked, self._passed)
-        yield pvalue.TaggedOutput(_FACTS, WindowedValue(fact, MIN_TIMESTAMP, [GlobalWindow()]))
-
-
-class _VerifyEdges(beam.PTransform):
-    """Keep candidate pairs whose estimated Jaccard reaches ``threshold``; pairs with an
-    earlier run's document (whose signature is not kept) pass unchecked. Sets ``self.facts``
-    (pairs checked and passed) when applied."""
-
-    def __init__(self, threshold: float, signatures: beam.PCollection, run: RunContext | None):
-        super().__init__()
-        self._threshold = threshold
-        self._signatures = signatures
-        self._run = run
-        self.facts: beam.PCollection | None = None
-
-    def expand(self, edges: beam.PCollection) -> beam.PCollection:
-        split = edges | "SplitPrevious" >> beam.Partition(lambda edge, _: int(is_previous(edge[0])), 2)
-        halves = (
-            {"signature": self._signatures, "edges": split[0]}
-            | "JoinCenter" >> SpilledCoGroupByKey.for_run(self._run, "signature")
-            | "HalfVerified" >> beam.FlatMap(_half_verified)
-        )
-        verified = (
-            {"signature": self._signatures, "halves": halves}
-            | "JoinMember" >> SpilledCoGroupByKey.for_run(self._run, "signature")
-            | "Verified" >> beam.ParDo(_VerifiedFn(self._threshold)).with_outputs(_FACTS, main="edges")
-        )
-        self.facts = verified[_FACTS]
-        return (verified.edges, split[1]) | "WithPrevious" >> beam.Flatten()
+        yield pvalue.TaggedOutput(FACTS, WindowedValue(fact, MIN_TIMESTAMP, [GlobalWindow()]))
 
 
 class _ClusterFn(beam.CombineFn):
@@ -312,6 +221,7 @@ class MinHashDedup(GlobalStep):
 
     name = STAGE
     config_class = MinHashDedupConfig
+    role, cluster_size_field = DEDUP, "minhash_cluster_size"
     reasons = ("near_duplicate", "near_duplicate_of_previous_run")
     signal_rules = SignalRules(must_be_null=("dup_of", "minhash_jaccard"), ranges={"minhash_cluster_size": (1, None)})
     signal_fields = (
@@ -351,7 +261,7 @@ class MinHashDedup(GlobalStep):
         signed = (
             records
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=config.batch_size)
-            | "Sign" >> beam.ParDo(_SignFn(config)).with_outputs(_BANDS, _SIGNATURES, _FACTS, main="records")
+            | "Sign" >> beam.ParDo(_SignFn(config)).with_outputs(_BANDS, _SIGNATURES, FACTS, main="records")
         )
         band_members = [signed[_BANDS]]
         if self.index_uri is not None:
@@ -364,9 +274,9 @@ class MinHashDedup(GlobalStep):
             | "GroupBands" >> SpilledGroupByKey(self._run)
             | "BucketEdges" >> beam.FlatMap(bucket_edges, all_pairs_up_to=all_pairs_up_to)
         )
-        facts = [signed[_FACTS]]
+        facts = [signed[FACTS]]
         if config.verify_threshold is not None:
-            verify = _VerifyEdges(config.verify_threshold, signed[_SIGNATURES], self._run)
+            verify = VerifyEdges(config.verify_threshold, signed[_SIGNATURES], self._run)
             edges = edges | "Verify" >> verify
             facts.append(verify.facts)
         components = edges | "Components" >> ConnectedComponents(config.max_rounds)

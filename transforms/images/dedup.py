@@ -32,6 +32,7 @@ from apache_beam import pvalue
 from transforms.images.url_dedup import DUP_OF, keep_first
 from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey
 from transforms.stage import (
+    DEDUP,
     KEPT,
     REJECTED,
     GlobalStep,
@@ -92,6 +93,7 @@ class NearImageDedupConfig:
 class ExactImageDedup(GlobalStep):
     name = "dedup_exact"
     config_class = ExactImageDedupConfig
+    role = DEDUP
     reasons = ("duplicate",)
     signal_rules = SignalRules(must_be_null=("dup_of",))
     signal_fields = (DUP_OF,)
@@ -133,6 +135,7 @@ def near_pairs(
 class NearImageDedup(GlobalStep):
     name = "dedup_near"
     config_class = NearImageDedupConfig
+    role = DEDUP
     reasons = ("near_duplicate",)
     signal_rules = SignalRules(must_be_null=("dup_of",))
     signal_fields = (DUP_OF,)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from transforms.images.stages import IMAGE_STAGES
+from transforms.images.alignment import AlignmentFilter
 from transforms.stats import DOMAIN_CAPACITY, UNPROFILED, FieldStat, Profile
 from transforms.summaries import Bins, linear_bins
 
@@ -27,13 +27,7 @@ COSINE = linear_bins(-1.0, 1.0, 0.1)
 
 def _alignment_bins() -> dict[str, Bins]:
     """The alignment stage's float scores, whatever it names them."""
-    return {
-        f.name: COSINE
-        for stage in IMAGE_STAGES
-        if stage.name == "alignment"
-        for f in stage.signal_fields
-        if pa.types.is_floating(f.type)
-    }
+    return {f.name: COSINE for f in AlignmentFilter.signal_fields if pa.types.is_floating(f.type)}
 
 
 IMAGE_PROFILE = Profile(

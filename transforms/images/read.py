@@ -101,7 +101,21 @@ class _ReadFn(beam.DoFn):
 
 
 class ReadCaptionInputs(beam.PTransform):
-    """Every file the patterns match, as image records (``kept``) and ``read.*`` rejections."""
+    """Every file the patterns match, as image records (``kept``) and ``read.*`` rejections
+    (``reasons``: the closed set its readers give)."""
+
+    reasons = (
+        "missing_url",  # a table row without a URL
+        "missing_columns",  # a table with no known (url, caption) pair of columns
+        "missing_image",  # a WebDataset sample without an image member
+        "unsafe_tar_member",
+        # whole files (quarantine)
+        "truncated_file",
+        "corrupt_file",
+        "unsupported_format",
+    )
+    reason_patterns: tuple[str, ...] = ()
+    skipped_output = False
 
     def __init__(self, patterns: Sequence[str], config: ImageReadConfig = ImageReadConfig()):
         super().__init__()

@@ -19,6 +19,7 @@ from transforms.crawl.url_norm import InvalidUrl, normalize_url
 from transforms.images.record import BODY
 from transforms.spilled_shuffle import SpilledGroupByKey
 from transforms.stage import (
+    DEDUP,
     KEPT,
     REJECTED,
     GlobalStep,
@@ -52,6 +53,7 @@ def keep_first(group: Iterable[Record], stage: str, reason: str, rank: Any = Non
 class UrlDedup(GlobalStep):
     name = "url_dedup"
     config_class = UrlDedupConfig
+    role = DEDUP
     reasons = ("duplicate_url",)
     signal_rules = SignalRules(must_be_null=("dup_of",))
     signal_fields = (DUP_OF,)

@@ -165,8 +165,32 @@ class ReadInputs(beam.PTransform):
     """Read every file the patterns match into records.
 
     Returns a ``DoOutputsTuple`` with ``kept`` (main), ``rejected`` and ``skipped`` (the type of
-    each record that is no document) outputs.
+    each record that is no document) outputs. ``reasons`` and ``reason_patterns`` are the
+    closed set of ``read.*`` reasons its readers give (the suites' and the report's).
     """
+
+    reasons = (
+        # WARC record types that may carry a page's bytes but no page (transforms/readers/warc.py);
+        # request, warcinfo, metadata and revisit records are skipped, never rejected
+        "warc_continuation_record",
+        "warc_unknown_record",
+        # records
+        "http_status_invalid",
+        "record_too_large",
+        "invalid_utf8",
+        "http_decoding_error",
+        "missing_id",
+        "missing_text",
+        "line_too_large",
+        "invalid_json",
+        # whole files (quarantine)
+        "truncated_file",
+        "corrupt_file",
+        "unsupported_format",
+        "wrong_schema",
+    )
+    reason_patterns = (r"http_status_[0-9]{3}",)
+    skipped_output = True
 
     def __init__(self, patterns: Sequence[str], config: ReadConfig = ReadConfig()):
         super().__init__()

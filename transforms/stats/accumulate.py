@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from transforms.registry import TEXT_STAGES
 from transforms.stage import KEPT, REJECTED, Record
 from transforms.stats.clusters import (
     CLUSTER_SIZE_BINS,
@@ -58,7 +57,7 @@ class StatsPlan:
     snippet_of: str = "text"
 
     @classmethod
-    def for_stages(cls, stages: Sequence[str], stage_classes: Iterable[type] = TEXT_STAGES,
+    def for_stages(cls, stages: Sequence[str], stage_classes: Iterable[type],
                    profile: Profile = TEXT_PROFILE, **sizes: int) -> StatsPlan:
         for name, value in sizes.items():
             if value < 1:

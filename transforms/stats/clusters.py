@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from transforms.stage import Record
+from transforms.stage import DEDUP, Record
 from transforms.stats.fields import COUNT_BINS
 from transforms.stats.samples import record_sample
 from transforms.summaries import add_smallest, merge_smallest
@@ -75,17 +75,14 @@ def top_clusters(keepers: list, clusters: dict[str, Any], k: int) -> list[dict[s
 
 
 def dedup_size_field(stage_class: type | None) -> str | None:
-    """A dedup stage declares ``dup_of`` and a ``*cluster_size`` signal; others return None."""
-    names = [f.name for f in getattr(stage_class, "signal_fields", ())]
-    sizes = [n for n in names if n.endswith("cluster_size")]
-    return sizes[0] if "dup_of" in names and sizes else None
+    """The cluster-size signal a dedup step declares (``cluster_size_field``); None for others."""
+    return stage_class.cluster_size_field if getattr(stage_class, "role", None) == DEDUP else None
 
 
 def names_keeper_only(stage_class: type | None) -> bool:
-    """A dedup stage whose duplicates name their keeper (``dup_of``) but that records no cluster
+    """A dedup step whose duplicates name their keeper (``dup_of``) but that records no cluster
     size: its clusters are counted from the removed members (``collect._MemberClustersFn``)."""
-    names = [f.name for f in getattr(stage_class, "signal_fields", ())]
-    return "dup_of" in names and dedup_size_field(stage_class) is None
+    return getattr(stage_class, "role", None) == DEDUP and stage_class.cluster_size_field is None
 
 
 # A cluster counted from its removed members: the keeper and every record naming it.

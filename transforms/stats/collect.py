@@ -13,7 +13,6 @@ from apache_beam.transforms.window import GlobalWindows
 from run_folder.layout import STAGING_DIR, STATS_NAME
 from run_folder.staged import write_staged
 from run_folder.storage import read_bytes
-from transforms.registry import TEXT_STAGES
 from transforms.stage import Record
 from transforms.stats.accumulate import (
     FINAL,
@@ -131,13 +130,13 @@ class _MemberClustersFn(beam.CombineFn):
 class CollectStats(beam.PTransform):
     """Profiles of every stage's kept and rejected outputs, samples and clusters, as one JSON.
 
-    Apply to the pipeline: ``pipeline | "Stats" >> CollectStats(outputs, run_dir)`` where
+    Apply to the pipeline: ``pipeline | "Stats" >> CollectStats(outputs, run_dir, stages)`` where
     ``outputs`` has ``kept`` / ``rejected`` dicts of PCollections by stage (in order) and
-    ``final`` (the published records). ``stage_classes`` and ``profile`` say what a job's
-    records hold (the text job's by default; ``transforms.images.profile`` for images).
+    ``final`` (the published records). ``stage_classes`` (the job's) and ``profile`` say what a
+    job's records hold (``profile``: the text job's by default; ``transforms.images.profile`` for images).
     """
 
-    def __init__(self, outputs: Any, run_dir: str, stage_classes: Sequence[type] = TEXT_STAGES,
+    def __init__(self, outputs: Any, run_dir: str, stage_classes: Sequence[type],
                  sample_size: int = 5, top_clusters: int = 10, cluster_members: int = 3,
                  profile: Profile = TEXT_PROFILE):
         super().__init__()

@@ -12,7 +12,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from transforms.registry import TEXT_STAGES
 from transforms.stage import Record
 from transforms.summaries import Bins, fraction_bins, linear_bins, log_count_bins
 
@@ -86,7 +85,7 @@ def field_stat(field: pa.Field, profile: Profile = TEXT_PROFILE) -> FieldStat | 
     return None
 
 
-def stage_fields(stage_names: Sequence[str], stage_classes: Iterable[type] = TEXT_STAGES,
+def stage_fields(stage_names: Sequence[str], stage_classes: Iterable[type],
                  profile: Profile = TEXT_PROFILE) -> dict[str, tuple[FieldStat, ...]]:
     """Per stage, in order: the core fields plus every signal declared up to that stage."""
     signals = {cls.name: cls.signal_fields for cls in stage_classes}
