@@ -7,9 +7,14 @@ when the upload completes, so it is written to its final key directly.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -35,6 +40,61 @@ def write_atomic(path: str, data: bytes) -> None:
     temporary = join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
     with FileSystems.create(temporary, compression_type=_RAW) as handle:
         handle.write(data)
+    FileSystems.rename([temporary], [path])
+
+
+class DigestingWriter:
+    """A write-only file that passes bytes on, counting them and their sha256 (a file's facts)."""
+
+    closed = False
+
+    def __init__(self, handle: BinaryIO):
+        self._handle = handle
+        self._sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data: bytes) -> int:
+        self._handle.write(data)
+        self._sha256.update(data)
+        size = memoryview(data).nbytes
+        self.bytes += size
+        return size
+
+    def tell(self) -> int:
+        return self.bytes
+
+    def flush(self) -> None:
+        """Nothing to do: the bytes reach ``path`` when ``open_atomic`` completes."""
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+
+@contextmanager
+def open_atomic(path: str) -> Iterator[DigestingWriter]:
+    """``write_atomic`` for a file too large to hold in memory: its bytes appear at ``path`` only
+    if the block ends without error. Locally a temporary file is renamed into place; for an
+    object store a local temporary file is uploaded once complete (an upload cut short by an
+    error would publish a partial object)."""
+    if not is_local(path):
+        with tempfile.TemporaryFile() as spooled:
+            yield DigestingWriter(spooled)
+            spooled.seek(0)
+            with FileSystems.create(path, compression_type=_RAW) as handle:
+                shutil.copyfileobj(spooled, handle, 8 << 20)
+        return
+    directory, name = FileSystems.split(path)
+    temporary = join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with FileSystems.create(temporary, compression_type=_RAW) as handle:
+            yield DigestingWriter(handle)
+    except BaseException:
+        delete([temporary])
+        raise
     FileSystems.rename([temporary], [path])
 
 

@@ -17,7 +17,7 @@ from pipelines.config import from_dict
 from run_folder.storage import join
 from schemas.images import IMAGE_SCHEMA
 from transforms.images.webdataset import read_webdataset
-from transforms.images.webdataset_writer import WebDatasetSink, encode_shard, shard_count, shard_name
+from transforms.images.webdataset_writer import WebDatasetSink, shard_count, shard_name, write_shard
 from transforms.parquet_sink import shard_of
 from transforms.stage import RunContext
 
@@ -168,8 +168,11 @@ def test_written_to_s3_as_to_a_folder(tmp_path, s3_server):
 
 def test_shard_encoding_without_beam():
     record = {"id": "ab" * 16, "image": b"\xff\xd8 not really a jpeg", "format": "jpeg", "caption": None}
-    data, rows = encode_shard([record], ("id", "caption", "width"))
-    assert rows == 1 and data == encode_shard([dict(record)], ("id", "caption", "width"))[0]
+    out, again = io.BytesIO(), io.BytesIO()
+    rows = write_shard([record], ("id", "caption", "width"), out)
+    data = out.getvalue()
+    assert rows == 1 and write_shard([dict(record)], ("id", "caption", "width"), again) == 1
+    assert data == again.getvalue()
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         members = {m.name: archive.extractfile(m).read() for m in archive}
     assert members == {

@@ -3,34 +3,35 @@
 Shard assignment comes from the record id (shard ``s`` of ``n`` holds the ``s``-th of ``n``
 equal id ranges), and the number of shards of a partition from its row count and text bytes, so
 the same input and config give the same files, byte for byte. Records reach the shards through
-spill files, not the runner's shuffle (``transforms.range_shards``): a worker holds one shard
-(bounded by ``max_rows_per_shard`` and ``max_text_bytes_per_shard``) while it sorts and encodes
-it, whatever the input size. The sink outputs one small dict per file written (path, rows,
-bytes, sha256) for the manifest.
+spill files, not the runner's shuffle (``transforms.range_shards``), and a shard is encoded as
+it streams in id order: a worker holds one chunk of it (``memory.task_bytes``) and one row
+group, whatever the shard's and the input's size. The sink outputs one small dict per file
+written (path, rows, bytes, sha256) for the manifest.
 """
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from run_folder.storage import join, write_atomic
+from run_folder.storage import join, open_atomic
 from transforms.range_shards import RangeShards, shard_of
 from transforms.spill import MemoryConfig, default_spill_dir
 from transforms.stage import Record
 
-__all__ = ["ParquetSinkConfig", "ShardedParquetSink", "encode_shard", "shard_of", "shards_for"]
+__all__ = ["ParquetSinkConfig", "ShardedParquetSink", "shard_of", "shards_for", "write_shard"]
 
 
 @dataclass(frozen=True)
 class ParquetSinkConfig:
-    # Bounds on one shard, which one worker holds in memory while it sorts and encodes it.
+    # Bounds on one shard's file (a worker streams it: they bound file sizes, not memory).
     max_rows_per_shard: int = 100_000
     max_text_bytes_per_shard: int = 256 * 1024 * 1024
     # Row groups of ~10k documents keep DuckDB / pyarrow scans parallel and selective.
@@ -49,18 +50,26 @@ def _text_bytes(record: Record) -> int:
     return len(text) if isinstance(text, str) else 0
 
 
-def encode_shard(records: list[Record], schema: pa.Schema, config: ParquetSinkConfig) -> bytes:
-    """One shard's Parquet bytes: rows in the given (id) order, columns from ``schema``."""
-    table = pa.Table.from_pylist(records, schema=schema)
-    sink = pa.BufferOutputStream()
-    pq.write_table(
-        table,
-        sink,
-        compression="zstd",
-        compression_level=config.zstd_level,
-        row_group_size=config.row_group_rows,
-    )
-    return sink.getvalue().to_pybytes()
+def write_shard(chunks: Iterable[list[Record]], handle: BinaryIO, schema: pa.Schema, config: ParquetSinkConfig) -> int:
+    """Rows in the given (id) order as Parquet on ``handle``, columns from ``schema``, a row
+    group per ``row_group_rows`` whatever the chunks' sizes (the bytes ``pq.write_table`` of the
+    whole shard gives); returns the row count."""
+    rows, pending = 0, []
+    group = config.row_group_rows
+    with pq.ParquetWriter(handle, schema, compression="zstd", compression_level=config.zstd_level) as writer:
+        for chunk in chunks:
+            rows += len(chunk)
+            pending.append(pa.Table.from_pylist(chunk, schema=schema))
+            held = sum(table.num_rows for table in pending)
+            if held >= group:
+                table = pa.concat_tables(pending)
+                whole = held - held % group
+                writer.write_table(table.slice(0, whole), row_group_size=group)
+                pending = [table.slice(whole)]
+        held = sum(table.num_rows for table in pending)
+        if held:
+            writer.write_table(pa.concat_tables(pending), row_group_size=group)
+    return rows
 
 
 class ShardedParquetSink(beam.PTransform):
@@ -102,17 +111,13 @@ class ShardedParquetSink(beam.PTransform):
             memory=self._memory,
         )
 
-    def _write(self, partition: str, shard: int, num_shards: int, rows: list[Record]) -> Iterator[dict]:
-        if not rows:
+    def _write(self, partition: str, shard: int, num_shards: int, chunks: Iterator[list[Record]]) -> Iterator[dict]:
+        chunks = (chunk for chunk in chunks if chunk)
+        first = next(chunks, None)
+        if first is None:  # an empty range writes no file
             return
-        data = encode_shard(rows, self._schema, self._config)
         name = f"part-{shard:05d}-of-{num_shards:05d}.parquet"
         path = join(self._directory, partition, name) if partition else join(self._directory, name)
-        write_atomic(path, data)
-        yield {
-            "path": path,
-            "partition": partition,
-            "rows": len(rows),
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
+        with open_atomic(path) as handle:
+            rows = write_shard(itertools.chain([first], chunks), handle, self._schema, self._config)
+        yield {"path": path, "partition": partition, "rows": rows, "bytes": handle.bytes, "sha256": handle.sha256}

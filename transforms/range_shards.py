@@ -3,9 +3,11 @@
 The common core of every sharded writer (Parquet, WebDataset, WARC). Records stream into spill
 files (``transforms.spill``) under their partition and id hash while a combiner sizes each
 partition; once every record is spilled, each partition's shard count is known and each shard is
-one task that reads back its id range, sorts it by id and hands it to the writer's ``write``.
-A worker holds one shard at a time, never the output: the shard bounds (rows, bytes) are the
-memory bound of writing.
+one task that hands the writer's ``write`` its records in id order, as chunks: the shard's id
+range is read back in sub-ranges of about ``MemoryConfig.task_bytes`` of spilled records, each
+sorted by id. A worker holds one chunk at a time (and what the writer buffers, such as a
+Parquet row group), never the shard nor the output: writing is bounded by configuration
+whatever the shard's size.
 
 Shard ``s`` of ``n`` holds the ids whose leading 48 bits fall in the ``s``-th of ``n`` equal
 ranges (``shard_of``): the same input and config give the same files, and shards concatenated in
@@ -25,15 +27,17 @@ from transforms.spill import (
     MemoryConfig,
     SpillWrite,
     id_hash,
+    part_bytes,
     paths_with,
     range_index,
     range_of,
     read_range,
+    task_count,
 )
 from transforms.stage import Record
 
-# (partition, shard, shard count, records of the shard sorted by id) -> outputs (file facts).
-WriteShard = Callable[[str, int, int, list[Record]], Iterable[Any]]
+# (partition, shard, shard count, the shard's records in id order as chunks) -> outputs (file facts).
+WriteShard = Callable[[str, int, int, Iterator[list[Record]]], Iterable[Any]]
 
 
 def shard_of(record_id: str, num_shards: int) -> int:
@@ -68,20 +72,33 @@ class _SizeMergeFn(_SizeFn):
         return (acc[0] + size[0], acc[1] + size[1])
 
 
+def id_ordered_chunks(paths: list[str], partition: str, low: int, high: int, chunks: int) -> Iterator[list[Record]]:
+    """The records of ``[low, high)`` in ``chunks`` consecutive sub-ranges, each sorted by id:
+    together in id order, since a project id's hash is its leading hex digits."""
+    for index in range(chunks):
+        chunk_low = low + (high - low) * index // chunks
+        chunk_high = low + (high - low) * (index + 1) // chunks
+        records = [record for _hashed, record in read_range(paths, partition, chunk_low, chunk_high)]
+        records.sort(key=lambda record: record["id"])
+        yield records
+
+
 class _WriteShardFn(beam.DoFn):
-    def __init__(self, write: WriteShard):
+    def __init__(self, write: WriteShard, memory: MemoryConfig):
         self._write = write
+        self._memory = memory
 
     def process(self, task: tuple[str, int, int], facts: list[dict]) -> Iterator[Any]:
         partition, shard, num_shards = task
         low, high = range_of(shard, num_shards)
-        records = [record for _hashed, record in read_range(paths_with(facts, partition), partition, low, high)]
-        records.sort(key=lambda record: record["id"])
+        # Ids are uniform hashes: each shard holds about an equal share of the partition.
+        chunks = task_count(part_bytes(facts, partition) // num_shards, self._memory)
+        records = id_ordered_chunks(paths_with(facts, partition), partition, low, high, chunks)
         yield from self._write(partition, shard, num_shards, records)
 
 
 class RangeShards(beam.PTransform):
-    """Records -> ``write(partition, shard, num_shards, sorted records)`` per shard.
+    """Records -> ``write(partition, shard, num_shards, id-ordered chunks)`` per shard.
 
     ``partition_of`` maps a record to its partition ("" for none); ``weight_of`` gives what
     ``num_shards(rows, weight)`` bounds besides rows (text or member bytes); ``prepare`` trims a
@@ -141,7 +158,7 @@ class RangeShards(beam.PTransform):
             )
             | "SpreadTasks" >> beam.Reshuffle()
         )
-        write = beam.ParDo(_WriteShardFn(self._write), facts=pvalue.AsList(facts))
+        write = beam.ParDo(_WriteShardFn(self._write, self._memory), facts=pvalue.AsList(facts))
         if self._outputs:
             write = write.with_outputs(*self._outputs, main=self._main)
         written = tasks | "WriteShards" >> write

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pickle
 import struct
 import threading
@@ -89,6 +90,11 @@ def key_hash(key: Any) -> int:
 def range_of(index: int, count: int) -> tuple[int, int]:
     """The ``index``-th of ``count`` equal ranges of the key space, as ``[low, high)``."""
     return index * KEY_SPACE // count, (index + 1) * KEY_SPACE // count
+
+
+def task_count(spilled_bytes: int, config: MemoryConfig) -> int:
+    """How many key ranges of about ``task_bytes`` each hold ``spilled_bytes`` (at least one)."""
+    return max(1, math.ceil(spilled_bytes / config.task_bytes))
 
 
 def range_index(hashed: int, count: int) -> int:

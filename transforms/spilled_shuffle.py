@@ -17,7 +17,6 @@ The output elements stream into the next step; nothing downstream needs to chang
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -35,14 +34,11 @@ from transforms.spill import (
     range_index,
     range_of,
     read_range,
+    task_count,
 )
 from transforms.stage import RunContext, spill_dir_of
 
 _PART = ""  # one part: the key space is split by hash ranges alone
-
-
-def task_count(spilled_bytes: int, config: MemoryConfig) -> int:
-    return max(1, math.ceil(spilled_bytes / config.task_bytes))
 
 
 class _JoinRangeFn(beam.DoFn):

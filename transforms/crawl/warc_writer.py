@@ -177,7 +177,9 @@ class WriteWarcShards(beam.PTransform):
             main="rows",
         )
 
-    def _write(self, _partition: str, shard: int, num_shards: int, pages: list[Record]) -> Iterator[Any]:
+    def _write(self, _partition: str, shard: int, num_shards: int, chunks: Iterator[list[Record]]) -> Iterator[Any]:
+        # Whole: a shard is in URL order, not id order (bounded by ``shard_bytes``).
+        pages = [page for chunk in chunks for page in chunk]
         if not pages:
             return
         name = shard_name(self._round, shard, num_shards)

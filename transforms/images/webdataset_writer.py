@@ -11,27 +11,27 @@ samples_per_shard)``, the shard of a record comes from its id (``range_shards.sh
 are sorted by id and tar headers carry no time, owner or mode of the writer, so the same input and
 config give the same bytes. So ``samples_per_shard`` is the mean shard size, not a bound: shards
 vary as hash ranges do (a shard may even be empty, an empty tar, and keeps its name). Records
-reach their shard through spill files (``transforms.range_shards``); each shard is held in
-memory by one worker while it is encoded, then written with
-``storage.write_atomic`` (local or ``s3://``). The sink outputs one dict per shard (path, rows,
+reach their shard through spill files (``transforms.range_shards``) in id-ordered chunks, and
+each shard streams into ``storage.open_atomic`` (local or ``s3://``): a worker holds one chunk,
+never the shard. The sink outputs one dict per shard (path, rows,
 bytes, sha256), the form ``run_folder.facts.file_fact`` takes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
+import itertools
 import json
 import math
 import tarfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import apache_beam as beam
 import pyarrow as pa
 
-from run_folder.storage import join, write_atomic
+from run_folder.storage import join, open_atomic
 from transforms.range_shards import RangeShards
 from transforms.spill import MemoryConfig, default_spill_dir
 from transforms.stage import Record
@@ -72,18 +72,17 @@ def _member(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     archive.addfile(info, io.BytesIO(data))
 
 
-def encode_shard(records: Iterable[Record], columns: tuple[str, ...]) -> tuple[bytes, int]:
-    """One shard's tar bytes (samples sorted by id) and its sample count."""
-    out = io.BytesIO()
+def write_shard(records: Iterable[Record], columns: tuple[str, ...], handle: BinaryIO) -> int:
+    """One shard as a tar on ``handle``, samples in the given (id) order; returns the sample count."""
     rows = 0
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as archive:
-        for record in sorted(records, key=lambda r: r["id"]):
+    with tarfile.open(fileobj=handle, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for record in records:
             key = record["id"]
             _member(archive, f"{key}.{EXTENSIONS[record['format']]}", record["image"])
             _member(archive, f"{key}.txt", (record.get("caption") or "").encode())
             _member(archive, f"{key}.json", metadata(record, columns))
             rows += 1
-    return out.getvalue(), rows
+    return rows
 
 
 class WebDatasetSink(beam.PTransform):
@@ -116,14 +115,8 @@ class WebDatasetSink(beam.PTransform):
             memory=self._memory,
         )
 
-    def _write(self, _partition: str, shard: int, _num_shards: int, records: list[Record]) -> Iterator[dict]:
-        data, rows = encode_shard(records, self._columns)
+    def _write(self, _partition: str, shard: int, _num_shards: int, chunks: Iterator[list[Record]]) -> Iterator[dict]:
         path = join(self._directory, shard_name(shard))
-        write_atomic(path, data)
-        yield {
-            "path": path,
-            "partition": "",
-            "rows": rows,
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
+        with open_atomic(path) as handle:
+            rows = write_shard(itertools.chain.from_iterable(chunks), self._columns, handle)
+        yield {"path": path, "partition": "", "rows": rows, "bytes": handle.bytes, "sha256": handle.sha256}
