@@ -1,12 +1,14 @@
-"""The daily DAGs' gate (``infra/airflow/dags/check_partition.py``), run as the DAGs run it (a
-subprocess) on a local run folder committed by a real text run: what it passes, what it fails and
-retracts. The DAGs themselves, under Airflow, are in ``test_airflow_dags.py``.
+"""The daily DAGs' gate (``infra/airflow/dags/check_partition.py``) on a local run folder committed
+by a real text run: what it passes, what it fails and retracts. The DAGs themselves, under Airflow
+(which run the gate as a task), are in ``test_airflow_dags.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import json
 import shutil
 import subprocess
@@ -44,7 +46,8 @@ def run_dir(committed_run, tmp_path):
     return copy
 
 
-def gate(run_dir: Path, *flags: str) -> tuple[int, dict]:
+def gate_script(run_dir: Path, *flags: str) -> tuple[int, dict]:
+    """The gate as the DAGs run it: the script, in its own process."""
     result = subprocess.run(
         [sys.executable, str(DAGS / "check_partition.py"), str(run_dir), *flags],
         capture_output=True,
@@ -55,12 +58,23 @@ def gate(run_dir: Path, *flags: str) -> tuple[int, dict]:
     return result.returncode, json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def gate(run_dir: Path, *flags: str) -> tuple[int, dict]:
+    """The script's ``main``, in this process: the same checks without a Beam import each time
+    (the script itself is run above and by the DAG tests)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = check_partition.main([str(run_dir), *flags])
+    assert status in (0, check_partition.GATE_FAILED)
+    return status, json.loads(printed.getvalue().strip().splitlines()[-1])
+
+
 def test_gate_passes_a_committed_run(run_dir):
-    status, facts = gate(run_dir)
+    status, facts = gate_script(run_dir)
     assert status == 0 and facts["problems"] == []
     assert facts["run_id"] == "dt=2024-01-01" and facts["conservation"]["input"] > 0
     manifest = (run_dir / "manifest.json").read_bytes()
     assert facts["manifest_sha256"] == hashlib.sha256(manifest).hexdigest()
+    assert gate(run_dir) == (status, facts)
 
 
 def test_gate_fails_and_retracts_success_on_a_damaged_partition(run_dir):
