@@ -289,10 +289,6 @@ def test_failed_gate_fails_the_run_and_publishes_nothing(
     assert client.list_objects_v2(Bucket=bucket, Prefix=index_marker)["KeyCount"] == 0
 
 
-def has_images_job() -> bool:
-    return subprocess.run([str(DATAPREP), "run", "images", "--help"], capture_output=True).returncode == 0
-
-
 def serve_files(folder: Path) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietFiles, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -304,13 +300,7 @@ class QuietFiles(SimpleHTTPRequestHandler):
         pass
 
 
-def test_images_daily_commits_the_partition(request, airflow_bin, airflow_env, s3_server, bucket, tmp_path):
-    if not has_images_job():
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True, reason="`dataprep run images` does not exist yet: the DAG's run task must fail"
-            )
-        )
+def test_images_daily_commits_the_partition(airflow_bin, airflow_env, s3_server, bucket, tmp_path):
     from image_fixtures import photo
 
     site = tmp_path / "site"
