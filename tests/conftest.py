@@ -223,3 +223,12 @@ def assert_conserved(run: str | Path, s3: S3Server | None = None) -> dict:
     assert {s: dict(r) for s, r in reasons.items()} == {row["stage"]: row["reasons"] for row in funnel}
     assert len(ids) == len(set(ids)) == c["input"], "an id is missing or there twice"
     return manifest
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with a test marked ``slow`` (whole pipelines, servers) first, each file's tests
+    kept together and in their order. ``make test`` hands files to its processes in this order
+    (``--no-loadscope-reorder`` in pytest.ini): the longest start first and the many short files
+    fill the end, instead of one core running a 5-minute file alone while the other is idle."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)

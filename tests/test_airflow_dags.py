@@ -2,14 +2,13 @@
 
 The venv comes from ``infra/airflow/setup_venv.sh`` (a no-op once built); if it cannot be built
 these tests fail, they are never skipped. The DAGs call the ``dataprep`` of the venv that runs
-pytest, with the in-process runner. The gate's own checks (``check_partition.py``) are unit-tested
-first, on a local run folder.
+pytest, with the in-process runner. The gate's own checks (``check_partition.py``) are tested on a
+local run folder in ``test_airflow_gate.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -23,8 +22,6 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA, aeb_pages, assert_conserved, write_warc
 
-from pipelines import text
-
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_DIR = REPO / "infra" / "airflow"
 DAGS = AIRFLOW_DIR / "dags"
@@ -34,126 +31,6 @@ DATE = "2024-01-02"
 DAGS_TEST_TIMEOUT = 600
 
 pytestmark = pytest.mark.slow
-
-spec = importlib.util.spec_from_file_location("check_partition", DAGS / "check_partition.py")
-check_partition = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(check_partition)
-
-
-# --- the gate's checks, on a local run folder -------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def committed_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gate")
-    text.run([str(CC_WARC)], str(out), "dt=2024-01-01", text.Config(), [])
-    assert_conserved(out / "dt=2024-01-01")
-    return out / "dt=2024-01-01"
-
-
-@pytest.fixture
-def run_dir(committed_run, tmp_path):
-    copy = tmp_path / committed_run.name
-    shutil.copytree(committed_run, copy)
-    return copy
-
-
-def gate(run_dir: Path, *flags: str) -> tuple[int, dict]:
-    result = subprocess.run(
-        [sys.executable, str(DAGS / "check_partition.py"), str(run_dir), *flags],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    )
-    assert result.returncode in (0, check_partition.GATE_FAILED), result.stderr
-    return result.returncode, json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def test_gate_passes_a_committed_run(run_dir):
-    status, facts = gate(run_dir)
-    assert status == 0 and facts["problems"] == []
-    assert facts["run_id"] == "dt=2024-01-01" and facts["conservation"]["input"] > 0
-    manifest = (run_dir / "manifest.json").read_bytes()
-    assert facts["manifest_sha256"] == hashlib.sha256(manifest).hexdigest()
-
-
-def test_gate_fails_and_retracts_success_on_a_damaged_partition(run_dir):
-    data_file = next((run_dir / "data").glob("*.parquet"))
-    data_file.write_bytes(data_file.read_bytes() + b"x")
-    (run_dir / "data" / "part-00099-of-00100.parquet").write_bytes(b"left by another attempt")
-    status, facts = gate(run_dir, "--retract-on-failure")
-    assert status == check_partition.GATE_FAILED
-    assert any("bytes, the manifest says" in p for p in facts["problems"])
-    assert any(
-        "part-00099-of-00100.parquet is in storage but not in the manifest" in p for p in facts["problems"]
-    )
-    assert facts["retracted"] == [str(run_dir / "_SUCCESS")] and not (run_dir / "_SUCCESS").exists()
-
-
-def test_gate_failure_removes_the_run_from_the_dedup_index_first(run_dir, tmp_path):
-    index = tmp_path / "index"
-    (index / "_runs").mkdir(parents=True)
-    marker = index / "_runs" / f"{run_dir.name}.json"
-    marker.write_text("{}")
-    assert gate(run_dir, "--dedup-index", str(index))[1]["dedup_index_marker"] == str(marker)
-    next((run_dir / "data").glob("*.parquet")).unlink()
-    status, facts = gate(run_dir, "--dedup-index", str(index), "--retract-on-failure")
-    assert status == check_partition.GATE_FAILED
-    assert facts["retracted"] == [str(marker), str(run_dir / "_SUCCESS")]
-    assert not marker.exists() and not (run_dir / "_SUCCESS").exists()
-
-
-def test_gate_fails_without_success_or_with_another_manifest(run_dir):
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    manifest["conservation"]["kept"] += 1
-    (run_dir / "manifest.json").write_text(json.dumps(manifest))
-    status, facts = gate(run_dir)
-    assert status == check_partition.GATE_FAILED
-    assert "_SUCCESS seals another manifest than the one in storage" in facts["problems"]
-    assert any(p.startswith("input ") for p in facts["problems"])
-    (run_dir / "_SUCCESS").unlink()
-    assert gate(run_dir)[1]["problems"] == ["no _SUCCESS: the run did not commit"]
-
-
-def ge_result(severity: str | None, success: bool) -> dict:
-    config = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "text"}}
-    if severity:
-        config["severity"] = severity
-    return {"success": success, "results": [{"success": success, "expectation_config": config}]}
-
-
-@pytest.mark.parametrize(("severity", "fails"), [(None, True), ("critical", True), ("warning", False)])
-def test_gate_reads_validation_results_by_severity(run_dir, severity, fails):
-    validation = run_dir / "validation"  # the run's own results are there already, all passed
-    validation.mkdir(exist_ok=True)
-    (validation / "zz_failed.json").write_text(json.dumps(ge_result(severity, success=False)))
-    (validation / "zz_passed.json").write_text(json.dumps(ge_result(None, success=True)))
-    status, facts = gate(run_dir)
-    assert {"zz_failed.json", "zz_passed.json"} <= set(facts["validation"])
-    assert (status == check_partition.GATE_FAILED) is fails
-    if fails:
-        assert facts["problems"] == [
-            'validation/zz_failed.json: expect_column_values_to_not_be_null {"column": "text"}'
-        ]
-
-
-def test_gate_fails_on_drift_alarms_unless_accepted(run_dir):
-    (run_dir / "report").mkdir(exist_ok=True)
-    report = run_dir / "report" / "report.json"
-    original = json.loads(report.read_text()) if report.exists() else {}
-    alarm = "funnel: JS distance 0.548 (noise 0.178)"
-    report.write_text(json.dumps({**original, "drift": {"alarms": [alarm]}}))
-    status, facts = gate(run_dir)
-    assert status == check_partition.GATE_FAILED and facts["problems"] == [f"drift alarm: {alarm}"]
-    status, facts = gate(run_dir, "--accept-drift")
-    assert status == 0 and facts["drift_alarms"] == [f"drift alarm: {alarm}"]
-
-
-def test_gate_refuses_a_validation_file_it_cannot_read(run_dir):
-    (run_dir / "validation").mkdir(exist_ok=True)
-    (run_dir / "validation" / "odd.json").write_text("[1, 2]")
-    status, facts = gate(run_dir)
-    assert status == check_partition.GATE_FAILED and "cannot pass" in facts["problems"][0]
 
 
 # --- Airflow ------------------------------------------------------------------------------------
@@ -412,10 +289,6 @@ def test_failed_gate_fails_the_run_and_publishes_nothing(
     assert client.list_objects_v2(Bucket=bucket, Prefix=index_marker)["KeyCount"] == 0
 
 
-def has_images_job() -> bool:
-    return subprocess.run([str(DATAPREP), "run", "images", "--help"], capture_output=True).returncode == 0
-
-
 def serve_files(folder: Path) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietFiles, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -427,13 +300,7 @@ class QuietFiles(SimpleHTTPRequestHandler):
         pass
 
 
-def test_images_daily_commits_the_partition(request, airflow_bin, airflow_env, s3_server, bucket, tmp_path):
-    if not has_images_job():
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True, reason="`dataprep run images` does not exist yet: the DAG's run task must fail"
-            )
-        )
+def test_images_daily_commits_the_partition(airflow_bin, airflow_env, s3_server, bucket, tmp_path):
     from image_fixtures import photo
 
     site = tmp_path / "site"

@@ -157,6 +157,7 @@ def test_config_is_checked():
         AlignmentConfig(model="hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K")
 
 
+@pytest.mark.slow
 def test_pipeline_writes_the_score_and_conserves_records(tiny_clip, tmp_path):
     tar = tmp_path / "pairs.tar"
     with tarfile.open(tar, "w") as archive:

@@ -65,6 +65,7 @@ def test_yaml_round_trip_and_typos(tmp_path):
         from_dict(images.Config, {"decode": {"resize_mode": "stretch"}})
 
 
+@pytest.mark.slow
 def test_webdataset_from_s3_to_s3(tmp_path, s3_server, monkeypatch):
     tar = tmp_path / "shard.tar"
     with tarfile.open(tar, "w") as archive:

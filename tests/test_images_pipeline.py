@@ -23,6 +23,7 @@ from transforms.images.download import DownloadConfig
 from transforms.images.normalise import hamming
 from transforms.images.nsfw import NsfwConfig
 
+pytestmark = pytest.mark.slow
 BEAM_ARGS = ["--runner=FnApiRunner"]
 FAST_CRAWL = CrawlConfig(
     content_types=IMAGE_CONTENT_TYPES,

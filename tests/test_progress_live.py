@@ -55,6 +55,7 @@ def _run_in_terminal(args: list[str]) -> tuple[int, str]:
     return process.wait(), b"".join(chunks).decode("utf-8", "replace")
 
 
+@pytest.mark.slow
 def test_the_bar_advances_with_records_rate_and_eta_on_a_terminal(tmp_path, pages_warc):
     status, drawn = _run_in_terminal(CLI + ["--input", str(pages_warc), "--output", str(tmp_path), "--run-id", "t"])
     assert status == 0, drawn[-3000:]
@@ -68,6 +69,7 @@ def test_the_bar_advances_with_records_rate_and_eta_on_a_terminal(tmp_path, page
     assert "input 181 documents" in drawn and (tmp_path / "t" / "_SUCCESS").exists()
 
 
+@pytest.mark.slow
 def test_a_log_gets_one_summary_line_per_interval_and_no_bar(tmp_path):
     log = tmp_path / "run.log"
     interval = 1.0
