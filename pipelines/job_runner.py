@@ -63,22 +63,22 @@ def build(job: Job, pipeline: beam.Pipeline, inputs: list[str], run: RunContext,
         join(run_dir, REJECTED_DIR), job.rejected_schema, sink, partition_of=_by_stage, **spill
     )
     facts = [
-        read.kept | "FactRead" >> beam.Map(read_fact),
-        read.rejected | "FactReadRejected" >> beam.Map(read_fact),
-        *([read.skipped | "FactSkipped" >> beam.Map(skipped_fact)] if job.reads_skipped else []),
-        records | "FactKept" >> beam.Map(kept_fact),
-        *[rejected | f"FactRejected{i}" >> beam.Map(rejected_fact) for i, rejected in enumerate(outputs.all_rejected)],
-        data_files | "FactDataFiles" >> beam.Map(file_fact),
-        rejected_files | "FactRejectedFiles" >> beam.Map(file_fact),
+        (read.kept, read_fact),
+        (read.rejected, read_fact),
+        *([(read.skipped, skipped_fact)] if job.reads_skipped else []),
+        (records, kept_fact),
+        *[(rejected, rejected_fact) for rejected in outputs.all_rejected],
+        (data_files, file_fact),
+        (rejected_files, file_fact),
     ]
     for extra in job.extra_sinks:
         if extra.enabled(config):
             files = extra.write(records, run, config)
             if files is not None:
-                facts.append(files | f"Fact{extra.label}Files" >> beam.Map(file_fact))
+                facts.append((files, file_fact))
     if branch is not None:  # records born in this run: the input grows by them
         facts.append(account_for(branch.parts, records, outputs.all_rejected, run_dir))
-    _ = tuple(facts) | "RunFacts" >> WriteRunFacts(run_dir)
+    _ = pipeline | "RunFacts" >> WriteRunFacts(run_dir, facts)
     _ = pipeline | "Stats" >> CollectStats(
         outputs, run_dir, (*job.stages, GenerateSynthetic), profile=job.stats_profile
     )

@@ -126,8 +126,7 @@ def test_spilled_repeats_finds_exactly_the_repeated_keys(tmp_path):
     first = [("a", stable_id("doc", str(i))) for i in range(300)] + [("a", stable_id("doc", "7"))] * 2
     second = [("b", stable_id("doc", str(i))) for i in range(200)] + [("a", stable_id("doc", "42"))]
     with TestPipeline(runner="FnApiRunner") as p:
-        repeats = (p | "First" >> beam.Create(first), p | "Second" >> beam.Create(second)) | SpilledRepeats(
-            str(tmp_path / "spill"), TINY
-        )
+        streams = [(p | "First" >> beam.Create(first), lambda key: key), (p | "Second" >> beam.Create(second), tuple)]
+        repeats = p | SpilledRepeats(str(tmp_path / "spill"), streams, TINY)
         assert_that(repeats, equal_to([(("a", stable_id("doc", "7")), 3), (("a", stable_id("doc", "42")), 2)]))
     assert not list((tmp_path / "spill").glob("*.spill"))  # deleted once counted

@@ -274,7 +274,7 @@ def test_batch_fn_reports_unexpected_values_with_the_smallest_ids():
     for i in (11, 3, 7, 5, 9, 1):
         records[i]["lang_score"] = 7.5
     records[4]["lang"], records[6]["lang_score"] = "de", "high"
-    ((stage, partial),) = list(fn.process(records))
+    stage, partial = fn.check(records)
     results = partial["results"]
     assert stage == "language" and partial["rows"]["kept"] == 12
     score = results["lang_score.range"]
@@ -287,7 +287,7 @@ def test_batch_fn_reports_unexpected_values_with_the_smallest_ids():
     assert results["columns.present"]["unexpected"] == 0
 
     del records[6]
-    ((_, partial),) = list(fn.process(records))
+    _, partial = fn.check(records)
     score = partial["results"]["lang_score.range"]
     assert score["unexpected"] == 6 and score["observed"] == {"min": 0.9, "max": 7.5}
     assert [e[0] for e in score["examples"]] == ["id01", "id03", "id05", "id07", "id09"]
@@ -297,7 +297,7 @@ def test_batch_fn_reports_missing_columns_without_raising():
     suite = text.JOB.validation_suites(text.Config())["language"]
     fn = BatchFn("language", KEPT, expectations_of(suite, KEPT))
     fn.setup()
-    ((_, partial),) = list(fn.process([{"id": "a", "text": "x", "lang": "en"}]))
+    _, partial = fn.check([{"id": "a", "text": "x", "lang": "en"}])
     results = partial["results"]
     assert results["columns.present"]["unexpected"] == 1
     assert "lang_score" in results["columns.present"]["observed"]["missing_columns"]

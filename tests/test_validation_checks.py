@@ -55,7 +55,7 @@ def _ge_partial_results(stage: str, scope: str, expectations: list[dict], record
 
 
 def _ours(stage: str, scope: str, expectations: list[dict], records: list[dict]) -> dict:
-    ((_, partial),) = list(BatchFn(stage, scope, expectations).process(records))
+    _, partial = BatchFn(stage, scope, expectations).check(records)
     return partial["results"]
 
 

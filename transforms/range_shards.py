@@ -1,8 +1,9 @@
 """``RangeShards``: records to files, one per (partition, shard), each a contiguous id range.
 
 The common core of every sharded writer (Parquet, WebDataset, WARC). Records stream into spill
-files (``transforms.spill``) under their partition and id hash while a combiner sizes each
-partition; once every record is spilled, each partition's shard count is known and each shard is
+files (``transforms.spill``) under their partition and id hash, the spill facts counting each
+partition's rows and weight; once every record is spilled, each partition's shard count is
+known from the facts (no shuffle of its own) and each shard is
 one task that hands the writer's ``write`` its records in id order, as chunks: the shard's id
 range is read back in sub-ranges of about ``MemoryConfig.task_bytes`` of spilled records, each
 sorted by id. A worker holds one chunk at a time (and what the writer buffers, such as a
@@ -45,31 +46,20 @@ def shard_of(record_id: str, num_shards: int) -> int:
     return range_index(id_hash(record_id), num_shards)
 
 
-class _SizeFn(beam.CombineFn):
-    """(rows, weight) of a partition; weight is what a shard is bounded by besides rows."""
-
-    def create_accumulator(self) -> tuple[int, int]:
-        return (0, 0)
-
-    def add_input(self, acc: tuple[int, int], weight: int) -> tuple[int, int]:
-        return (acc[0] + 1, acc[1] + weight)
-
-    def merge_accumulators(self, accs: Iterable[tuple[int, int]]) -> tuple[int, int]:
-        rows = weight = 0
-        for acc_rows, acc_weight in accs:
-            rows += acc_rows
-            weight += acc_weight
-        return (rows, weight)
-
-    def extract_output(self, acc: tuple[int, int]) -> tuple[int, int]:
-        return acc
-
-
-class _SizeMergeFn(_SizeFn):
-    """Merges the (rows, weight) of one partition from several inputs."""
-
-    def add_input(self, acc: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
-        return (acc[0] + size[0], acc[1] + size[1])
+def shard_tasks(facts: list[dict], num_shards: Callable[[int, int], int]) -> list[tuple[str, int, int]]:
+    """``(partition, shard, shard count)`` for every shard, sized from the spill facts (rows and
+    weight per partition summed over every run file): no shuffle of its own."""
+    sizes: dict[str, list[int]] = {}
+    for fact in facts:
+        for part, (rows, _bytes) in fact["parts"].items():
+            size = sizes.setdefault(part, [0, 0])
+            size[0] += rows
+            size[1] += fact["weights"].get(part, 0)
+    tasks = []
+    for part, (rows, weight) in sorted(sizes.items()):
+        count = num_shards(rows, weight)
+        tasks += [(part, shard, count) for shard in range(count)]
+    return tasks
 
 
 def id_ordered_chunks(paths: list[str], partition: str, low: int, high: int, chunks: int) -> Iterator[list[Record]]:
@@ -132,30 +122,21 @@ class RangeShards(beam.PTransform):
         """``records``: one PCollection, or several (every stage's rejected records), each spilled
         where it is produced: a Flatten of them first would be a barrier that the in-process
         runner fills with every record before the sink reads it."""
-        partition_of, weight_of, prepare = self._partition_of, self._weight_of, self._prepare
+        partition_of, prepare = self._partition_of, self._prepare
         num_shards = self._num_shards
         inputs = [records] if isinstance(records, beam.PCollection) else list(records)
-        facts, sizes = [], []
-        for i, pcoll in enumerate(inputs):
-            keyed = pcoll | f"KeyByPartition{i}" >> beam.Map(lambda r: (partition_of(r), r))
-            facts.append(
-                keyed
-                | f"ToSpill{i}" >> beam.MapTuple(lambda part, r: (part, id_hash(r["id"]), prepare(r)))
-                | f"Spill{i}" >> SpillWrite(self._spill_dir, self._memory)
-            )
-            sizes.append(
-                keyed
-                | f"Weights{i}" >> beam.MapTuple(lambda part, r: (part, weight_of(r)))
-                | f"Sizes{i}" >> beam.CombinePerKey(_SizeFn())
-            )
-        facts = facts | "AllSpillFacts" >> beam.Flatten()
+
+        def item_of(record: Record) -> tuple[str, int, Record]:
+            return partition_of(record), id_hash(record["id"]), prepare(record)
+
+        facts = [
+            pcoll | f"Spill{i}" >> SpillWrite(self._spill_dir, self._memory, item_of, self._weight_of)
+            for i, pcoll in enumerate(inputs)
+        ] | "AllSpillFacts" >> beam.Flatten()
         tasks = (
-            sizes
-            | "AllSizes" >> beam.Flatten()
-            | "PartitionSizes" >> beam.CombinePerKey(_SizeMergeFn())
-            | "ShardTasks" >> beam.FlatMapTuple(
-                lambda part, size: [(part, s, num_shards(*size)) for s in range(num_shards(*size))]
-            )
+            inputs[0].pipeline
+            | "Once" >> beam.Impulse()
+            | "ShardTasks" >> beam.FlatMap(lambda _, facts: shard_tasks(facts, num_shards), facts=pvalue.AsList(facts))
             | "SpreadTasks" >> beam.Reshuffle()
         )
         write = beam.ParDo(_WriteShardFn(self._write, self._memory), facts=pvalue.AsList(facts))

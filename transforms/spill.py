@@ -7,7 +7,7 @@ instead (the shuffles carry only compact keys), on every runner alike:
 - ``SpillWrite`` buffers ``(part, key_hash, value)`` items, at most ``MemoryConfig.buffer_bytes``
   of them per worker process over all its writers; a full buffer is sorted by ``(part, key_hash)`` and written as one *run*
   file of zstd blocks with an index of each block's part and hash range. It outputs one small
-  fact per run file (path, items and bytes per part).
+  fact per run file (path, items and bytes per part, and any weight per part it was asked for).
 - ``read_range`` reads back the values of one part whose key hashes fall in ``[low, high)`` from
   a list of run files, touching only the blocks whose range overlaps.
 
@@ -25,7 +25,7 @@ import pickle
 import struct
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ _MAGIC = b"DPSPILL1"
 # Python's own bookkeeping per value once unpickled (tuple, dict and string headers), counted
 # with the pickled size against the bounds: small values (band keys) cost mostly this.
 _ITEM_OVERHEAD = 160
+ItemOf = Callable[[Any], tuple[str, int, Any]]  # an element -> its (part, key hash, value)
 
 
 @dataclass(frozen=True)
@@ -173,13 +174,17 @@ _BUDGET = _Budget()
 
 
 class _SpillWriteFn(beam.DoFn):
-    def __init__(self, directory: str, config: MemoryConfig):
+    def __init__(self, directory: str, config: MemoryConfig, item_of: ItemOf | None = None,
+                 weight_of: Callable[[Any], int] | None = None):
         self._directory = directory
         self._config = config
+        self._item_of = item_of
+        self._weight_of = weight_of
 
     def start_bundle(self) -> None:
         self._forget()
         self._items: list[tuple[str, int, bytes]] = []
+        self._weights: dict[str, int] = {}
         self.held = 0
         self._written: list[dict] = []
         with _BUDGET.lock:
@@ -195,11 +200,13 @@ class _SpillWriteFn(beam.DoFn):
                 _BUDGET.writers.discard(self)
                 _BUDGET.held -= self.held
 
-    def process(self, item: tuple[str, int, Any]) -> Iterator[dict]:
-        part, hashed, value = item
+    def process(self, element: Any) -> Iterator[dict]:
+        part, hashed, value = element if self._item_of is None else self._item_of(element)
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         with _BUDGET.lock:
             self._items.append((part, hashed, data))
+            if self._weight_of is not None:
+                self._weights[part] = self._weights.get(part, 0) + self._weight_of(element)
             self.held += len(data) + _ITEM_OVERHEAD
             _BUDGET.held += len(data) + _ITEM_OVERHEAD
             if _BUDGET.held >= self._config.buffer_bytes:
@@ -219,6 +226,7 @@ class _SpillWriteFn(beam.DoFn):
     def write_run(self) -> None:
         """Write the buffer as one run file (called under the budget's lock)."""
         items, self._items = self._items, []
+        weights, self._weights = self._weights, {}
         _BUDGET.held -= self.held
         self.held = 0
         items.sort(key=lambda item: (item[0], item[1]))
@@ -229,19 +237,28 @@ class _SpillWriteFn(beam.DoFn):
             count[1] += len(value) + _ITEM_OVERHEAD
         path = join(self._directory, f"run-{uuid.uuid4().hex}.spill")
         write_atomic(path, _encode_run(items, self._config))
-        self._written.append({"path": path, "parts": parts})
+        self._written.append({"path": path, "parts": parts, "weights": weights})
 
 
 class SpillWrite(beam.PTransform):
-    """``(part, key_hash, value)`` items to run files under ``directory``; one fact per file."""
+    """``(part, key_hash, value)`` items to run files under ``directory``; one fact per file.
 
-    def __init__(self, directory: str, config: MemoryConfig = MemoryConfig()):
+    ``item_of`` makes that item from each element where it is written (one step, not a map
+    before it: every step costs the runner per run, whatever the data); ``weight_of`` gives
+    what the facts sum per part besides items and bytes (``fact["weights"]``), e.g. text bytes.
+    """
+
+    def __init__(self, directory: str, config: MemoryConfig = MemoryConfig(), item_of: ItemOf | None = None,
+                 weight_of: Callable[[Any], int] | None = None):
         super().__init__()
         self._directory = directory
         self._config = config
+        self._item_of = item_of
+        self._weight_of = weight_of
 
     def expand(self, items: beam.PCollection) -> beam.PCollection:
-        return items | "WriteRuns" >> beam.ParDo(_SpillWriteFn(self._directory, self._config))
+        writer = _SpillWriteFn(self._directory, self._config, self._item_of, self._weight_of)
+        return items | "WriteRuns" >> beam.ParDo(writer)
 
 
 def part_bytes(facts: Iterable[dict], part: str) -> int:
@@ -263,12 +280,15 @@ class DeleteSpilled(beam.PTransform):
         self._facts = facts
 
     def expand(self, consumed: beam.PCollection) -> beam.PCollection:
+        # An empty side input of ``consumed``'s: the delete waits for it to complete.
+        done = consumed | "Done" >> beam.FlatMap(lambda _element: ())
         return (
-            consumed
-            | "Done" >> beam.combiners.Count.Globally()
+            consumed.pipeline
+            | "Once" >> beam.Impulse()
             | "Delete" >> beam.Map(
-                lambda _count, facts: delete(sorted(fact["path"] for fact in facts)),
+                lambda _impulse, facts, _done: delete(sorted(fact["path"] for fact in facts)),
                 facts=beam.pvalue.AsList(self._facts),
+                _done=beam.pvalue.AsList(done),
             )
         )
 

@@ -18,7 +18,7 @@ The output elements stream into the next step; nothing downstream needs to chang
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -88,13 +88,15 @@ class SpilledCoGroupByKey(beam.PTransform):
         # barrier that the in-process runner fills with every value before anything reads it.
         facts = [
             inputs[name]
-            | f"ToSpill{name}" >> beam.Map(lambda kv, name=name: (_PART, key_hash(kv[0]), (kv[0], (name, kv[1]))))
-            | f"Spill{name}" >> SpillWrite(self._directory, self._config)
+            | f"Spill{name}" >> SpillWrite(
+                self._directory, self._config, lambda kv, name=name: (_PART, key_hash(kv[0]), (kv[0], (name, kv[1])))
+            )
             for name in self._large
         ] | "AllSpillFacts" >> beam.Flatten()
         config = self._config
-        count = facts | "Tasks" >> beam.combiners.ToList() | "TaskCount" >> beam.Map(
-            lambda all_facts: task_count(part_bytes(all_facts, _PART), config)
+        count = pipeline | "Once" >> beam.Impulse() | "TaskCount" >> beam.Map(
+            lambda _impulse, all_facts: task_count(part_bytes(all_facts, _PART), config),
+            all_facts=pvalue.AsList(facts),
         )
         compact = [
             pcoll | f"Tag{name}" >> beam.Map(lambda kv, name=name: (kv[0], (name, kv[1])))
@@ -137,39 +139,48 @@ class SpilledGroupByKey(beam.PTransform):
         )
 
 
-def _repeated_in_range(index: int, count: int, facts: list[dict]) -> Iterator[tuple[Any, int]]:
-    low, high = range_of(index, count)
+def _keyed_item(key_of: Callable[[Any], Any]) -> Callable[[Any], tuple[str, int, Any]]:
+    def item(element: Any) -> tuple[str, int, Any]:
+        key = key_of(element)
+        return _PART, key_hash(key), key
+    return item
+
+
+def _repeated_in_range(task: tuple[int, int], facts: list[dict]) -> Iterator[tuple[Any, int]]:
+    low, high = range_of(*task)
     seen = Counter(key for _hashed, key in read_range(paths_with(facts, _PART), _PART, low, high))
     yield from ((key, n) for key, n in seen.items() if n > 1)
 
 
 class SpilledRepeats(beam.PTransform):
-    """``(key, count)`` of every key that occurs more than once over a tuple of PCollections of
-    keys (a check that ids are unique), holding one key range at a time instead of every key."""
+    """``pipeline | SpilledRepeats(directory, [(pcoll, key_of), ...])``: ``(key, count)`` of
+    every key that occurs more than once over the keys of every stream's elements (a check that
+    ids are unique), holding one key range at a time instead of every key."""
 
-    def __init__(self, directory: str, config: MemoryConfig = MemoryConfig()):
+    def __init__(self, directory: str, streams: Sequence[tuple[beam.PCollection, Callable[[Any], Any]]],
+                 config: MemoryConfig = MemoryConfig()):
         super().__init__()
         self._directory = directory
+        self._streams = tuple(streams)
         self._config = config
 
-    def expand(self, keys: tuple[beam.PCollection, ...]) -> beam.PCollection:
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         facts = [
-            pcoll
-            | f"ToSpill{i}" >> beam.Map(lambda key: (_PART, key_hash(key), key))
-            | f"Spill{i}" >> SpillWrite(self._directory, self._config)
-            for i, pcoll in enumerate(keys)
+            pcoll | f"Spill{i}" >> SpillWrite(self._directory, self._config, _keyed_item(key_of))
+            for i, (pcoll, key_of) in enumerate(self._streams)
         ] | "AllSpillFacts" >> beam.Flatten()
         config = self._config
-        count = facts | "Tasks" >> beam.combiners.ToList() | "TaskCount" >> beam.Map(
-            lambda all_facts: task_count(part_bytes(all_facts, _PART), config)
-        )
+
+        def ranges(_impulse: bytes, all_facts: list[dict]) -> list[tuple[int, int]]:
+            count = task_count(part_bytes(all_facts, _PART), config)
+            return [(index, count) for index in range(count)]
+
         repeats = (
-            count
-            | "Ranges" >> beam.FlatMap(lambda n: list(range(n)))
+            pbegin
+            | "Once" >> beam.Impulse()
+            | "Ranges" >> beam.FlatMap(ranges, all_facts=pvalue.AsList(facts))
             | "OneTaskEach" >> beam.Reshuffle()
-            | "CountRanges" >> beam.FlatMap(
-                _repeated_in_range, count=pvalue.AsSingleton(count), facts=pvalue.AsList(facts)
-            )
+            | "CountRanges" >> beam.FlatMap(_repeated_in_range, facts=pvalue.AsList(facts))
         )
         _ = repeats | "DeleteSpilled" >> DeleteSpilled(facts)
         return repeats

@@ -20,6 +20,9 @@ from typing import Any, ClassVar
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from run_folder.storage import join
 from transforms import live_progress
@@ -192,8 +195,13 @@ def run_stage(stage: Stage, records: list[Record]) -> Iterator[tuple[Record, Dro
 
 
 class _StageFn(beam.DoFn):
-    def __init__(self, stage: Stage):
+    """A stage over batches of ``batch_size`` records formed within each bundle (batching here,
+    not in a ``BatchElements`` before it, saves a step per stage: each costs the runner per
+    run, whatever the data)."""
+
+    def __init__(self, stage: Stage, batch_size: int):
         self._stage = stage
+        self._batch_size = batch_size
         name = stage.name
         self._kept = beam.metrics.Metrics.counter(name, "kept")
         self._dropped = beam.metrics.Metrics.counter(name, "rejected")
@@ -201,8 +209,26 @@ class _StageFn(beam.DoFn):
     def setup(self) -> None:
         self._stage.setup()
 
-    def process(self, batch: list[Record]) -> Iterable[Any]:
-        batch, kept = list(batch), 0
+    def start_bundle(self) -> None:
+        self._buffer: list[Record] = []
+
+    def process(self, record: Record) -> Iterable[Any]:
+        self._buffer.append(record)
+        if len(self._buffer) >= self._batch_size:
+            batch, self._buffer = self._buffer, []
+            yield from self._apply(batch)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        if self._buffer:
+            batch, self._buffer = self._buffer, []
+            for output in self._apply(batch):
+                if isinstance(output, pvalue.TaggedOutput):
+                    yield pvalue.TaggedOutput(output.tag, _in_global_window(output.value))
+                else:
+                    yield _in_global_window(output)
+
+    def _apply(self, batch: list[Record]) -> Iterator[Any]:
+        kept = 0
         for record, drop in run_stage(self._stage, batch):
             if drop is None:
                 self._kept.inc()
@@ -217,6 +243,10 @@ class _StageFn(beam.DoFn):
         live_progress.add(f"{self._stage.name}/{REJECTED}", len(batch) - kept)
 
 
+def _in_global_window(value: Any) -> WindowedValue:
+    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
+
+
 class ApplyStage(beam.PTransform):
     """Run a ``Stage`` over a PCollection of records, in batches; a ``StageResult``."""
 
@@ -228,11 +258,8 @@ class ApplyStage(beam.PTransform):
         self._batch_size = batch_size
 
     def expand(self, records: beam.PCollection) -> StageResult:
-        return split_outputs(
-            records
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
-            | "Apply" >> beam.ParDo(_StageFn(self._stage)).with_outputs(REJECTED, main=KEPT)
-        )
+        stage = _StageFn(self._stage, self._batch_size)
+        return split_outputs(records | "Apply" >> beam.ParDo(stage).with_outputs(REJECTED, main=KEPT))
 
 
 def split_outputs(outputs: pvalue.DoOutputsTuple) -> StageResult:

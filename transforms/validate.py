@@ -9,8 +9,8 @@
   mergeable result per expectation: values evaluated, missing and unexpected, the ``examples``
   smallest ids among the unexpected rows (deterministic whatever the batching), and observed
   values (min/max of the column; the types or values that were unexpected).
-- ids go through one shuffle keyed by (stage, id): ids seen more than once feed the
-  ``id.unique`` expectation.
+- (stage, id) of every record goes through spill files counted one key range at a time
+  (``SpilledRepeats``): ids seen more than once feed the ``id.unique`` expectation.
 - ``ResultsFn`` merges all of it, with the row counts of each stage, into one dict written to
   ``<run_dir>/_staging/validation.json``; ``run_folder.gate`` evaluates it after the
   pipeline and decides.
@@ -29,6 +29,9 @@ from datetime import date, datetime
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from run_folder.storage import join
 from run_folder.validation_doc import empty_result, write_validation
@@ -228,10 +231,13 @@ def _count(values: Iterable[str]) -> dict[str, int]:
 
 
 class BatchFn(beam.DoFn):
-    """Validate batches of one stage's kept (or rejected) records against part of its suite
-    (``transforms.validate_checks``: GE's conditions, vectorised per batch)."""
+    """Validate one stage's kept (or rejected) records against part of its suite in batches of
+    ``batch_size`` formed within each bundle (``check``: GE's conditions, vectorised per batch
+    by ``transforms.validate_checks``). Batching here, not in a ``BatchElements`` before it,
+    saves a step per stream and scope: each costs the runner per run, whatever the data."""
 
-    def __init__(self, stage: str, scope: str, expectations: list[dict[str, Any]], examples: int = EXAMPLES):
+    def __init__(self, stage: str, scope: str, expectations: list[dict[str, Any]], examples: int = EXAMPLES,
+                 batch_size: int = BATCH_SIZE):
         unsupported = sorted({e["type"] for e in expectations} - SUPPORTED)
         if unsupported:
             raise ValueError(f"{stage}.{scope}: expectation types not evaluated in batches: {unsupported}")
@@ -239,10 +245,24 @@ class BatchFn(beam.DoFn):
         self._scope = scope
         self._expectations = expectations
         self._examples = examples
+        self._batch_size = batch_size
         self._columns = sorted({"id"}.union(*(_columns_of(e) for e in expectations)))
 
-    def process(self, batch: list[Record]) -> Iterator[tuple[str, Partial]]:
-        records = list(batch)
+    def start_bundle(self) -> None:
+        self._buffer: list[Record] = []
+
+    def process(self, record: Record) -> Iterator[tuple[str, Partial]]:
+        self._buffer.append(record)
+        if len(self._buffer) >= self._batch_size:
+            batch, self._buffer = self._buffer, []
+            yield self.check(batch)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        if self._buffer:
+            batch, self._buffer = self._buffer, []
+            yield WindowedValue(self.check(batch), MIN_TIMESTAMP, [GlobalWindow()])
+
+    def check(self, records: list[Record]) -> tuple[str, Partial]:
         values = Batch(records, self._columns)
         partial = empty_partial()
         partial["rows"][self._scope] = len(records)
@@ -260,7 +280,7 @@ class BatchFn(beam.DoFn):
                 skipped = empty_result()
                 skipped["skipped_batches"] = 1
                 partial["results"][key] = skipped
-        yield self._stage, partial
+        return self._stage, partial
 
 
 def _columns_of(expectation: dict[str, Any]) -> list[str]:
@@ -358,23 +378,20 @@ class ValidateStages(beam.PTransform):
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         partials, ids = [], []
-        size = self._batch_size
         for stage, (kept, rejected) in self._outputs.items():
             for scope, records in ((KEPT, kept), (REJECTED, rejected)):
                 if records is None:
                     continue
                 checks = expectations_of(self._suites[stage], scope)
-                partials.append(
-                    records
-                    | f"Batch {stage} {scope}" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
-                    | f"Check {stage} {scope}" >> beam.ParDo(BatchFn(stage, scope, checks, self._examples))
-                )
-                ids.append(records | f"Ids {stage} {scope}" >> beam.Map(lambda r, s=stage: (s, r.get("id"))))
+                partials.append(records | f"Check {stage} {scope}" >> beam.ParDo(
+                    BatchFn(stage, scope, checks, self._examples, self._batch_size)
+                ))
+                ids.append((records, lambda r, s=stage: (s, r.get("id"))))
         # One (stage, id) per record and stage: through spill files, not the runner's shuffle,
         # whose in-process form would hold them all (records x stages).
         partials.append(
-            tuple(ids)
-            | "RepeatedIds" >> SpilledRepeats(self._spill_dir, self._memory)
+            pbegin
+            | "RepeatedIds" >> SpilledRepeats(self._spill_dir, ids, self._memory)
             | "DuplicatePartials" >> beam.Map(_duplicate_partial)
         )
         return (

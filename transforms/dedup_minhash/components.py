@@ -75,7 +75,8 @@ def components_local(edges: Iterable[Edge]) -> dict[str, str]:
 
 
 class _Gate(beam.DoFn):
-    """Route edges around a round once the previous round changed nothing."""
+    """Route edges around a round once the previous round changed nothing; into it, each edge
+    both ways (large-star groups every node's neighbours)."""
 
     def start_bundle(self) -> None:
         self._open: bool | None = None
@@ -84,7 +85,7 @@ class _Gate(beam.DoFn):
         if self._open is None:  # the side input is the same for the whole bundle
             self._open = any(fact[3] for fact in changes_before)
         if self._open:
-            yield edge
+            yield from _both_directions(edge)
         else:
             yield pvalue.TaggedOutput(DONE, edge)
 
@@ -104,7 +105,10 @@ class _StarStep(beam.DoFn):
     def process(self, kv: tuple[str, Iterable[str]]) -> Iterator[Edge]:
         edges, changed = self._rewrite(*kv)
         self._changed += changed
-        yield from edges
+        if self._step == "large":  # keyed for the small-star step that follows: by the larger node
+            yield from (_by_larger(edge) for edge in edges)
+        else:
+            yield from edges
 
     def finish_bundle(self) -> Iterator[object]:
         fact = ("round", self._number, self._step, self._changed)
@@ -147,14 +151,12 @@ class ConnectedComponents(beam.PTransform):
             done.append(gated[DONE])
             large = (
                 gated.active
-                | f"{prefix}LargeKey" >> beam.FlatMap(_both_directions)
                 | f"{prefix}LargeGroup" >> beam.GroupByKey()
                 | f"{prefix}LargeStar"
                 >> beam.ParDo(_StarStep("large", number)).with_outputs(CHANGES, main="edges")
             )
             small = (
                 large.edges
-                | f"{prefix}SmallKey" >> beam.Map(_by_larger)
                 | f"{prefix}SmallGroup" >> beam.GroupByKey()
                 | f"{prefix}SmallStar"
                 >> beam.ParDo(_StarStep("small", number)).with_outputs(CHANGES, main="edges")

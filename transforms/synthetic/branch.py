@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 
-from run_folder.facts import created_fact
+from run_folder.facts import FactsOf, created_fact
 from transforms.stage import ApplyStage, RunContext, Stage
 from transforms.stage_plan import BEFORE_GLOBAL_STEPS
 from transforms.synthetic.config import SyntheticConfig
@@ -95,9 +95,9 @@ class SyntheticJoin:
 
 
 def account_for(parts: dict[str, beam.PCollection], final: beam.PCollection,
-                rejected: Sequence[beam.PCollection], run_dir: str) -> beam.PCollection:
+                rejected: Sequence[beam.PCollection], run_dir: str) -> FactsOf:
     """A joined branch's report section (``SyntheticReport`` over the job's ``final`` and every
-    stage's ``rejected`` records) and its run facts: every record it created, for conservation.
+    stage's ``rejected`` records); returns its run facts: every record it created, for conservation.
     Only synthetic rejections are flattened (a few), never every rejected record."""
     rejected = [
         stage_rejected | f"SyntheticRejected{i}" >> beam.Filter(lambda r: bool(r.get("synthetic")))
@@ -107,7 +107,7 @@ def account_for(parts: dict[str, beam.PCollection], final: beam.PCollection,
         "generated": parts["generated"], "failed": parts["failed"], "final": final, "rejected": rejected,
         "selection": parts["selection"],
     } | "SyntheticReport" >> SyntheticReport(run_dir)
-    return parts["born"] | "FactCreated" >> beam.Map(created_fact(STAGE))
+    return parts["born"], created_fact(STAGE)
 
 
 def preflight(config: SyntheticConfig) -> None:
