@@ -15,9 +15,13 @@ from the reader), so that a reserved page's images are never downloaded. Then ch
 length and boilerplate need only the caption, language ID a fastText call, URL dedup a shuffle;
 all run before any download. Then download, decode; the takedown blocklist right after decode,
 where an image's sha256 and pHash exist; the placeholder check counts URLs over every decoded
-image before the size filters drop any; NSFW (the costly model) runs on what the cheap image
-filters kept, then the CLIP alignment score (off by default: it needs a checkpoint); exact dedup
-(cheap) before near dedup.
+image before the size filters drop any; the CLIP alignment score (off by default: it needs a
+checkpoint) before dedup, since copies of an image differ in their captions and the keeper
+should be one whose caption fits; exact dedup (cheap) before near dedup; NSFW (the costly model)
+last, on what every cheaper step kept. The NSFW score depends on the image alone and dedup's
+keeper is chosen by pixels and bytes, so the detector scores each distinct image once; a dropped
+duplicate carries no score, its ``dup_of`` names the keeper, whose own fate (kept, or rejected
+by NSFW) the trace shows.
 """
 
 from __future__ import annotations
@@ -69,10 +73,10 @@ STAGES = (
     TakedownFilter,
     Placeholder,
     ImageFilter,
-    NsfwFilter,
     AlignmentFilter,
     ExactImageDedup,
     NearImageDedup,
+    NsfwFilter,
 )
 
 ALWAYS_ON = ("download", "decode")  # without them there is no image to write
