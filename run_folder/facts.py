@@ -3,9 +3,9 @@
 Every record leaves a tiny fact (``read``, ``kept``, or ``rejected`` with its stage and
 reason; ``created`` with its stage for a record born in the run, e.g. synthetic; ``skipped``
 with its type for a read record that is no document, e.g. a WARC request) and every
-written file its info; ``RunFactsFn`` merges them on any runner (combiner
-lifting keeps the shuffle small) into one dict that the driver reads after the pipeline to
-check conservation and write the manifest. Beam counters are for live monitoring only.
+written file its info; each stream's facts are summed per bundle where the stream is produced
+and ``RunFactsFn`` merges the partial sums on any runner into one dict that the driver reads
+after the pipeline to check conservation and write the manifest. Beam counters are for live monitoring only.
 """
 
 from __future__ import annotations
@@ -103,12 +103,13 @@ class _BundleFactsFn(beam.DoFn):
 
     def __init__(self, fact_of: Callable[[Any], Fact]):
         self._fact_of = fact_of
+        self._combine = RunFactsFn()
 
     def start_bundle(self) -> None:
-        self._acc = RunFactsFn().create_accumulator()
+        self._acc = self._combine.create_accumulator()
 
     def process(self, element: Any) -> None:
-        RunFactsFn().add_input(self._acc, self._fact_of(element))
+        self._combine.add_input(self._acc, self._fact_of(element))
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         yield WindowedValue(self._acc, MIN_TIMESTAMP, [GlobalWindow()])
