@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
 from run_folder.staged import load_staged, write_staged
@@ -112,7 +111,7 @@ class _BundleFactsFn(beam.DoFn):
         self._combine.add_input(self._acc, self._fact_of(element))
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        yield WindowedValue(self._acc, MIN_TIMESTAMP, [GlobalWindow()])
+        yield GlobalWindows.windowed_value(self._acc)
 
 
 class _MergeFactsFn(RunFactsFn):

@@ -32,8 +32,7 @@ from typing import Any
 import apache_beam as beam
 import zstandard
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
 from run_folder.storage import delete, join, read_bytes, write_atomic
@@ -221,7 +220,7 @@ class _SpillWriteFn(beam.DoFn):
             _BUDGET.writers.discard(self)
             written, self._written = self._written, []
         for fact in written:
-            yield WindowedValue(fact, MIN_TIMESTAMP, [GlobalWindow()])
+            yield GlobalWindows.windowed_value(fact)
 
     def write_run(self) -> None:
         """Write the buffer as one run file (called under the budget's lock)."""

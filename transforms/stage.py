@@ -20,9 +20,7 @@ from typing import Any, ClassVar
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.transforms.window import GlobalWindows
 
 from run_folder.storage import join
 from transforms import live_progress
@@ -223,9 +221,9 @@ class _StageFn(beam.DoFn):
             batch, self._buffer = self._buffer, []
             for output in self._apply(batch):
                 if isinstance(output, pvalue.TaggedOutput):
-                    yield pvalue.TaggedOutput(output.tag, _in_global_window(output.value))
+                    yield pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
                 else:
-                    yield _in_global_window(output)
+                    yield GlobalWindows.windowed_value(output)
 
     def _apply(self, batch: list[Record]) -> Iterator[Any]:
         kept = 0
@@ -241,10 +239,6 @@ class _StageFn(beam.DoFn):
                 )
         live_progress.add(f"{self._stage.name}/{KEPT}", kept)
         live_progress.add(f"{self._stage.name}/{REJECTED}", len(batch) - kept)
-
-
-def _in_global_window(value: Any) -> WindowedValue:
-    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
 
 
 class ApplyStage(beam.PTransform):

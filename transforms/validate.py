@@ -29,8 +29,7 @@ from datetime import date, datetime
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
 from run_folder.storage import join
@@ -260,7 +259,7 @@ class BatchFn(beam.DoFn):
     def finish_bundle(self) -> Iterator[WindowedValue]:
         if self._buffer:
             batch, self._buffer = self._buffer, []
-            yield WindowedValue(self.check(batch), MIN_TIMESTAMP, [GlobalWindow()])
+            yield GlobalWindows.windowed_value(self.check(batch))
 
     def check(self, records: list[Record]) -> tuple[str, Partial]:
         values = Batch(records, self._columns)

@@ -15,8 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
 import apache_beam as beam
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.crawl.config import CrawlConfig
@@ -95,7 +94,7 @@ class _FetchHostsFn(beam.DoFn):
             if self._tasks:
                 self._run_until(lambda: not self._tasks or len(self._outputs) >= _MAX_BUFFERED)
             for result in self._drain():
-                yield WindowedValue(result, MIN_TIMESTAMP, [GlobalWindow()])
+                yield GlobalWindows.windowed_value(result)
 
     def teardown(self) -> None:
         if getattr(self, "_loop", None) is None or self._loop.is_closed():

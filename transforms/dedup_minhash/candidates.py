@@ -11,9 +11,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.transforms.window import GlobalWindows
 
 from transforms.dedup_minhash.keeper import is_previous
 from transforms.dedup_minhash.signatures import estimated_jaccard
@@ -84,7 +82,7 @@ class _VerifiedFn(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[Any]:
         fact = ("verify", self._checked, self._passed)
-        yield pvalue.TaggedOutput(FACTS, WindowedValue(fact, MIN_TIMESTAMP, [GlobalWindow()]))
+        yield pvalue.TaggedOutput(FACTS, GlobalWindows.windowed_value(fact))
 
 
 class VerifyEdges(beam.PTransform):

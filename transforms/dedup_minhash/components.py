@@ -27,9 +27,7 @@ from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam import pvalue
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.transforms.window import GlobalWindows
 
 Edge = tuple[str, str]
 
@@ -112,7 +110,7 @@ class _StarStep(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[object]:
         fact = ("round", self._number, self._step, self._changed)
-        yield pvalue.TaggedOutput(CHANGES, WindowedValue(fact, MIN_TIMESTAMP, [GlobalWindow()]))
+        yield pvalue.TaggedOutput(CHANGES, GlobalWindows.windowed_value(fact))
 
 
 def _both_directions(edge: Edge) -> Iterator[Edge]:

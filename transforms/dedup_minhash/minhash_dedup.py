@@ -35,9 +35,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 from apache_beam import pvalue
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.transforms.window import GlobalWindows
 
 from run_folder.staged import load_staged, write_staged
 from transforms.dedup_minhash.bands import band_keys
@@ -105,7 +103,7 @@ class _SignFn(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[Any]:
         fact = ("docs", self._docs, self._empty)
-        yield pvalue.TaggedOutput(FACTS, WindowedValue(fact, MIN_TIMESTAMP, [GlobalWindow()]))
+        yield pvalue.TaggedOutput(FACTS, GlobalWindows.windowed_value(fact))
 
 
 class _ClusterFn(beam.CombineFn):
