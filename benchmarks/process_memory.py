@@ -3,7 +3,9 @@ child process (``benchmarks/text_pipeline.py``).
 
 "peak tree PSS" samples the summed PSS of the process and all its descendants every 0.1 s (PSS
 splits pages that forked children share, so the sum does not count them twice); "max proc RSS"
-is the largest single process of the tree, from ``wait4``'s rusage.
+is the largest peak RSS (``VmHWM``) of any process of the tree, sampled with it. Not
+``wait4``'s ``ru_maxrss``: Linux carries that across fork and exec, so a job started by a
+benchmark that holds gigabytes (the images it serves) would report the benchmark's own RSS.
 """
 
 from __future__ import annotations
@@ -41,25 +43,39 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
-def tree_pss_kb(pid: int) -> int:
-    """Summed PSS of ``pid`` and all its descendants, in kB."""
-    children, total, todo = _children_map(), 0, [pid]
+def _peak_rss_kb(pid: int) -> int:
+    """The process's peak RSS since it started its program (``VmHWM``), in kB."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_memory_kb(pid: int) -> tuple[int, int]:
+    """Summed PSS of ``pid`` and all its descendants, and the largest peak RSS among them, in kB."""
+    children, total, largest, todo = _children_map(), 0, 0, [pid]
     while todo:
         current = todo.pop()
         total += _pss_kb(current)
+        largest = max(largest, _peak_rss_kb(current))
         todo.extend(children.get(current, ()))
-    return total
+    return total, largest
 
 
-class _PeakTreePss(threading.Thread):
+class _PeakTreeMemory(threading.Thread):
     def __init__(self, pid: int, interval_s: float = 0.1):
         super().__init__(daemon=True)
-        self.pid, self.interval_s, self.peak_kb = pid, interval_s, 0
+        self.pid, self.interval_s, self.peak_kb, self.peak_rss_kb = pid, interval_s, 0, 0
         self.done = threading.Event()
 
     def run(self) -> None:
         while True:
-            self.peak_kb = max(self.peak_kb, tree_pss_kb(self.pid))
+            pss, rss = tree_memory_kb(self.pid)
+            self.peak_kb, self.peak_rss_kb = max(self.peak_kb, pss), max(self.peak_rss_kb, rss)
             if self.done.wait(self.interval_s):
                 return
 
@@ -85,13 +101,13 @@ def measure(command: list[str], log: Path, env: dict[str, str] | None = None, cp
             child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         finally:
             os.sched_setaffinity(0, own_cpus)
-        sampler = _PeakTreePss(child.pid)
+        sampler = _PeakTreeMemory(child.pid)
         sampler.start()
-        # wait4's rusage covers the child and every descendant it reaped: CPU summed, RSS the max.
+        # wait4's rusage covers the child and every descendant it reaped: CPU summed.
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
         sampler.done.set()
         sampler.join()
     return Measured(child.returncode, wall, usage.ru_utime + usage.ru_stime,
-                    sampler.peak_kb / 1024, usage.ru_maxrss / 1024)
+                    sampler.peak_kb / 1024, sampler.peak_rss_kb / 1024)
