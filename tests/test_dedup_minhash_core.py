@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
 
+from benchmarks.wceb import load_pages as load_wceb
 from transforms.dedup_minhash.bands import band_keys, candidate_probability, estimated_threshold
 from transforms.dedup_minhash.candidates import bucket_edges
 from transforms.dedup_minhash.components import components_local, large_star, small_star
 from transforms.dedup_minhash.config import MinHashDedupConfig
 from transforms.dedup_minhash.keeper import current_node, node_id, previous_node
-from transforms.dedup_minhash.shingles import normalise, shingle_hashes, shingles
+from transforms.dedup_minhash.shingles import normalise, normalised_buffer, shingle_hashes, shingles
 from transforms.dedup_minhash.signatures import MinHasher, estimated_jaccard
 from transforms.dedup_minhash.stats import MinHashStatsFn, size_bin
 
@@ -36,6 +37,20 @@ def test_normalise_folds_case_punctuation_digits_and_splits_unspaced_scripts():
     assert normalise("Ｆｕｌｌ-width_text") == "full width text"
     assert normalise("東京タワー") == "東 京 タ ワ ー"
     assert normalise(None) == normalise("  ... ") == ""
+
+
+def test_batch_normalisation_leaves_the_words_normalise_leaves(articles):
+    # Real pages in many languages and scripts (gold text and raw HTML), plus the cases the
+    # table must get right: digits of other scripts, NFKC folds, underscores, lone surrogates.
+    pages = [page for name in ("cleaneval", "google-trends-2017", "readability")
+             for page in itertools.islice(load_wceb(DATA / "wceb", name), 40)]
+    texts = [*articles[:40], *(p["ground_truth"] for p in pages), *(p["html"] for p in pages[::4]),
+             "Ｆｕｌｌ-width_text ① ²³ ﬁne İstanbul", "٣٤٥ ߁߂ १२३ snake_case__x", "a\ud800b", "",
+             None, "東京タワー mixed 漢字abc１２", "한국어 텍스트 ㄱ", "\n\n\t", "x" * 5]
+    lines = normalised_buffer(texts).split(b"\n")
+    assert len(lines) == len(texts)
+    for text, line in zip(texts, lines, strict=True):
+        assert line.split() == normalise(text).encode("utf-8").split()
 
 
 def test_shingle_hashes_of_a_batch_match_one_hash_per_ngram(articles):
