@@ -18,6 +18,7 @@ from pipelines import crawl, text
 from pipelines.report import load_report
 from transforms.consent.blocklist import parse_blocklist
 from transforms.consent.content_usage import reserved_category
+from transforms.consent.licenses import find_license
 from transforms.consent.signals import find_reservations, head_metas
 from transforms.crawl.config import CrawlConfig
 from transforms.filters.consent import ConsentConfig, ConsentFilter
@@ -52,6 +53,18 @@ def test_meta_tags_are_read_from_the_head_only():
     html = b'<html><head><title>t</title></head><body><meta name="robots" content="noai"></body></html>'
     assert head_metas(html) == []
     assert head_metas(b'<head><META NAME="Robots" CONTENT="NOAI"></head>') == [("robots", "NOAI")]
+
+
+def test_licence_statements_are_found_in_any_case():
+    # The gate before the HTML parse lower-cases the page; every form still names the licence.
+    pages = {
+        b'<html><head><link rel="License" href="https://CreativeCommons.org/licenses/by/4.0/"></head></html>': "CC-BY-4.0",
+        b'<html><a href="HTTPS://CREATIVECOMMONS.ORG/LICENSES/BY-SA/4.0/">cc</a></html>': "CC-BY-SA-4.0",
+        b'<html><head><meta name="LICENCE" content="MIT"></head></html>': "MIT",
+    }
+    for body, spdx in pages.items():
+        assert find_license(None, body).spdx == spdx
+    assert find_license(None, b"<html><p>licensing aside, nothing here</p></html>") is None
 
 
 def test_honoured_signals_are_configuration():

@@ -70,7 +70,17 @@ FORMS = ("link_header", "rel_license", "meta", "json_ld", "cc_rdf", "cc_link")
 # ccREL's RDF (Creative Commons' licence chooser emitted it for years, often inside a comment):
 # <license rdf:resource="http://creativecommons.org/licenses/..."/> in a Work.
 _CC_RDF = re.compile(rb"<(?:cc:)?license\s+rdf:resource=[\"']([^\"']+)[\"']", re.IGNORECASE)
-_MENTION = re.compile(rb"licen[cs]e|creativecommons", re.IGNORECASE)
+_MENTION = re.compile(rb"licen[cs]e")
+
+
+def _mentions_license(body: bytes) -> bool:
+    """``licen[cs]e`` or ``creativecommons`` in any case: the cheap gate before parsing.
+
+    Lower case first, then literal searches: a case-insensitive alternation made ``re`` try
+    every byte of the page (~3 ms per 80 KB page against ~0.15 ms).
+    """
+    lowered = body.lower()
+    return b"creativecommons" in lowered or (b"licen" in lowered and _MENTION.search(lowered) is not None)
 
 
 @dataclass(frozen=True)
@@ -186,7 +196,7 @@ def find_license(headers: list[tuple[str, str]] | None, body: bytes | None,
                  plain_cc_links: bool = True) -> License | None:
     """The page's licence: the first statement that names one, else the first statement."""
     statements = _link_header_licenses(headers)
-    if body and _MENTION.search(body):
+    if body and _mentions_license(body):
         statements += [s for s in _page_statements(body) if plain_cc_links or s[0] != "cc_link"]
     if not statements:
         return None
