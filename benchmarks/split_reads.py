@@ -1,11 +1,11 @@
 """One large input file, one worker against two: split reads (issue #14, point 3).
 
-    .venv/bin/python -m benchmarks.split_reads [--warc-copies 250] [--jsonl-copies 40]
+    .venv/bin/python -m benchmarks.split_reads [--warc-copies 140] [--jsonl-copies 40]
         [--split-mib 64] [--unsplit] [--work-dir DIR] [--keep]
 
 Builds one gzipped WARC of real pages (``text_pipeline.build_corpus``: the shared Common Crawl
 excerpt and the 181 article-benchmark pages, one gzip member per record, ``--warc-copies``
-times with distinct URIs; 250 copies are ~1 GB) and one plain JSONL of real texts (the gold
+times with distinct URIs; 140 copies are ~1 GiB at gzip level 1) and one plain JSONL of real texts (the gold
 article bodies of the article benchmark and of the Web Content Extraction Benchmark,
 ``--jsonl-copies`` times with distinct URLs). Runs ``dataprep run text`` over each file twice in
 the same invocation: ``--direct_num_workers=1`` (in-process), then ``--direct_num_workers=2
@@ -119,7 +119,7 @@ def compare(corpus: Path, work: Path, config: Path, unsplit: Path | None) -> lis
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.split_reads", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--warc-copies", type=int, default=250, help="copies of the pages in the WARC (250: ~1 GB)")
+    parser.add_argument("--warc-copies", type=int, default=140, help="copies of the pages in the WARC (140: ~1 GiB)")
     parser.add_argument("--jsonl-copies", type=int, default=40, help="copies of the texts in the JSONL")
     parser.add_argument("--split-mib", type=float, help="read.split_bytes in MiB (default: the job's default)")
     parser.add_argument("--unsplit", action="store_true", help="also run 2 workers with read.split_bytes: 0")
