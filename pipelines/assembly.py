@@ -3,7 +3,7 @@
 A job lists its stage classes in order (``Job.stages``, ``pipelines/text.py``); each is configured by the job
 config's section of its name and skipped when that section is not ``enabled``
 (``transforms.stage_plan``). Batch stages (``Stage``) run through ``ApplyStage``; global steps
-(``GlobalStep``) are built with ``for_run(config, RunContext)``. Every stage's kept and
+(``GlobalStep``) are built with ``for_job(config, RunContext)``. Every stage's kept and
 rejected outputs are recorded in a ``StageOutputs``, the hook for stats and validation.
 """
 
@@ -65,7 +65,7 @@ def apply_stages(
             gates.append(stage)
             step = ApplyStage(stage, batch_size)
         else:
-            step = stage_class.for_run(section, run)
+            step = stage_class.for_job(config, run)
         out = records | step
         outputs.kept[stage_class.name], outputs.rejected[stage_class.name] = out.kept, out.rejected
         records = out.kept

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -280,7 +281,10 @@ _STAGES: dict[str, Stage] = {}
 
 def _stage(stage_class, config) -> Stage:
     if stage_class.name not in _STAGES:
-        stage = stage_class(getattr(config, stage_class.name))
+        section = getattr(config, stage_class.name)
+        if stage_class.name == "llm_guard":  # no server: refused at once, not after backoffs
+            section = replace(section, retries=0)
+        stage = stage_class(section)
         stage.setup()
         _STAGES[stage_class.name] = stage
     return _STAGES[stage_class.name]

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import tarfile
+from dataclasses import replace
 
 import pyarrow.parquet as pq
 import pytest
@@ -117,9 +118,11 @@ def _read_dir(path):
 def finished_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("images")
     config = images.Config(download=DownloadConfig(crawl=FAST_CRAWL))
+    after_join = replace(config, decode=replace(config.decode, while_fetching=False))
     with serve(_routes()) as site:
         inputs = _inputs(tmp_path, site.url)
         manifest = images.run(inputs, str(tmp_path / "out"), "r1", config, BEAM_ARGS, allow_private_addresses=True)
+        images.run(inputs, str(tmp_path / "out"), "r2", after_join, BEAM_ARGS, allow_private_addresses=True)
     assert_conserved(tmp_path / "out" / "r1")
     return manifest, tmp_path / "out" / "r1", site.url
 
@@ -175,6 +178,21 @@ def test_rejected_records_explain_without_image_bytes(finished_run):
     assert near["reject_stage"] == "dedup_near" and near["dup_of"]
     assert rejected["a product photo of a blue kettle model 0"]["sha256_url_count"] >= 10
     assert (run_dir / "rejected" / "stage=decode").is_dir()
+
+
+def test_decoding_while_fetching_gives_the_records_of_decoding_after_the_join(finished_run):
+    """The default decodes each image in the fetch threads as it arrives; the run with
+    ``decode.while_fetching`` off decodes after the download's join: same rows, kept and
+    rejected (corrupt, truncated, bomb included), but for when each URL was fetched."""
+    _, run_dir, _ = finished_run
+
+    def rows(run, folder):
+        return sorted(({k: v for k, v in r.items() if k != "fetched_at"} for r in _read_dir(run / folder)),
+                      key=lambda r: r["id"])
+
+    for folder in ("data", "rejected"):
+        assert rows(run_dir, folder) == rows(run_dir.parent / "r2", folder)
+    assert len(rows(run_dir, "rejected")) == len(ROWS) + 2 - 6
 
 
 def test_ssrf_guard_without_allow_private_addresses(tmp_path):

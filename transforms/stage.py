@@ -278,6 +278,12 @@ class GlobalStep(StageContract, beam.PTransform):
     def for_run(cls, config: Any, run: RunContext) -> GlobalStep:
         return cls(config, run)
 
+    @classmethod
+    def for_job(cls, job_config: Any, run: RunContext) -> GlobalStep:
+        """Built from the job's whole config: its own section, unless the step also works with
+        a later stage's settings (the images download decodes as it fetches)."""
+        return cls.for_run(getattr(job_config, cls.name), run)
+
     @abstractmethod
     def expand(self, records: beam.PCollection) -> StageResult:
         """Kept and rejected records; each record leaves on exactly one of them."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
@@ -28,16 +29,24 @@ _MAX_BUFFERED = 64
 
 class _FetchHostsFn(beam.DoFn):
     def __init__(
-        self, config: CrawlConfig, postprocess: Callable[[Record], Record] | None, robots_cache: str | None
+        self,
+        config: CrawlConfig,
+        postprocess: Callable[[Record], Record] | None,
+        robots_cache: str | None,
+        threads: int | None,
     ):
         self._config = config
         self._postprocess = postprocess
         self._robots_cache = robots_cache
+        self._threads = threads
         self._hosts = beam.metrics.Metrics.counter("crawl", "hosts")
         self._fetched = beam.metrics.Metrics.counter("crawl", "fetched")
         self._rejected = beam.metrics.Metrics.counter("crawl", "rejected")
 
     def setup(self) -> None:
+        self._executor = ThreadPoolExecutor(self._threads, "postprocess") if self._threads else None
+        if hasattr(self._postprocess, "setup"):
+            self._postprocess.setup()
         self._loop = asyncio.new_event_loop()
         self._fetcher: Fetcher | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -73,7 +82,7 @@ class _FetchHostsFn(beam.DoFn):
             self._changed = asyncio.Event()
         self._hosts.inc()
         records = sorted(records, key=lambda r: r["url"])
-        task = self._loop.create_task(self._fetcher.crawl_host(records, self._emit, self._postprocess))
+        task = self._loop.create_task(self._fetcher.crawl_host(records, self._emit, self._postprocess, self._executor))
         self._tasks.add(task)
 
         def finished(t: asyncio.Task[None]) -> None:
@@ -103,6 +112,8 @@ class _FetchHostsFn(beam.DoFn):
             self._loop.run_until_complete(self._fetcher.close())
         self._loop.run_until_complete(self._loop.shutdown_default_executor())
         self._loop.close()
+        if self._executor is not None:
+            self._executor.shutdown()
 
 
 class FetchHosts(beam.PTransform):
@@ -111,7 +122,8 @@ class FetchHosts(beam.PTransform):
     Every input URL gives exactly one outcome; fetched ones carry ``body`` and ``headers``, or
     whatever ``postprocess`` (run off the event loop, e.g. ``warc_writer.encode_page``) makes
     of them. ``robots_cache`` (a folder, local or ``s3://``) keeps each origin's robots.txt for
-    the whole run, so later rounds and other workers do not fetch it again.
+    the whole run, so later rounds and other workers do not fetch it again. ``threads``: a
+    pool of its own for ``postprocess`` (its ``setup()``, if it has one, runs once per worker).
     """
 
     def __init__(
@@ -119,11 +131,13 @@ class FetchHosts(beam.PTransform):
         config: CrawlConfig,
         postprocess: Callable[[Record], Record] | None = None,
         robots_cache: str | None = None,
+        threads: int | None = None,
     ):
         super().__init__()
         self._config = config
         self._postprocess = postprocess
         self._robots_cache = robots_cache
+        self._threads = threads
 
     def expand(self, urls: beam.PCollection) -> beam.PCollection:
         scope = self._config.politeness_scope
@@ -131,5 +145,7 @@ class FetchHosts(beam.PTransform):
             urls
             | "KeyByHost" >> beam.Map(lambda r: (politeness_key(r["url"], scope), r))
             | "GroupByHost" >> beam.GroupByKey()
-            | "FetchHostLoops" >> beam.ParDo(_FetchHostsFn(self._config, self._postprocess, self._robots_cache))
+            | "FetchHostLoops" >> beam.ParDo(
+                _FetchHostsFn(self._config, self._postprocess, self._robots_cache, self._threads)
+            )
         )

@@ -27,6 +27,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 
 import aiohttp
@@ -108,12 +109,14 @@ class Fetcher(OriginRules):
         records: list[Record],
         emit: Callable[[Record], None],
         postprocess: Callable[[Record], Record] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         """Fetch every URL record of one host; ``emit`` each outcome as it is known.
 
-        ``postprocess`` (e.g. WARC encoding) runs on each fetched page in the event loop's
-        thread pool, off the loop (zlib and hashing release the GIL), before it is emitted;
-        a host loop waits for it before its next URL, which bounds the pages held."""
+        ``postprocess`` (WARC encoding, image decoding) runs on each fetched page in
+        ``executor`` (default: the event loop's thread pool), off the loop (zlib, hashing,
+        Pillow and OpenCV release the GIL), before it is emitted; a host loop waits for it
+        before its next URL, which bounds the pages held."""
         config = self._config
         state = HostState(
             pacer=HostPacer(1.0 / config.per_host_rate, config.per_host_concurrency),
@@ -126,7 +129,7 @@ class Fetcher(OriginRules):
                 try:
                     result = await self.fetch(record, state)
                     if postprocess is not None and result["outcome"] == reasons.FETCHED:
-                        result = await asyncio.get_running_loop().run_in_executor(None, postprocess, result)
+                        result = await asyncio.get_running_loop().run_in_executor(executor, postprocess, result)
                 except Exception as exc:  # noqa: BLE001 - every URL must end with an outcome
                     result = rejected_outcome(
                         record,

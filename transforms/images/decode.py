@@ -9,16 +9,20 @@ taken from the scaled copy when that is the smaller (pHash sees a 32 x 32 thumbn
 agree with a full-size decode's, ``tests/test_images_decode.py``); original
 width/height are after EXIF orientation. ``Image.MAX_IMAGE_PIXELS`` is set to ``max_pixels`` in
 ``setup`` (per worker process) so no other Pillow call in the worker decodes a bigger image.
+
+Downloaded images are decoded by the download's fetch threads as they arrive
+(``DecodeWhileFetching``, ``while_fetching``); ``Decode`` then applies what they found, so its
+columns, reasons and place in the funnel are the same either way.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from PIL import Image
 
 from transforms.images.normalise import (
     OUTPUT_FORMATS,
@@ -26,6 +30,7 @@ from transforms.images.normalise import (
     ImageRejected,
     encode,
     frame,
+    limit_pillow,
     open_checked,
     phash64,
     scale,
@@ -53,6 +58,14 @@ class DecodeConfig:
     # JPEGs much larger than the output decode at a reduced scale (libjpeg's DCT scaling): ~5x
     # less CPU on a 1600 px photo, the same pHash on our test photos. Never with resize_mode "no".
     fast_jpeg_decode: bool = True
+    # Downloaded images are decoded as they arrive, by the fetch loop's threads (img2dataset's
+    # shape): decoding overlaps the network, and Pillow and OpenCV release the GIL, so one
+    # worker uses more than one core. Off: every image is decoded after the download's join.
+    while_fetching: bool = True
+    # Threads that decode while fetching, per worker; 0: one per CPU core but the one the
+    # fetch loop keeps busy (10,000 images on 2 cores: one thread 71-72 CPU-s, two 74-79, the
+    # same wall time; docs/images.md).
+    threads: int = 0
 
     def __post_init__(self) -> None:
         if self.resize_mode not in RESIZE_MODES:
@@ -61,6 +74,8 @@ class DecodeConfig:
             raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, got {self.output_format!r}")
         if not 1 <= self.quality <= 100:
             raise ValueError(f"quality must be in [1, 100], got {self.quality}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: one per CPU core), got {self.threads}")
         if min(self.max_bytes, self.max_pixels, self.image_size) < 1:
             raise ValueError("max_bytes, max_pixels and image_size must be >= 1")
         object.__setattr__(self, "allowed_formats", tuple(f.upper() for f in self.allowed_formats))
@@ -94,6 +109,38 @@ def normalise_bytes(data: bytes, config: DecodeConfig) -> Record:
     }
 
 
+def decoded(data: bytes, config: DecodeConfig) -> tuple[Record, Drop | None]:
+    """The columns ``Decode`` adds for one image and ``None``, or, for an image it rejects,
+    the columns a rejected record keeps (size and sha256 as served) and the ``Drop``."""
+    try:
+        return normalise_bytes(data, config), None
+    except ImageRejected as exc:
+        return {"original_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}, Drop(exc.reason, exc.detail)
+
+
+# The field where a download that decoded as it fetched leaves ``decoded(body)`` for ``Decode``.
+DECODED = "decoded_while_fetching"
+
+
+class DecodeWhileFetching:
+    """The fetch loop's ``postprocess`` (``transforms.crawl.FetchHosts``): a fetched body is
+    replaced by ``decoded(body)``, so only the re-encoded image travels on to the join."""
+
+    def __init__(self, config: DecodeConfig):
+        self.config = config
+
+    @property
+    def threads(self) -> int:
+        return self.config.threads or max(1, (os.cpu_count() or 1) - 1)
+
+    def setup(self) -> None:
+        limit_pillow(self.config.max_pixels)
+
+    def __call__(self, outcome: Record) -> Record:
+        data = outcome.pop("body", None) or b""
+        return {**outcome, DECODED: decoded(data, self.config)}
+
+
 class Decode(Stage):
     name = "decode"
     config_class = DecodeConfig
@@ -122,19 +169,16 @@ class Decode(Stage):
         self.config = config
 
     def setup(self) -> None:
-        Image.MAX_IMAGE_PIXELS = self.config.max_pixels
+        limit_pillow(self.config.max_pixels)
 
     def process_batch(self, records: list[Record]) -> list[Drop | None]:
         drops: list[Drop | None] = []
         for record in records:
-            data = record.get(BODY) or b""
-            try:
-                record.update(normalise_bytes(data, self.config))
-                drops.append(None)
-            except ImageRejected as exc:
-                record["original_bytes"] = len(data)
-                record["sha256"] = hashlib.sha256(data).hexdigest()
-                drops.append(Drop(exc.reason, exc.detail))
+            ahead = record.get(DECODED)
+            columns, drop = ahead if ahead is not None else decoded(record.get(BODY) or b"", self.config)
+            record.update(columns)
+            drops.append(drop)
             # Popped only once handled, so a batch retried record by record still has the bytes.
             record.pop(BODY, None)
+            record.pop(DECODED, None)
         return drops

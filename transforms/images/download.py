@@ -3,7 +3,8 @@
 No second HTTP client: URLs are normalised as the crawler does, deduplicated, and fetched by
 ``FetchHosts`` (robots.txt, per-host rate and concurrency, backoff with Retry-After, timeouts,
 the byte limit, content-type allow-list, SSRF guard with ``allow_private_addresses``, opt-out
-directives incl. ``noai`` / ``noimageai``). Outcomes are joined back to the caption records by
+directives incl. ``noai`` / ``noimageai``). With ``decode.while_fetching`` the fetch threads
+decode each image as it arrives (``transforms.images.decode``). Outcomes are joined back to the caption records by
 URL (``CoGroupByKey``); a URL that was not fetched rejects its records as
 ``download.<crawler reason>`` (``download.http_404``, ``download.robots_disallowed``...).
 Records that came with their bytes (WebDataset samples) pass through untouched.
@@ -24,6 +25,7 @@ from transforms.crawl.config import IMAGE_CONTENT_TYPES, CrawlConfig
 from transforms.crawl.fetch_hosts import FetchHosts
 from transforms.crawl.fetch_outcome import url_record
 from transforms.crawl.url_norm import InvalidUrl, normalize_url
+from transforms.images.decode import DECODED, DecodeWhileFetching
 from transforms.images.record import BODY
 from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import (
@@ -31,6 +33,7 @@ from transforms.stage import (
     REJECTED,
     GlobalStep,
     Record,
+    RunContext,
     SignalRules,
     StageResult,
     rejected,
@@ -106,7 +109,8 @@ class _JoinFn(beam.DoFn):
                 "final_url": outcome.get("final_url"),
             }
             if outcome["outcome"] == reasons.FETCHED:
-                yield {**record, **signals, BODY: outcome["body"]}
+                image = {DECODED: outcome[DECODED]} if DECODED in outcome else {BODY: outcome["body"]}
+                yield {**record, **signals, **image}
             else:
                 yield pvalue.TaggedOutput(
                     REJECTED,
@@ -129,8 +133,18 @@ class Download(GlobalStep):
         pa.field("final_url", pa.string()),
     )
 
+    decode_while_fetching: DecodeWhileFetching | None = None
+
+    @classmethod
+    def for_job(cls, job_config: Any, run: RunContext) -> Download:
+        step = cls.for_run(job_config.download, run)
+        decode = getattr(job_config, "decode", None)
+        if decode is not None and decode.enabled and decode.while_fetching:
+            step.decode_while_fetching = DecodeWhileFetching(decode)
+        return step
+
     def expand(self, records: beam.PCollection) -> StageResult:
-        stage, crawl = self.name, self.config.crawl
+        stage, crawl, ahead = self.name, self.config.crawl, self.decode_while_fetching
 
         # Every record leaves through the one join below, so that kept and rejected records each
         # come out of one step: a Flatten of two steps' outputs would be a barrier that the
@@ -151,7 +165,7 @@ class Download(GlobalStep):
             | "Urls" >> beam.Keys()
             | "DistinctUrls" >> beam.Distinct()
             | "UrlRecords" >> beam.Map(url_record)
-            | "Fetch" >> FetchHosts(crawl)
+            | "Fetch" >> FetchHosts(crawl, postprocess=ahead, threads=ahead.threads if ahead else None)
             | "KeyOutcome" >> beam.Map(lambda o: (o["url"], o))
         )
         joined = (

@@ -37,6 +37,14 @@ class ImageRejected(Exception):
 _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
 
 
+def limit_pillow(max_pixels: int) -> None:
+    """Pillow refuses, in this whole process, to open an image of more than ``max_pixels``:
+    its ``DecompressionBombWarning`` becomes an error (a process-wide filter, set once per
+    worker: ``warnings.catch_warnings`` is not thread-safe, and images decode in threads)."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+
 def open_checked(
     data: bytes, max_bytes: int, max_pixels: int, allowed_formats: tuple[str, ...], draft_size: int | None = None
 ) -> tuple[Image.Image, tuple[int, int]]:
@@ -50,21 +58,19 @@ def open_checked(
     if len(data) > max_bytes:
         raise ImageRejected("too_large", f"{len(data)} bytes > {max_bytes}")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            probe = Image.open(io.BytesIO(data))
-            width, height = probe.size
-            fmt = probe.format or "?"
-            if width * height > max_pixels:
-                raise ImageRejected("too_many_pixels", f"{width}x{height} {fmt} > {max_pixels} pixels")
-            if fmt not in allowed_formats:
-                raise ImageRejected("unsupported_format", f"{fmt}")
-            probe.verify()
-            image = Image.open(io.BytesIO(data))
-            swapped = image.getexif().get(0x0112, 1) in _SWAPPING_ORIENTATIONS
-            if draft_size is not None:
-                image.draft(None, (draft_size, draft_size))  # a no-op for formats other than JPEG
-            image.load()
+        probe = Image.open(io.BytesIO(data))
+        width, height = probe.size
+        fmt = probe.format or "?"
+        if width * height > max_pixels:
+            raise ImageRejected("too_many_pixels", f"{width}x{height} {fmt} > {max_pixels} pixels")
+        if fmt not in allowed_formats:
+            raise ImageRejected("unsupported_format", f"{fmt}")
+        probe.verify()
+        image = Image.open(io.BytesIO(data))
+        swapped = image.getexif().get(0x0112, 1) in _SWAPPING_ORIENTATIONS
+        if draft_size is not None:
+            image.draft(None, (draft_size, draft_size))  # a no-op for formats other than JPEG
+        image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected("too_many_pixels", str(exc)) from exc
     except UnidentifiedImageError as exc:
