@@ -33,6 +33,30 @@ def test_near_pairs_points_worse_to_better():
     assert list(near_pairs(members, 10, 100)) == [("a", ((-400, 0), "b"))]
 
 
+def test_near_pairs_give_each_worse_member_its_best_neighbour():
+    """Against the pairwise definition, on clusters of near copies (few bits flipped) and
+    strangers; a window smaller than the group compares only neighbours in hash order."""
+    rng = random.Random(11)
+    members = []
+    for cluster in range(6):
+        base = rng.getrandbits(64)
+        for copy in range(rng.randint(1, 25)):
+            value = base
+            for bit in rng.sample(range(64), rng.randint(0, 12)):
+                value ^= 1 << bit
+            members.append((f"c{cluster}-{copy}", f"{value:016x}", (-rng.randint(1, 5), -rng.randint(1, 9))))
+    for window in (1000, 7):
+        ordered = sorted(members, key=lambda m: (m[1], m[0]))
+        want: dict[str, tuple] = {}
+        for i, (id_a, hash_a, rank_a) in enumerate(ordered):
+            for id_b, hash_b, rank_b in ordered[i + 1 : i + window]:
+                if (int(hash_a, 16) ^ int(hash_b, 16)).bit_count() <= 10:
+                    (better, worse) = sorted([((rank_a, id_a), id_a), ((rank_b, id_b), id_b)])
+                    want[worse[1]] = min(want.get(worse[1], better[0]), better[0])
+        got = list(near_pairs(members, 10, window))
+        assert len(got) == len({worse for worse, _ in got}) and dict(got) == want and want
+
+
 def _rec(id_, sha, phash, w=100, h=100, url=None):
     return {
         "id": id_,

@@ -8,8 +8,8 @@ Others are rejected with ``dup_of`` = the keeper's id.
 Near duplicates: the 64 bits are cut into ``max_distance + 1`` blocks (11 for the default 10):
 two hashes within distance d differ in at most d bits, so by pigeonhole at least one of the d+1
 blocks is identical. Each record is keyed by (block index, block value) for every block; each
-group compares its members pairwise (``hamming <= max_distance``) and emits, for every pair, the
-worse record → the better one. A record with any better near duplicate is rejected
+group compares its members pairwise (``hamming <= max_distance``) and emits, for each record
+that has a better one in the group, the worse record → its best better one. A record with any better near duplicate is rejected
 (``dedup_near.near_duplicate``, ``dup_of`` = its best such neighbour). This is the greedy rule of
 imagededup's ``find_duplicates_to_remove``: in a chain A > B > C where only A~B and B~C are
 within the distance, C is dropped too (it is a near copy of something dropped); it never keeps
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 from apache_beam import pvalue
 
 from transforms.images.url_dedup import DUP_OF, keep_first
@@ -118,18 +119,22 @@ class ExactImageDedup(GlobalStep):
 def near_pairs(
     members: Iterable[tuple[str, str, tuple]], max_distance: int, max_bucket: int
 ) -> Iterator[tuple[str, tuple]]:
-    """``(worse id, (rank, better id))`` for members ``(id, phash, rank)`` within the distance."""
+    """``(worse id, (rank, better id))`` for members ``(id, phash, rank)`` that have a better
+    member within the distance: the best such, once per worse member (the step keeps the best
+    over every group, so one per group is all it needs: a cluster of n near copies gives n
+    pairs, not n²/2). Each member's window is compared at once (XOR and popcount in numpy)."""
     ordered = sorted(members, key=lambda m: (m[1], m[0]))
-    for i, (id_a, hash_a, rank_a) in enumerate(ordered):
-        value_a = int(hash_a, 16)
-        for id_b, hash_b, rank_b in ordered[i + 1 : i + max_bucket]:
-            if (value_a ^ int(hash_b, 16)).bit_count() <= max_distance:
-                (better, worse) = (
-                    ((rank_a, id_a), (rank_b, id_b))
-                    if (rank_a, id_a) < (rank_b, id_b)
-                    else ((rank_b, id_b), (rank_a, id_a))
-                )
-                yield worse[1], better
+    values = np.array([int(phash, 16) for _, phash, _ in ordered], dtype=np.uint64)
+    keys = [(rank, id_) for id_, _, rank in ordered]
+    best: dict[int, tuple] = {}
+    for i in range(len(ordered) - 1):
+        window = values[i + 1 : i + max_bucket]
+        for j in (np.flatnonzero(np.bitwise_count(window ^ values[i]) <= max_distance) + i + 1).tolist():
+            better, worse = (keys[i], j) if keys[i] < keys[j] else (keys[j], i)
+            if worse not in best or better < best[worse]:
+                best[worse] = better
+    for worse, better in best.items():
+        yield ordered[worse][0], better
 
 
 class NearImageDedup(GlobalStep):
