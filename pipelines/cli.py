@@ -49,10 +49,10 @@ from pipelines.report import (  # noqa: E402
     print_drift,
     report_command,
 )
-from pipelines.runner import cores  # noqa: E402
 from pipelines.trace import add_trace_arguments, trace_command  # noqa: E402
 from run_folder.storage import join  # noqa: E402
 from transforms.synthetic import add_synthetic_options, with_synthetic_options  # noqa: E402
+from transforms.worker_cores import machine_cores  # noqa: E402
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers < 0:
             print(f"dataprep: --workers must be >= 0 (0: one per core), got {args.workers}", file=sys.stderr)
             return 2
-        workers = args.workers or cores()
+        workers = args.workers or machine_cores()
         beam_args = [f"--direct_num_workers={workers}", *beam_args]  # Beam's own flag, if given, wins
     outputs = [args.output] + ([args.dedup_index] if args.dedup_index else [])
     if _preflight(args.input or args.urls, outputs, beam_args):

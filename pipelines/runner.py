@@ -5,7 +5,8 @@ Beam's default ``DirectRunner`` first tries to download the Prism runner binary,
 offline; unless the user names a runner we choose the in-process ``FnApiRunner`` explicitly.
 ``dataprep run --workers N`` or ``DATAPREP_WORKERS=N`` (``0``: one per core this process may
 use) runs it with N worker processes (``--direct_num_workers=N
---direct_running_mode=multi_processing``); Beam's own flags always win. Every other flag passes
+--direct_running_mode=multi_processing``), each counting its share of the cores for its thread
+pools (``transforms.worker_cores``); Beam's own flags always win. Every other flag passes
 through unchanged (Dataflow/Flink/Spark flags work as documented by Beam).
 
 One worker stays the default: with two worker processes the images job lost records on 1,000
@@ -21,14 +22,11 @@ import os
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
+from transforms.worker_cores import WORKER_CORES_VARIABLE, machine_cores
+
 DEFAULT_RUNNER = "FnApiRunner"
 LOCAL_RUNNERS = (DEFAULT_RUNNER, "DirectRunner", "BundleBasedDirectRunner")
 WORKERS_VARIABLE = "DATAPREP_WORKERS"
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def default_workers() -> int:
@@ -39,7 +37,7 @@ def default_workers() -> int:
     workers = int(value)
     if workers < 0:
         raise ValueError(f"{WORKERS_VARIABLE} must be >= 0 (0: every core), got {value}")
-    return workers or cores()
+    return workers or machine_cores()
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -59,6 +57,12 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
             direct.direct_num_workers = default_workers()
         if direct.direct_num_workers > 1 and "direct_running_mode" not in given:
             direct.direct_running_mode = "multi_processing"
+    workers = options.view_as(DirectOptions).direct_num_workers if standard.runner in LOCAL_RUNNERS else 1
+    # Each local worker's share of the cores, for its thread pools (``transforms.worker_cores``).
+    if workers > 1:
+        os.environ[WORKER_CORES_VARIABLE] = str(max(1, machine_cores() // workers))
+    else:
+        os.environ.pop(WORKER_CORES_VARIABLE, None)
     # The driver itself reads and writes the run folder (manifest, markers): same settings.
     FileSystems.set_options(options)
     return options

@@ -10,6 +10,8 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from pipelines import cli
 from pipelines.runner import WORKERS_VARIABLE, pipeline_options
+from transforms.images.decode import DecodeConfig, DecodeWhileFetching
+from transforms.worker_cores import WORKER_CORES_VARIABLE, machine_cores, worker_cores
 
 
 def _workers(args):
@@ -47,3 +49,18 @@ def test_other_runners_are_left_alone(monkeypatch):
 def test_cli_workers_flag_is_checked(capsys):
     assert cli.main(["run", "images", "--input", "x.csv", "--output", "out", "--workers", "-1"]) == 2
     assert "--workers must be >= 0" in capsys.readouterr().err
+
+
+def test_each_local_worker_counts_its_share_of_the_cores(monkeypatch):
+    """Two local workers on the machine's cores: the decode and NSFW thread pools of each count
+    half of them, in the worker processes that inherit the environment."""
+    monkeypatch.delenv(WORKERS_VARIABLE, raising=False)
+    monkeypatch.delenv(WORKER_CORES_VARIABLE, raising=False)
+    cores = machine_cores()
+    pipeline_options(["--direct_num_workers=2"])
+    assert os.environ[WORKER_CORES_VARIABLE] == str(max(1, cores // 2)) and worker_cores() == max(1, cores // 2)
+    assert DecodeWhileFetching(DecodeConfig()).threads == max(1, cores // 2 - 1)
+    assert DecodeWhileFetching(DecodeConfig(threads=3)).threads == 3
+    pipeline_options([])
+    assert WORKER_CORES_VARIABLE not in os.environ and worker_cores() == cores
+    assert DecodeWhileFetching(DecodeConfig()).threads == max(1, cores - 1)

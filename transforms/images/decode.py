@@ -18,7 +18,6 @@ columns, reasons and place in the funnel are the same either way.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +37,7 @@ from transforms.images.normalise import (
 )
 from transforms.images.record import BODY
 from transforms.stage import POSITIVE, Drop, Record, SignalRules, Stage
+from transforms.worker_cores import worker_cores
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ class DecodeConfig:
     # shape): decoding overlaps the network, and Pillow and OpenCV release the GIL, so one
     # worker uses more than one core. Off: every image is decoded after the download's join.
     while_fetching: bool = True
-    # Threads that decode while fetching, per worker; 0: one per CPU core but the one the
-    # fetch loop keeps busy (10,000 images on 2 cores: one thread 71-72 CPU-s, two 74-79, the
+    # Threads that decode while fetching, per worker; 0: one per core of the worker's share
+    # (``transforms.worker_cores``) but the one the fetch loop keeps busy (10,000 images on 2 cores: one thread 71-72 CPU-s, two 74-79, the
     # same wall time; docs/images.md).
     threads: int = 0
 
@@ -131,7 +131,7 @@ class DecodeWhileFetching:
 
     @property
     def threads(self) -> int:
-        return self.config.threads or max(1, (os.cpu_count() or 1) - 1)
+        return self.config.threads or max(1, worker_cores() - 1)
 
     def setup(self) -> None:
         limit_pillow(self.config.max_pixels)

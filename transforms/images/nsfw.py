@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from transforms.stage import FRACTION, Drop, Filter, Record, SignalRules
+from transforms.worker_cores import worker_cores
 
 INPUT_SIZE = 320
 NUDENET_LABELS = (
@@ -66,10 +67,11 @@ class NsfwConfig:
     threshold: float = 0.5
     label_min_score: float = 0.2  # NudeNet's own detection cut-off
     model_path: str | None = None  # None: 320n.onnx from the nudenet wheel
-    # onnxruntime intra-op threads per worker; 0: one per CPU core. The detector runs after
-    # every other image step, alone on the machine in a one-worker run: two threads on 2 cores
-    # score an image in 23-26 ms instead of 40 (10-15% more CPU; docs/images.md). With several
-    # workers, cores / workers. Idle threads do not spin, so more threads than cores costs little.
+    # onnxruntime intra-op threads per worker; 0: one per core of the worker's share
+    # (``transforms.worker_cores``: all of them for one worker). The detector runs after every
+    # other image step, alone on the machine in a one-worker run: two threads on 2 cores score
+    # an image in 23-26 ms instead of 40 (10-15% more CPU; docs/images.md). Idle threads do not
+    # spin.
     threads: int = 0
     # The square side the detector sees: 320 is what 320n.onnx was trained at (NudeNet's
     # default). The model takes any multiple of 32; 256 (= decode.image_size's default) costs
@@ -133,7 +135,7 @@ class NsfwFilter(Filter):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self.config.threads or os.cpu_count() or 1
+        options.intra_op_num_threads = self.config.threads or worker_cores()
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
