@@ -9,3 +9,7 @@ of its parts are in ``layout``. Jobs (``pipelines``) and stages (``transforms``)
 modules; they import no pipeline and no stage (the gate reads the validation results through
 ``transforms.validate``, the one exception; see docs/architecture.md).
 """
+
+from run_folder.s3_clients import share_s3_clients
+
+share_s3_clients()

@@ -44,7 +44,7 @@ def test_run_through_a_faulty_s3_gives_the_same_output(tmp_path, s3_server, monk
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy)
         with caplog.at_level(logging.DEBUG, logger="botocore.retries"):
             faulty = text.run(inputs, f"s3://{bucket}/faulty", "r", text.Config(), [], compare_previous=False)
-    assert sum(faults.values()) >= 10 and set(faults) == {"slow_down_503", "internal_500", "reset", "slow"}
+    assert set(faults) == {"slow_down_503", "internal_500", "reset", "slow"} and min(faults.values()) >= 5
     retries = [r for r in caplog.records if "retry" in r.getMessage().lower()]
     assert len(retries) >= faults["slow_down_503"] + faults["internal_500"]  # each one retried, and logged
     assert faulty["conservation"] == clean["conservation"]
