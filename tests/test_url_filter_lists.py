@@ -6,11 +6,12 @@ import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from transforms.filters.url_filter import UrlFilter, UrlFilterConfig
-from transforms.filters.url_lists import entry_blocks, open_list
+from transforms.filters.url_lists import DomainTable, domain_cache, entry_blocks, open_list
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -77,6 +78,30 @@ def test_lists_load_once_per_process(stage):
     other.setup()
     assert other._lists is stage._lists
     assert len(stage._lists.domains) == 4_558_940
+
+
+def test_the_shipped_domain_table_is_hashed_once_per_machine(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATAPREP_CACHE", str(tmp_path / "cache"))
+    listed = _shipped("domains", every=500_000, count=9)
+    names = listed + ["example.com", "python.org"]
+    first = DomainTable.read(None, "ut1:domains")
+    assert domain_cache("ut1:domains").is_file()
+    assert first.contains(names).tolist() == [True] * 9 + [False, False]
+
+    def no_build(*args):
+        raise AssertionError("the cached table should have been read")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(DomainTable, "build", no_build)
+        again = DomainTable.read(None, "ut1:domains")
+    assert isinstance(again.hashes, np.memmap) and len(again) == 4_558_940  # mapped, not copied
+    assert again.contains(names).tolist() == first.contains(names).tolist()
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("DATAPREP_CACHE", str(tmp_path / "a-file" / "cache"))  # cannot be created
+    uncached = DomainTable.read(None, "ut1:domains")
+    assert not isinstance(uncached.hashes, np.memmap)
+    assert uncached.contains(names).tolist() == [True] * 9 + [False, False]
 
 
 def _shared_data_urls() -> list[str]:

@@ -8,17 +8,21 @@ words (215, 134 and 88 lines). Any list can be replaced by the user's own file, 
 ``s3://``, one entry a line, ``#`` comments (``.gz`` is decompressed).
 
 A Python set of the 4.56M domains costs about 500 MB per worker (``benchmarks/url_filter.py``); the
-domains are kept instead as a sorted array of their 64-bit string hashes (36 MB), matched with
-``searchsorted``. Python's ``hash`` is salted per process, which is fine: the table is built and
-queried in the same process. A false match needs a 64-bit collision with one of 4.56M entries:
-about 2.5e-13 per lookup.
+domains are kept instead as a sorted array of their 64-bit hashes (blake2b, 36 MB), matched with
+``searchsorted``. A false match needs a 64-bit collision with one of 4.56M entries: about 2.5e-13
+per lookup. Hashing the UT1 list takes seconds, so the default table is built once per machine
+and kept in the user's cache folder (``domain_cache``), then memory-mapped by every worker: one
+copy in the page cache, shared by all processes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import tarfile
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,24 +103,61 @@ def open_list(path: str | None, default: str) -> Iterator[BinaryIO]:
             yield handle
 
 
+def domain_cache(default: str) -> Path:
+    """Where the hash table of a shipped list is kept: ``$DATAPREP_CACHE`` (else
+    ``$XDG_CACHE_HOME/genai-dataprep``, else ``~/.cache/genai-dataprep``), named after the archive's
+    size and time, so a new datatrove wheel builds a new table."""
+    root = os.environ.get("DATAPREP_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "genai-dataprep")
+    archive = (_assets() / UT1_ARCHIVE).stat()
+    source = f"{UT1_ARCHIVE}:{archive.st_size}:{archive.st_mtime_ns}:{default}:blake2b-64"
+    return Path(root) / f"domains-{hashlib.sha256(source.encode()).hexdigest()[:16]}.npy"
+
+
 def read_list(path: str | None, default: str) -> list[str]:
     """All entries of a (small) list."""
     with open_list(path, default) as raw:
         return [entry for block in entry_blocks(raw) for entry in block]
 
 
+def name_hashes(names: list[str]) -> np.ndarray:
+    """Stable 64-bit hashes (the same in every process and release), so a table can be cached."""
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little", signed=True)
+         for name in names), np.int64, len(names))
+
+
 class DomainTable:
     """A set of domain names as sorted 64-bit hashes: 8 bytes a domain."""
 
-    def __init__(self, hashes: np.ndarray):
+    def __init__(self, sorted_hashes: np.ndarray):
+        self.hashes = sorted_hashes
+
+    @classmethod
+    def build(cls, path: str | None, default: str) -> DomainTable:
+        with open_list(path, default) as raw:
+            parts = [name_hashes(block) for block in entry_blocks(raw)]
+        hashes = np.concatenate(parts) if parts else np.empty(0, np.int64)
         hashes.sort()  # in place: no second copy of the table
-        self.hashes = hashes
+        return cls(hashes)
 
     @classmethod
     def read(cls, path: str | None, default: str) -> DomainTable:
-        with open_list(path, default) as raw:
-            parts = [np.fromiter(map(hash, block), np.int64, len(block)) for block in entry_blocks(raw)]
-        return cls(np.concatenate(parts) if parts else np.empty(0, np.int64))
+        """The user's list is hashed on every load; the shipped default comes from the cache."""
+        if path is not None:
+            return cls.build(path, default)
+        cached = domain_cache(default)
+        if not cached.exists():
+            table = cls.build(path, default)
+            try:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                partial = cached.with_name(f".{cached.name}.{uuid.uuid4().hex}")
+                with open(partial, "wb") as handle:
+                    np.save(handle, table.hashes)
+                os.replace(partial, cached)  # atomic: workers building it at once each write whole
+            except OSError:
+                return table  # a read-only home: correct, only slower to start
+        return cls(np.load(cached, mmap_mode="r"))
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -125,7 +166,7 @@ class DomainTable:
         """One boolean per name: is it in the table?"""
         if not names or not len(self.hashes):
             return np.zeros(len(names), dtype=bool)
-        keys = np.fromiter((hash(n) for n in names), dtype=np.int64, count=len(names))
+        keys = name_hashes(names)
         at = np.minimum(np.searchsorted(self.hashes, keys), len(self.hashes) - 1)
         return self.hashes[at] == keys
 
