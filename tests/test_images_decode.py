@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 
 import imagehash
+import numpy as np
 import pytest
 from image_fixtures import corrupt_png, jpeg, photo, png_bomb, truncated, variant
 from PIL import Image
 
 from transforms.images.decode import Decode, DecodeConfig, normalise_bytes
-from transforms.images.normalise import ImageRejected, hamming
+from transforms.images.normalise import ImageRejected, encode, hamming
 
 
 def _reason(data, config=DecodeConfig()):
@@ -36,6 +37,16 @@ def test_real_photo_metadata_and_default_border_resize():
 def test_resize_modes(mode, size):
     out = normalise_bytes(photo("flower"), DecodeConfig(resize_mode=mode, image_size=256))
     assert (out["width"], out["height"]) == size
+
+
+@pytest.mark.parametrize("quality", [60, 95])
+@pytest.mark.parametrize("name", ["china", "flower"])
+def test_jpeg_output_is_pillows_byte_for_byte(name, quality):
+    out = normalise_bytes(photo(name), DecodeConfig(quality=quality))
+    pixels = Image.open(io.BytesIO(out["image"])).convert("RGB")  # any 256 px image of the photo
+    reencoded = io.BytesIO()
+    Image.fromarray(np.asarray(pixels)).save(reencoded, "JPEG", quality=quality)
+    assert encode(np.asarray(pixels), "jpeg", quality) == reencoded.getvalue()
 
 
 def test_webp_output_and_quality():
