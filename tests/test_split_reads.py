@@ -109,6 +109,19 @@ def test_jsonl_lines_keep_their_numbers(tmp_path):
     assert whole[-1][0]["source_key"] == "line:60"
 
 
+def test_splits_share_the_file_evenly(tmp_path):
+    # 1,000 lines of 100 bytes over splits of at most 40,000: three of ~33,400 bytes, not two of
+    # 40,000 and one of 20,000 (two workers would read 80,000 and 20,000)
+    path = tmp_path / "even.jsonl"
+    path.write_text("".join(json.dumps({"text": f"{i:06d}" + "x" * 81}) + "\n" for i in range(1000)))
+    size = path.stat().st_size
+    assert size == 100_000
+    splits, parts = _in_splits(path, ReadConfig(split_bytes=40_000))
+    lengths = [(split.end or size) - split.start for split in splits]
+    assert len(lengths) == 3 and max(lengths) - min(lengths) <= 100 and max(lengths) <= 40_000
+    assert parts == list(read_file(str(path), ReadConfig(split_bytes=40_000)))
+
+
 def test_parquet_row_groups(tmp_path):
     texts = [gold for _, _, gold in aeb_pages(90)]
     path = tmp_path / "docs.parquet"

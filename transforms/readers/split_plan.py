@@ -1,8 +1,10 @@
 """Planning the splits of one input file, so one large file is read by every worker.
 
-A file up to ``ReadConfig.split_bytes`` is one split (``WHOLE``). A larger one is cut near every
-``split_bytes`` of stored bytes, at a point where a reader can start on its own and still give
-the ids of a whole-file read:
+A file up to ``ReadConfig.split_bytes`` is one split (``WHOLE``). A larger one is cut into the
+fewest splits of at most ``split_bytes`` stored bytes, all about the same size (a 194 MiB file:
+four of 48.5 MiB, not three of 64 and one of 2, which left one of two workers reading twice what
+the other did), each at a point where a reader can start on its own and still give the ids of a
+whole-file read:
 
 - gzip WARC/WET (one member per record, as Common Crawl writes them): the plan inflates every
   member once, output discarded, and cuts at a member that starts with ``WARC/`` after a member
@@ -56,14 +58,15 @@ def plan_splits(path: str, fmt: str, config: ReadConfig) -> list[Split]:
     size = match.metadata_list[0].size_in_bytes
     if size <= config.split_bytes:
         return [WHOLE]
+    pieces = -(-size // config.split_bytes)  # the fewest splits of at most split_bytes
     with open_raw(path) as raw:
         codec = codec_of(raw)
         if fmt == WARC and codec == "gzip":
-            cuts = _gzip_warc_cuts(raw, size, config.split_bytes)
+            cuts = _gzip_warc_cuts(raw, size, pieces)
         elif fmt == WARC and codec is None:
-            cuts = _plain_warc_cuts(raw, size, config.split_bytes)
+            cuts = _plain_warc_cuts(raw, size, pieces)
         elif fmt == JSONL and codec is None:
-            cuts = _jsonl_cuts(raw, size, config.split_bytes)
+            cuts = _jsonl_cuts(raw, size, pieces)
         elif fmt == PARQUET:
             cuts = _parquet_cuts(raw, config)
         else:
@@ -122,10 +125,16 @@ def _inflate_member(chunks: _Chunks) -> tuple[bytes, bytes, int]:
     return head, tail, length
 
 
-def _gzip_warc_cuts(raw: BinaryIO, size: int, split_bytes: int) -> list[Cut]:
+def _next_target(start: int, size: int, pieces: int, made: int) -> int:
+    """Where the next cut may come: the rest of the file shared by the splits still to make (a
+    cut lands at the first boundary at or after it, so each split absorbs its own overshoot)."""
+    return start + -(-(size - start) // max(pieces - made, 1))
+
+
+def _gzip_warc_cuts(raw: BinaryIO, size: int, pieces: int) -> list[Cut]:
     cuts: list[Cut] = []
     chunks = _Chunks(raw)
-    target, stream_offset, members, previous_tail = split_bytes, 0, 0, b""
+    target, stream_offset, members, previous_tail = _next_target(0, size, pieces, 0), 0, 0, b""
     # Past the last target no cut can come: the last split's members are left to its reader.
     while target < size and chunks.skip_nuls():
         start = chunks.offset
@@ -135,16 +144,16 @@ def _gzip_warc_cuts(raw: BinaryIO, size: int, split_bytes: int) -> list[Cut]:
             break  # damage: it belongs to the last split
         if start >= target and head.startswith(b"WARC/") and previous_tail == _RECORD_END:
             cuts.append((start, stream_offset, members))
-            target = start + split_bytes
+            target = _next_target(start, size, pieces, len(cuts))
         stream_offset += length
         members += 1
         previous_tail = tail
     return cuts
 
 
-def _plain_warc_cuts(raw: BinaryIO, size: int, split_bytes: int) -> list[Cut]:
+def _plain_warc_cuts(raw: BinaryIO, size: int, pieces: int) -> list[Cut]:
     cuts: list[Cut] = []
-    target, offset, records = split_bytes, 0, 0
+    target, offset, records = _next_target(0, size, pieces, 0), 0, 0
     while target < size and offset < size:
         raw.seek(offset)
         head = raw.read(_HEADER_PEEK)
@@ -154,7 +163,7 @@ def _plain_warc_cuts(raw: BinaryIO, size: int, split_bytes: int) -> list[Cut]:
             break  # a header the plan cannot follow: the rest is the last split's
         if offset >= target:
             cuts.append((offset, offset, records))
-            target = offset + split_bytes
+            target = _next_target(offset, size, pieces, len(cuts))
         offset += header_end + len(_RECORD_END) + int(found.group(1))
         raw.seek(offset)
         if raw.read(len(_RECORD_END)) != _RECORD_END:
@@ -164,9 +173,9 @@ def _plain_warc_cuts(raw: BinaryIO, size: int, split_bytes: int) -> list[Cut]:
     return cuts
 
 
-def _jsonl_cuts(raw: BinaryIO, size: int, split_bytes: int) -> list[Cut]:
+def _jsonl_cuts(raw: BinaryIO, size: int, pieces: int) -> list[Cut]:
     cuts: list[Cut] = []
-    target, chunk_start, newlines = split_bytes, 0, 0
+    target, chunk_start, newlines = _next_target(0, size, pieces, 0), 0, 0
     while target < size:
         chunk = raw.read(_SCAN_SIZE)
         if not chunk:
@@ -178,7 +187,7 @@ def _jsonl_cuts(raw: BinaryIO, size: int, split_bytes: int) -> list[Cut]:
             if start >= size:
                 break
             cuts.append((start, start, newlines + chunk.count(b"\n", 0, newline + 1)))
-            target = start + split_bytes
+            target = _next_target(start, size, pieces, len(cuts))
             position = target - 1 - chunk_start
         newlines += chunk.count(b"\n")
         chunk_start += len(chunk)
