@@ -142,7 +142,7 @@ def test_sigkill_while_staging_leaves_the_previous_version_whole(run, tmp_path):
     named = blocklist_for(run_dir, tmp_path / "takedown.txt")
     before = digests(run_dir)
     killed = _retract_killed(run_dir, tmp_path / "takedown.txt", "staged")
-    assert killed.returncode == -9, killed.stderr
+    assert killed.returncode == -9, killed.stdout + killed.stderr
     after = {p: d for p, d in digests(run_dir).items() if not p.startswith("_retract/")}
     assert after == before and gate_problems(str(run_dir)) == []
     assert cli(["retract", str(run_dir), "--blocklist", str(tmp_path / "takedown.txt")]) == 0
@@ -154,7 +154,7 @@ def test_sigkill_after_the_commit_point_is_finished_by_the_next_retract(run, tmp
     run_dir, _ = run
     named = blocklist_for(run_dir, tmp_path / "takedown.txt")
     killed = _retract_killed(run_dir, tmp_path / "takedown.txt", "commit")
-    assert killed.returncode == -9, killed.stderr
+    assert killed.returncode == -9, killed.stdout + killed.stderr
     # half replaced: never readable as published
     assert not (run_dir / "_SUCCESS").exists() and gate_problems(str(run_dir))
     assert cli(["retract", str(run_dir), "--blocklist", str(tmp_path / "takedown.txt")]) == 0
