@@ -73,15 +73,19 @@ def digests(run_dir: Path) -> dict[str, str]:
 
 
 def blocklist_for(run_dir: Path, path: Path) -> set[str]:
-    """Two kept ids, one rejected URL and a kept record's domain: the ids they name."""
+    """Two kept ids, one rejected URL and a kept record's domain: the ids they name. The kept ones
+    come from the largest data shard, which keeps rows, so the retraction rewrites a data shard
+    rather than deleting it, whatever ids this run's paths gave (they follow the input's path)."""
     kept, rejected = rows(run_dir, "data"), rows(run_dir, "rejected")
-    kept_ids = sorted(kept)
-    by_domain = kept[kept_ids[2]]["url"].split("/")[2]
+    largest = max(sorted((run_dir / "data").glob("*.parquet")), key=lambda f: pq.read_metadata(f).num_rows)
+    shard_ids = sorted(pq.read_table(largest, columns=["id"]).column("id").to_pylist())
+    by_domain = kept[shard_ids[2]]["url"].split("/")[2]
     rejected_one = next(r for r in rejected.values() if r["url"])
-    path.write_text(f"id {kept_ids[0]} GDPR erasure request 17\nid {kept_ids[1]}\n"
+    path.write_text(f"id {shard_ids[0]} GDPR erasure request 17\nid {shard_ids[1]}\n"
                     f"url {rejected_one['url']} DMCA\ndomain {by_domain} publisher opt-out\n")
-    named = {kept_ids[0], kept_ids[1], rejected_one["id"]}
+    named = {shard_ids[0], shard_ids[1], rejected_one["id"]}
     named |= {i for i, r in {**kept, **rejected}.items() if r["url"] and r["url"].split("/")[2].endswith(by_domain)}
+    assert set(shard_ids) - named, "the largest shard must keep rows for the kill tests"
     return named
 
 
