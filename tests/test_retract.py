@@ -168,14 +168,13 @@ def test_sigkill_after_the_commit_point_is_finished_by_the_next_retract(run, tmp
 
 
 def test_retract_on_s3(run, tmp_path, s3_server, monkeypatch):
-    """The published run uploaded to S3 (moto on loopback), amended there and gated there. Beam
-    builds a new boto3 client for every S3 request (1.3 s each on the shared test machine), so
-    this test leaves out the run's band table (the local test covers it) and the no-op rerun."""
+    """The published run uploaded to S3 (moto on loopback), band table included, amended there,
+    gated there, and left unchanged by the same retract again."""
     run_dir, _ = run
     named = blocklist_for(run_dir, tmp_path / "takedown.txt")
     bucket = s3_server.create_bucket()
     for path in sorted(run_dir.rglob("*")):
-        if path.is_file() and "_dedup_bands" not in path.parts:
+        if path.is_file():
             s3_server.upload(path, bucket, f"out/{RUN_ID}/{path.relative_to(run_dir)}")
     blocklist = s3_server.upload(tmp_path / "takedown.txt", bucket, "takedown.txt")
     for name, value in s3_server.aws_environment().items():
@@ -190,8 +189,21 @@ def test_retract_on_s3(run, tmp_path, s3_server, monkeypatch):
         body = client.get_object(Bucket=bucket, Key=f"out/{RUN_ID}/{info['path']}")["Body"].read()
         ids |= set(pq.read_table(io.BytesIO(body), columns=["id"]).column("id").to_pylist())
     assert not ids & named and len(ids) == manifest["conservation"]["input"] - len(named)
-    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=f"out/{RUN_ID}/")["Contents"]}
-    assert not any("/_retract/" in key for key in keys) and f"out/{RUN_ID}/manifests/v1.json" in keys
+    objects = _s3_digests(client, bucket, f"out/{RUN_ID}/")
+    assert not any("/_retract/" in key for key in objects) and f"out/{RUN_ID}/manifests/v1.json" in objects
+    band_ids = set()
+    for key in (k for k in objects if "/_dedup_bands/" in k and k.endswith(".parquet")):
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        band_ids |= set(pq.read_table(io.BytesIO(body), columns=["id"]).column("id").to_pylist())
+    assert band_ids and not band_ids & named
+    assert cli(["retract", s3_run, "--blocklist", blocklist]) == 0
+    assert _s3_digests(client, bucket, f"out/{RUN_ID}/") == objects  # the same retract again: no change
+
+
+def _s3_digests(client, bucket: str, prefix: str) -> dict[str, str]:
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+    return {key: hashlib.sha256(client.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
+            for key in keys}
 
 
 def assert_s3_manifest(s3_server, bucket: str) -> dict:
