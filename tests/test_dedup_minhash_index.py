@@ -142,10 +142,9 @@ def _s3_snapshot(index: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_across_runs_with_the_index_on_s3(tmp_path, moto_s3):
-    # Every Beam S3 call builds a boto3 client (~0.2 s on moto), so the runs stay local here;
-    # the same flow with the runs themselves on S3 passes too, in about a minute.
-    _across_runs(str(tmp_path / "out"), f"{moto_s3}/index", tmp_path, snapshot=_s3_snapshot, rerun=False)
+def test_across_runs_with_runs_and_index_on_s3(tmp_path, moto_s3):
+    # the runs and the index on S3, the rerun of a published day included
+    _across_runs(f"{moto_s3}/out", f"{moto_s3}/index", tmp_path, snapshot=_s3_snapshot)
     keys = _s3_snapshot(f"{moto_s3}/index")
     assert (
         "index/_runs/day1.json" in keys and "index/band=000/run_id=day2/part-00000-of-00001.parquet" in keys
