@@ -10,7 +10,7 @@
 3. Runs, each as a subprocess: img2dataset 1.47.0 in its own venv (``.venv-img2dataset``, made
    once from ``benchmarks/requirements-img2dataset.txt`` unless ``--img2dataset`` names an
    executable; border resize to 256, JPEG q95, parquet output, 1 process x 16 threads); ours
-   as a user runs it (no Beam flags: one worker process per core), with the same resize and
+   as a user runs it (no Beam flags: the images job's default, in-process), with the same resize and
    download only (``minimal``: caption filters, NSFW and dedup off);
    ours with every default stage on, NSFW included (``full``). Prints images kept, wall seconds,
    images/s, CPU seconds (user + sys of the process tree), images per CPU second and peak RSS

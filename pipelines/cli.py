@@ -84,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
                      "(text job): drop what earlier runs published, append this run after _SUCCESS")
     run.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
     run.add_argument("--workers", type=int, help="worker processes of the local runner (default: "
-                     "DATAPREP_WORKERS, else 1: in-process; 0: one per core)")
+                     "DATAPREP_WORKERS, else the job's choice: text, one per core once the input "
+                     "is over one read split; images, 1: in-process; 0: one per core)")
     add_synthetic_options(run)
     add_drift_arguments(run)
     crawl.add_crawl_options(run)

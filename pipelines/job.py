@@ -91,6 +91,9 @@ class Job:
     flags: tuple[RunFlag, ...] = ()
     # ``(config, argparse.Namespace) -> config``: command-line flags this job applies itself.
     cli_config: Callable[[Any, Any], Any] | None = None
+    # ``(inputs, config) -> n``: the local runner's worker processes when neither ``--workers``,
+    # ``DATAPREP_WORKERS`` nor Beam's flags say (``pipelines.runner``).
+    workers: Callable[[list[str], Any], int] = lambda inputs, config: 1
 
     @functools.cached_property
     def _schemas(self) -> tuple[pa.Schema, pa.Schema]:

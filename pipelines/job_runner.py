@@ -112,7 +112,7 @@ def run(
     given = [(flag, flags[flag.name]) for flag in job.flags if flags.get(flag.name) not in (None, False)]
     for flag, value in given:
         config = flag.apply(config, value)
-    options = pipeline_options(beam_args)
+    options = pipeline_options(beam_args, lambda: job.workers(list(inputs), config))
     run_dir = join(output, run_id)
     preflight(config.synthetic)  # a clear error now if the model or server cannot answer
     begin_run(run_dir)

@@ -9,15 +9,19 @@ use) runs it with N worker processes (``--direct_num_workers=N
 pools (``transforms.worker_cores``); Beam's own flags always win. Every other flag passes
 through unchanged (Dataflow/Flink/Spark flags work as documented by Beam).
 
-One worker stays the default: with two worker processes the images job lost records on 1,000
-1920x1280 photos (the conservation check failed the run: input 1000 != kept 357 + rejected 407,
-2026-12-06), while it conserved them at 300 480x360 ones; until that is understood, using
-both cores is the user's explicit choice (docs/images.md, "Measured").
+With none of those set, the job picks (``Job.workers``): the text job runs one worker per core
+once its input is more than one read split (a 1 GiB WARC: 1.93x on 2 cores, byte-identical
+output; docs/performance.md) and in-process below that, where starting workers and loading their
+models costs more than it saves. The images job stays in-process: its fetch is keyed by host,
+so two workers were slower, and two workers once lost records there (an unexplained, since
+unreproduced loss that the conservation check caught; docs/images.md). Any lost record fails
+the run before anything is published, whatever the workers.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
@@ -29,11 +33,11 @@ LOCAL_RUNNERS = (DEFAULT_RUNNER, "DirectRunner", "BundleBasedDirectRunner")
 WORKERS_VARIABLE = "DATAPREP_WORKERS"
 
 
-def default_workers() -> int:
-    """``DATAPREP_WORKERS`` if set (``0``: every core), else 1 (in-process)."""
+def default_workers(job_default: Callable[[], int] = lambda: 1) -> int:
+    """``DATAPREP_WORKERS`` if set (``0``: every core), else ``job_default()``."""
     value = os.environ.get(WORKERS_VARIABLE, "").strip()
     if not value:
-        return 1
+        return job_default()
     workers = int(value)
     if workers < 0:
         raise ValueError(f"{WORKERS_VARIABLE} must be >= 0 (0: every core), got {value}")
@@ -58,11 +62,14 @@ class JobOptions(PipelineOptions):
         return state
 
 
-def pipeline_options(beam_args: list[str]) -> PipelineOptions:
-    """Options for ``beam_args``; on the local runner, ``default_workers()`` worker processes
-    unless the flags set ``--direct_num_workers``, and processes (not threads) for more than one
-    unless they set ``--direct_running_mode``."""
+def pipeline_options(beam_args: list[str], job_workers: Callable[[], int] = lambda: 1) -> PipelineOptions:
+    """Options for ``beam_args``; on the local runner, ``default_workers(job_workers)`` worker
+    processes unless the flags set ``--direct_num_workers``, and processes (not threads) for more
+    than one unless they set ``--direct_running_mode``. ``job_workers`` is asked only then, once
+    the options' storage settings are in effect (it may list the inputs)."""
     options = JobOptions(list(beam_args))
+    # The driver itself reads and writes the run folder (manifest, markers): same settings.
+    FileSystems.set_options(options)
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
@@ -72,7 +79,7 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     if standard.runner in LOCAL_RUNNERS:
         direct = options.view_as(DirectOptions)
         if "direct_num_workers" not in given:
-            direct.direct_num_workers = default_workers()
+            direct.direct_num_workers = default_workers(job_workers)
         if direct.direct_num_workers > 1 and "direct_running_mode" not in given:
             direct.direct_running_mode = "multi_processing"
     workers = options.view_as(DirectOptions).direct_num_workers if standard.runner in LOCAL_RUNNERS else 1
@@ -81,8 +88,6 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
         os.environ[WORKER_CORES_VARIABLE] = str(max(1, machine_cores() // workers))
     else:
         os.environ.pop(WORKER_CORES_VARIABLE, None)
-    # The driver itself reads and writes the run folder (manifest, markers): same settings.
-    FileSystems.set_options(options)
     return options
 
 

@@ -32,6 +32,7 @@ from transforms.readers.split import WHOLE, Split
 from transforms.readers.split_plan import plan_splits
 from transforms.readers.warc import read_warc
 from transforms.stage import KEPT, REJECTED, rejected
+from transforms.worker_cores import machine_cores
 
 READERS = {WARC: read_warc, JSONL: read_jsonl, PARQUET: read_parquet}
 SKIPPED = "skipped"
@@ -109,6 +110,15 @@ def match_input_sizes(patterns: Sequence[str]) -> dict[str, int]:
             f"base names; these collide: {clashes[:10]}"
         )
     return paths
+
+
+def workers_for(patterns: Sequence[str], config: ReadConfig) -> int:
+    """Local worker processes for reading ``patterns``: every core once they hold more than one
+    split's worth (``split_bytes``, else its default), so splits and files spread over workers;
+    one, in-process, below that, where starting workers and loading their models would cost
+    more than they save."""
+    total = sum(match_input_sizes(patterns).values())
+    return machine_cores() if total > (config.split_bytes or ReadConfig.split_bytes) else 1
 
 
 def plan_progress(path_and_size: tuple[str, int]) -> tuple[str, int]:
