@@ -2,9 +2,10 @@
 
 Limits before pixels are decoded: the byte cap, then the declared size against ``max_pixels``
 (Pillow reads only the header in ``Image.open``; its own ``DecompressionBombError`` /
-``DecompressionBombWarning`` are turned into the same rejection), then ``verify()`` (checks
-PNG CRCs, structure), then a full ``load()`` of a fresh handle (``verify`` leaves the image
-unusable) which raises on truncated data (``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off).
+``DecompressionBombWarning`` are turned into the same rejection), then ``verify()`` where the
+format's plugin implements one (PNG: CRCs, structure) and a fresh handle (``verify`` leaves
+the image unusable), then a full ``load()``, which raises on truncated data
+(``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off).
 
 Resize modes (``scale`` then ``frame``) are img2dataset's: ``keep_ratio`` (smaller side to ``size``), ``center_crop``
 (smaller side to ``size``, then the central square), ``border`` (larger side to ``size``, padded
@@ -18,7 +19,7 @@ import warnings
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 RESIZE_MODES = ("keep_ratio", "center_crop", "border", "no")
 OUTPUT_FORMATS = {"jpeg": "JPEG", "webp": "WEBP", "png": "PNG"}
@@ -65,8 +66,12 @@ def open_checked(
             raise ImageRejected("too_many_pixels", f"{width}x{height} {fmt} > {max_pixels} pixels")
         if fmt not in allowed_formats:
             raise ImageRejected("unsupported_format", f"{fmt}")
-        probe.verify()
-        image = Image.open(io.BytesIO(data))
+        if type(probe).verify is not ImageFile.ImageFile.verify:
+            # The plugin checks something (PNG: its CRCs), and a verified image is unusable.
+            probe.verify()
+            image = Image.open(io.BytesIO(data))
+        else:  # Pillow's own verify() only closes the file (JPEG, WebP, GIF): decode the probe
+            image = probe
         swapped = image.getexif().get(0x0112, 1) in _SWAPPING_ORIENTATIONS
         if draft_size is not None:
             image.draft(None, (draft_size, draft_size))  # a no-op for formats other than JPEG
