@@ -1,19 +1,22 @@
 """Memory and time of both jobs at 1x and ``--factor`` x input, side by side in one run.
 
     .venv/bin/python -m benchmarks.scale [--text-pages 20000] [--images 2000] [--factor 10]
-        [--skip-text] [--skip-images] [--work-dir DIR] [--json FILE] [--buffer-mib N] [--task-mib N]
-        [--shard-rows N]
+        [--text-docs] [--skip-text] [--skip-images] [--work-dir DIR] [--json FILE]
+        [--buffer-mib N] [--task-mib N] [--shard-rows N]
 
 - Text: a gzipped WARC of real pages (the Common Crawl excerpt, the article-benchmark pages and
   the ``python3.11-doc`` pages from ``benchmarks.text_pipeline``), repeated with distinct URIs
   up to ``--text-pages`` and ``factor`` times that; the default config (dedup on, so the copies
-  end as duplicates: every record still travels to ``rejected/``).
+  end as duplicates: every record still travels to ``rejected/``). With ``--text-docs`` the
+  corpus is a JSONL of short real documents instead (the 100 texts of the Clough & Stevenson
+  corpus, 1.3 KB on average, repeated with distinct URLs): what grows per document (ids, keys,
+  decisions) at document counts that whole pages would take hours to reach.
 - Images: ``--images`` and ``factor`` times that distinct JPEGs served on 127.0.0.1
   (``benchmarks.images``), a URL + caption table, every default stage on (NSFW included).
 
 Each run is a subprocess on the in-process runner (the local default); the figures are its
 whole process tree's: peak PSS sampled every 0.1 s, the largest single RSS, wall and CPU time.
-The last lines give the ``factor`` x run over the 1x run: memory should stay flat and CPU grow
+With ``--factor 1`` each job runs once. The last lines give the ``factor`` x run over the 1x run: memory should stay flat and CPU grow
 no faster than the input. ``--buffer-mib``, ``--task-mib`` and ``--shard-rows`` set the bounds
 (``memory.buffer_bytes``, ``memory.task_bytes``, ``output.max_rows_per_shard``): with bounds
 that a 1x run already fills, what is left of the growth is what no bound covers.
@@ -77,6 +80,18 @@ def text_corpus(work: Path, pages: int) -> tuple[Path, int]:
     return corpus, count
 
 
+def short_documents_corpus(work: Path, docs: int) -> tuple[Path, int]:
+    """A JSONL of ``docs`` real short texts (the Clough & Stevenson answers and their sources,
+    in name order, repeated with distinct URLs)."""
+    texts = [path.read_text(encoding="utf-8", errors="replace")
+             for path in sorted((SHARED_DATA / "clough-plagiarism").glob("*.txt"))]
+    corpus = work / f"docs-{docs}.jsonl"
+    with open(corpus, "w") as stream:
+        for i in range(docs):
+            stream.write(json.dumps({"text": texts[i % len(texts)], "url": f"https://clough.test/{i}"}) + "\n")
+    return corpus, docs
+
+
 def image_table(work: Path, count: int, base: str) -> Path:
     table = work / f"pairs-{count}.csv"
     with open(table, "w", newline="") as handle:
@@ -85,6 +100,10 @@ def image_table(work: Path, count: int, base: str) -> Path:
         for i in range(count):
             writer.writerow([f"{base}/img/{i}.jpg", f"a photograph of a temple or a flower, number {i}"])
     return table
+
+
+def sizes(count: int, factor: int) -> tuple[int, ...]:
+    return (count,) if factor == 1 else (count, count * factor)
 
 
 def run_job(script: str, source: Path, out: Path, log: Path, memory: dict) -> Measured:
@@ -100,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--text-pages", type=int, default=20_000)
     parser.add_argument("--images", type=int, default=2_000)
-    parser.add_argument("--factor", type=int, default=10)
+    parser.add_argument("--factor", type=int, default=10, help="1: one run per job")
+    parser.add_argument("--text-docs", action="store_true",
+                        help="text corpora of --text-pages short real documents (JSONL) instead of pages (WARC)")
     parser.add_argument("--skip-text", action="store_true")
     parser.add_argument("--skip-images", action="store_true")
     parser.add_argument("--work-dir", type=Path, help="default: a temporary folder, removed at the end")
@@ -118,16 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, int, Measured]] = []
     try:
         if not args.skip_text:
-            for pages in (args.text_pages, args.text_pages * args.factor):
-                corpus, count = text_corpus(work, pages)
-                rows.append((f"text {count} pages", count,
+            for pages in sizes(args.text_pages, args.factor):
+                corpus, count = (short_documents_corpus if args.text_docs else text_corpus)(work, pages)
+                unit = "docs" if args.text_docs else "pages"
+                rows.append((f"text {count} {unit}", count,
                              run_job(_TEXT, corpus, work / "text-out", work / f"text-{count}.log", memory)))
                 corpus.unlink()
         if not args.skip_images:
             largest = args.images * args.factor
             server, base = serve(make_images(largest))
             try:
-                for count in (args.images, largest):
+                for count in sizes(args.images, args.factor):
                     table = image_table(work, count, base)
                     rows.append((f"images {count}", count,
                                  run_job(_IMAGES, table, work / "images-out", work / f"images-{count}.log", memory)))
@@ -141,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, count, m in rows:
         print(f"{name:<24}{count:>9}{m.wall_s:>9.1f}{m.cpu_s:>9.1f}{count / m.cpu_s:>11.1f}"
               f"{m.peak_tree_pss_mb:>18.0f}{m.max_proc_rss_mb:>12.0f}")
-    for small, large in zip(rows[::2], rows[1::2], strict=False):
+    for small, large in zip(rows[::2], rows[1::2], strict=True) if args.factor > 1 else ():
         (name, count, m1), (_, count10, m10) = small, large
         print(f"{name.split()[0]}: x{count10 / count:.1f} input -> peak tree PSS x{m10.peak_tree_pss_mb / m1.peak_tree_pss_mb:.2f}"
               f", max RSS x{m10.max_proc_rss_mb / m1.max_proc_rss_mb:.2f}, CPU x{m10.cpu_s / m1.cpu_s:.2f}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 
 import imagehash
 import numpy as np
@@ -11,7 +12,7 @@ from image_fixtures import corrupt_png, jpeg, photo, png_bomb, truncated, varian
 from PIL import Image
 
 from transforms.images.decode import Decode, DecodeConfig, normalise_bytes
-from transforms.images.normalise import ImageRejected, encode, hamming
+from transforms.images.normalise import ImageRejected, decode_checked, encode, hamming, intact_baseline_jpeg
 
 
 def _reason(data, config=DecodeConfig()):
@@ -46,7 +47,7 @@ def test_jpeg_output_is_pillows_byte_for_byte(name, quality):
     pixels = Image.open(io.BytesIO(out["image"])).convert("RGB")  # any 256 px image of the photo
     reencoded = io.BytesIO()
     Image.fromarray(np.asarray(pixels)).save(reencoded, "JPEG", quality=quality)
-    assert encode(np.asarray(pixels), "jpeg", quality) == reencoded.getvalue()
+    assert encode(np.asarray(pixels)[:, :, ::-1], "jpeg", quality) == reencoded.getvalue()  # BGR in
 
 
 def test_webp_output_and_quality():
@@ -135,3 +136,76 @@ def test_stage_drops_raw_bytes_and_keeps_sha_on_rejection():
     drops = stage.process_batch([good, bad])
     assert drops[0] is None and drops[1].reason == "corrupt"
     assert "body" not in good and "body" not in bad and bad["sha256"] and good["image"]
+
+
+def _encodings(name: str) -> dict[str, bytes]:
+    """The photo as shipped and re-encoded as web JPEGs come: other sizes, chroma subsamplings,
+    grey, progressive."""
+    image = Image.open(io.BytesIO(photo(name)))
+    grey = io.BytesIO()
+    image.convert("L").save(grey, "JPEG")
+    return {
+        "as shipped": photo(name),
+        "1920 px": jpeg(image.resize((1920, 1281))),
+        "4:4:4": jpeg(image.resize((257, 300)), subsampling=0),
+        "4:2:2, 100 px": jpeg(image.resize((100, 80)), subsampling=1),
+        "grey": grey.getvalue(),
+        "progressive": jpeg(image.resize((1030, 513)), progressive=True),
+    }
+
+
+@pytest.mark.parametrize("draft", [None, 256])
+@pytest.mark.parametrize("name", ["china", "flower"])
+def test_jpeg_pixels_are_pillows_whichever_library_decodes(name, draft):
+    """Baseline JPEGs decode through OpenCV, the rest through Pillow; both give the pixels of
+    Pillow's own decode (at the DCT scale Pillow's ``draft`` picks), in BGR order."""
+    for label, data in _encodings(name).items():
+        reference = Image.open(io.BytesIO(data))
+        if draft:
+            reference.draft(None, (draft, draft))
+        expected = np.asarray(reference.convert("RGB"))[:, :, ::-1]
+        pixels, fmt, _ = decode_checked(data, 10**8, 10**9, ("JPEG",), (255, 255, 255), draft)
+        assert fmt == "JPEG" and pixels.shape == expected.shape, label
+        assert np.array_equal(pixels, expected), label
+    assert intact_baseline_jpeg(photo(name)) and not intact_baseline_jpeg(_encodings(name)["progressive"])
+
+
+def _damaged(data: bytes, rng: random.Random, kind: int) -> bytes:
+    damaged = bytearray(data)
+    if kind == 0:  # bytes changed in transit
+        for _ in range(rng.randint(1, 20)):
+            damaged[rng.randrange(300, len(data) - 2)] = rng.randrange(256)
+    elif kind == 1:  # a 0xFF that reads as a marker
+        damaged[rng.randrange(300, len(data) - 2)] = 0xFF
+    elif kind == 2:  # cut short, then an end-of-image marker
+        damaged = damaged[: rng.randrange(300, len(data) - 2)] + b"\xff\xd9"
+    else:  # cut short
+        damaged = damaged[: rng.randrange(100, len(data))]
+    return bytes(damaged)
+
+
+def _pillow_loads(data: bytes) -> bool:
+    try:
+        Image.open(io.BytesIO(data)).load()
+    except Exception:  # noqa: BLE001 - whatever Pillow raises is a rejection
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", ["china", "flower"])
+def test_damaged_jpegs_are_rejected_exactly_where_pillow_rejects_them(name):
+    """OpenCV's libjpeg fills damaged data in grey; Pillow refuses much of it. Whichever
+    library decodes, a damaged JPEG is rejected exactly when Pillow alone would reject it."""
+    rng = random.Random(7)
+    rejected = 0
+    for base in (photo(name), _encodings(name)["progressive"], _encodings(name)["grey"]):
+        for i in range(120):
+            data = _damaged(base, rng, i % 4)
+            try:
+                decode_checked(data, 10**8, 10**9, ("JPEG",), (255, 255, 255), None)
+                accepted = True
+            except ImageRejected as exc:
+                assert exc.reason in ("corrupt", "not_an_image"), exc.reason
+                accepted, rejected = False, rejected + 1
+            assert accepted == _pillow_loads(data), (i % 4, data[-4:])
+    assert 60 < rejected < 300  # both outcomes are exercised

@@ -14,9 +14,10 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from conftest import aeb_pages
 
+from transforms import live_progress
 from transforms.readers import ReadConfig, ReadInputs, read_file
 from transforms.readers.base import Skip
-from transforms.readers.read_inputs import plan_file
+from transforms.readers.read_inputs import _ReadSplitFn, plan_file
 from transforms.readers.split import WHOLE
 
 CC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cc-warc-resiliparse"
@@ -161,3 +162,28 @@ def test_read_inputs_spreads_splits_and_gives_the_whole_read(tmp_path):
             lambda r: (r["id"], r["reject_reason"].removeprefix("read.")))
         assert_that((kept, rejected) | beam.Flatten(), equal_to(expected))
         assert_that(outputs.skipped, equal_to(expected_skipped), label="Skipped")
+
+
+def test_progress_counts_each_splits_own_bytes_once(tmp_path, monkeypatch):
+    """Workers read the splits of one file at the same time and in any order: each counts the
+    bytes of its own split, so the progress line's bytes read add up to the file, never more."""
+    monkeypatch.setenv(live_progress.ENV, str(tmp_path))
+    config = ReadConfig(split_bytes=20_000)
+    splits, size = plan_file(str(CC_WARC), config), CC_WARC.stat().st_size
+    assert len(splits) >= 3
+    board, reader = live_progress._current(), _ReadSplitFn(config)
+
+    def bytes_read() -> int:
+        return board._snapshot().get("bytes_read", 0)
+
+    list(reader.process((str(CC_WARC), splits[-1], size)))  # the last split first
+    assert bytes_read() == size - splits[-1].start
+    middle = splits[1]
+    records = reader.process((str(CC_WARC), middle, size))
+    next(records)  # a middle split under way counts what it has read of itself
+    assert size - splits[-1].start < bytes_read() <= size - splits[-1].start + (middle.end - middle.start)
+    list(records)
+    for split in splits:
+        if split not in (middle, splits[-1]):
+            list(reader.process((str(CC_WARC), split, size)))
+    assert bytes_read() == size

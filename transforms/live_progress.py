@@ -29,7 +29,8 @@ class _Board:
     def __init__(self, folder: str):
         self.folder = folder
         self._counts: Counter[str] = Counter()
-        self._open_files: dict[str, int] = {}  # path -> bytes read so far, while it is read
+        # (path, start) -> bytes of that part of the file read so far, while it is read
+        self._open_parts: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
         self._path = os.path.join(folder, f"{os.getpid()}-{id(self)}.json")
         threading.Thread(target=self._flush_until_gone, daemon=True, name="dataprep-live-progress").start()
@@ -38,19 +39,20 @@ class _Board:
         with self._lock:
             self._counts[key] += n
 
-    def position(self, path: str, offset: int) -> None:
+    def position(self, path: str, start: int, done: int) -> None:
         with self._lock:
-            self._open_files[path] = max(offset, self._open_files.get(path, 0))
+            part = (path, start)
+            self._open_parts[part] = max(done, self._open_parts.get(part, 0))
 
-    def file_done(self, path: str, size: int) -> None:
+    def part_done(self, path: str, start: int, size: int) -> None:
         with self._lock:
-            self._open_files.pop(path, None)
+            self._open_parts.pop((path, start), None)
             self._counts["bytes_read"] += size
 
     def _snapshot(self) -> dict[str, int]:
         with self._lock:
             counts = dict(self._counts)
-            counts["bytes_read"] = counts.get("bytes_read", 0) + sum(self._open_files.values())
+            counts["bytes_read"] = counts.get("bytes_read", 0) + sum(self._open_parts.values())
         return counts
 
     def _flush_until_gone(self) -> None:
@@ -91,17 +93,20 @@ def add(key: str, n: int = 1) -> None:
         board.add(key, n)
 
 
-def position(path: str, offset: int) -> None:
-    """``offset`` bytes of the input file ``path`` are read so far."""
+def position(path: str, start: int, done: int) -> None:
+    """``done`` bytes of the part of input file ``path`` that starts at byte ``start`` (a split,
+    or 0 for the whole file) are read so far. Parts, not files: the splits of one file are read
+    by several workers at once, and each knows only its own."""
     board = _current()
     if board is not None:
-        board.position(path, offset)
+        board.position(path, start, done)
 
 
-def file_done(path: str, size: int) -> None:
+def part_done(path: str, start: int, size: int) -> None:
+    """The part of ``path`` that starts at ``start`` is read: it counts ``size`` bytes."""
     board = _current()
     if board is not None:
-        board.file_done(path, size)
+        board.part_done(path, start, size)
 
 
 def read_board(folder: str) -> dict[str, int]:

@@ -20,20 +20,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 
 from transforms.images.normalise import (
     OUTPUT_FORMATS,
     RESIZE_MODES,
     ImageRejected,
+    decode_checked,
     encode,
     frame,
     limit_pillow,
-    open_checked,
     phash64,
     scale,
-    to_rgb,
 )
 from transforms.images.record import BODY
 from transforms.stage import POSITIVE, Drop, Record, SignalRules, Stage
@@ -85,13 +83,11 @@ class DecodeConfig:
 def normalise_bytes(data: bytes, config: DecodeConfig) -> Record:
     """The columns ``Decode`` adds for one image; raises ``ImageRejected``."""
     draft = config.image_size if config.fast_jpeg_decode and config.resize_mode != "no" else None
-    image, (original_width, original_height) = open_checked(
-        data, config.max_bytes, config.max_pixels, config.allowed_formats, draft
+    pixels, original_format, (original_width, original_height) = decode_checked(
+        data, config.max_bytes, config.max_pixels, config.allowed_formats, config.border_color, draft
     )
-    original_format = image.format or "?"
-    rgb = np.asarray(to_rgb(image, config.border_color))
-    scaled = scale(rgb, config.resize_mode, config.image_size, config.only_downscale)
-    phash = phash64(scaled if scaled.size < rgb.size else rgb)  # the same bits, fewer pixels
+    scaled = scale(pixels, config.resize_mode, config.image_size, config.only_downscale)
+    phash = phash64(scaled if scaled.size < pixels.size else pixels)  # the same bits, fewer pixels
     out = frame(scaled, config.resize_mode, config.image_size, config.border_color)
     encoded = encode(out, config.output_format, config.quality)
     return {

@@ -97,7 +97,7 @@ class _ReadFn(beam.DoFn):
             else:
                 live_progress.add(f"{READ_STAGE}/{REJECTED}")
                 yield pvalue.TaggedOutput(REJECTED, rejected(record, READ_STAGE, drop.reason, drop.detail))
-        live_progress.file_done(path, size)
+        live_progress.part_done(path, 0, size)
 
 
 class ReadCaptionInputs(beam.PTransform):

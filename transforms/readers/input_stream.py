@@ -144,16 +144,17 @@ class _Decompressing:
 class InputStream:
     """Decompressed bytes of one file (``read``, ``readline``, ``tell``), counting offsets.
 
-    ``tell`` is the decompressed offset from the start of the split (``base`` is that start's
+    ``tell`` is the decompressed offset from the start of ``split`` (``base`` is that start's
     offset in the whole file); ``at_eof`` says a read came back short of data.
     ``storage_error`` holds an error the storage raised, so callers that see it come back
     through a parser (fastwarc passes stream errors on) can tell it from damage.
     """
 
-    def __init__(self, path: str, raw: BinaryIO, inner: BinaryIO, codec: str | None, base: int = 0):
+    def __init__(self, path: str, raw: BinaryIO, inner: BinaryIO, codec: str | None, split: Split = WHOLE):
         self.path = path
         self.codec = codec
-        self.base = base
+        self.split = split
+        self.base = split.stream_offset
         self.at_eof = False
         self.storage_error: BaseException | None = None
         self._raw = raw
@@ -175,9 +176,16 @@ class InputStream:
         return data
 
     def _show_progress(self) -> None:
-        offset = self._compressed_offset() if self.codec is not None else self._offset
-        if isinstance(offset, int):
-            live_progress.position(self.path, offset)
+        """Bytes of the split read, as stored (the raw file's position past the split's start
+        when compressed: it reads ahead, so at most the split's length)."""
+        split = self.split
+        if self.codec is None:
+            done = self._offset
+        elif isinstance(position := self._compressed_offset(), int):
+            done = position - split.start
+        else:
+            return
+        live_progress.position(self.path, split.start, done if split.end is None else min(done, split.end - split.start))
 
     def tell(self) -> int:
         return self._offset
@@ -267,7 +275,7 @@ def open_input(path: str, split: Split = WHOLE) -> Iterator[InputStream]:
         if split.start:
             raw.seek(split.start)
         inner, codec = _decompressed(raw, split)
-        yield InputStream(path, raw, inner, codec, split.stream_offset)
+        yield InputStream(path, raw, inner, codec, split)
     finally:
         raw.close()
 

@@ -166,9 +166,9 @@ class _ReadSplitFn(beam.DoFn):
                 self._rejected.inc()
                 live_progress.add(_LIVE_REJECTED)
                 yield pvalue.TaggedOutput(REJECTED, rejected(record, READ_STAGE, drop.reason, drop.detail))
-        if split.is_last:  # progress counts a split file as read when its last split is
-            self._bytes.inc(size)
-            live_progress.file_done(path, size)
+        read = split.progress_bytes(size)
+        self._bytes.inc(read)
+        live_progress.part_done(path, split.start, read)
 
 
 class ReadInputs(beam.PTransform):

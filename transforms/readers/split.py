@@ -24,6 +24,8 @@ class Split:
     # WARC records, JSONL lines or Parquet rows before ``start``: the split's first ordinal,
     # ``line:N`` or ``row:N`` continues from here.
     records_before: int = 0
+    # ``start`` and ``end`` count row groups (Parquet), not bytes.
+    row_groups: bool = False
 
     @property
     def is_last(self) -> bool:
@@ -39,6 +41,13 @@ class Split:
         then needs a key of its own.
         """
         return FILE_KEY if self.is_last else f"{FILE_KEY}@{self.start}"
+
+    def progress_bytes(self, size: int) -> int:
+        """The bytes of the file (``size`` in all) that this split counts for in progress: its
+        byte range; for row-group splits the whole file on the last, nothing before."""
+        if self.row_groups:
+            return size if self.is_last else 0
+        return (size if self.end is None else self.end) - self.start
 
     def unread_rest(self, unit: str) -> str:
         """What a damaged split's quarantine record stands for, for its detail (``unit``:

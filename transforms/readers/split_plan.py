@@ -71,9 +71,12 @@ def plan_splits(path: str, fmt: str, config: ReadConfig) -> list[Split]:
             cuts = _parquet_cuts(raw, config)
         else:
             cuts = []
+    if not cuts:
+        return [WHOLE]
     points = [(0, 0, 0), *cuts]
     ends = [start for start, _, _ in cuts] + [None]
-    return [Split(start, end, offset, before) for (start, offset, before), end in zip(points, ends)]
+    row_groups = fmt == PARQUET
+    return [Split(start, end, offset, before, row_groups) for (start, offset, before), end in zip(points, ends)]
 
 
 class _Chunks:
