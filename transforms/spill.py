@@ -102,8 +102,9 @@ def range_index(hashed: int, count: int) -> int:
     return hashed * count // KEY_SPACE
 
 
-def _encode_run(items: list[tuple[str, int, bytes]], config: MemoryConfig) -> bytes:
-    """Sorted items as zstd blocks (never spanning two parts) followed by the JSON index."""
+def _encode_run(items: list[tuple[str, int, bytes]], config: MemoryConfig) -> bytearray:
+    """Sorted items as zstd blocks (never spanning two parts) followed by the JSON index, built
+    in place (a run is ``buffer_bytes`` of values, and every copy of it costs)."""
     compressor = zstandard.ZstdCompressor(level=config.zstd_level)
     out, index = bytearray(), []
     block: list[bytes] = []
@@ -128,7 +129,9 @@ def _encode_run(items: list[tuple[str, int, bytes]], config: MemoryConfig) -> by
     if block:
         close_block(previous_part, previous_hash)
     footer = json.dumps(index, separators=(",", ":")).encode()
-    return bytes(out) + footer + _FOOTER.pack(len(footer), _MAGIC)
+    out += footer
+    out += _FOOTER.pack(len(footer), _MAGIC)
+    return out
 
 
 def read_range(paths: Iterable[str], part: str, low: int, high: int) -> Iterator[tuple[int, Any]]:
@@ -140,18 +143,20 @@ def read_range(paths: Iterable[str], part: str, low: int, high: int) -> Iterator
         if magic != _MAGIC:
             raise ValueError(f"{path} is not a spill file (bad footer)")
         index_start = len(data) - _FOOTER.size - index_length
+        view = memoryview(data)  # slices of a view copy nothing
         for block_part, first, last, offset, length, _count in json.loads(data[index_start:-_FOOTER.size]):
             if block_part != part or last < low or first >= high:
                 continue
-            block = decompressor.decompress(data[offset:offset + length])
+            block = decompressor.decompress(view[offset:offset + length])
+            values = memoryview(block)
             position = 0
             while position < len(block):
                 hashed, size = _ITEM.unpack_from(block, position)
                 position += _ITEM.size
                 if low <= hashed < high:
-                    yield hashed, pickle.loads(block[position:position + size])
+                    yield hashed, pickle.loads(values[position:position + size])
                 position += size
-        del data
+        del view, data
 
 
 class _Budget:
