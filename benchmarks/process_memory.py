@@ -4,7 +4,8 @@ child process (``benchmarks/text_pipeline.py``).
 "peak tree PSS" samples the summed PSS of the process and all its descendants every 0.1 s, or
 less often when a sample costs more than 2% of a core (PSS
 splits pages that forked children share, so the sum does not count them twice); "max proc RSS"
-is the largest peak RSS (``VmHWM``) of any process of the tree, sampled with it. Not
+is the largest peak RSS (``VmHWM``) of any process of the tree, sampled with it; "PSS at the
+peak" is each process's share of the peak tree sample (the driver and each worker). Not
 ``wait4``'s ``ru_maxrss``: Linux carries that across fork and exec, so a job started by a
 benchmark that holds gigabytes (the images it serves) would report the benchmark's own RSS.
 """
@@ -56,15 +57,15 @@ def _peak_rss_kb(pid: int) -> int:
     return 0
 
 
-def tree_memory_kb(pid: int) -> tuple[int, int]:
-    """Summed PSS of ``pid`` and all its descendants, and the largest peak RSS among them, in kB."""
-    children, total, largest, todo = _children_map(), 0, 0, [pid]
+def tree_memory_kb(pid: int) -> tuple[dict[int, int], int]:
+    """The PSS of ``pid`` and of each of its descendants, and the largest peak RSS among them, in kB."""
+    children, parts, largest, todo = _children_map(), {}, 0, [pid]
     while todo:
         current = todo.pop()
-        total += _pss_kb(current)
+        parts[current] = _pss_kb(current)
         largest = max(largest, _peak_rss_kb(current))
         todo.extend(children.get(current, ()))
-    return total, largest
+    return parts, largest
 
 
 class _PeakTreeMemory(threading.Thread):
@@ -77,13 +78,18 @@ class _PeakTreeMemory(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.interval_s, self.max_share = pid, interval_s, max_share
         self.peak_kb, self.peak_rss_kb = 0, 0
+        self.peak_parts_kb: list[int] = []  # each process's PSS at the peak, largest first
         self.done = threading.Event()
 
     def run(self) -> None:
         while True:
             started = time.thread_time()
-            pss, rss = tree_memory_kb(self.pid)
-            self.peak_kb, self.peak_rss_kb = max(self.peak_kb, pss), max(self.peak_rss_kb, rss)
+            parts, rss = tree_memory_kb(self.pid)
+            pss = sum(parts.values())
+            if pss > self.peak_kb:
+                self.peak_kb = pss
+                self.peak_parts_kb = sorted((kb for kb in parts.values() if kb), reverse=True)
+            self.peak_rss_kb = max(self.peak_rss_kb, rss)
             cost = time.thread_time() - started
             if self.done.wait(max(self.interval_s, cost / self.max_share)):
                 return
@@ -96,6 +102,7 @@ class Measured:
     cpu_s: float
     peak_tree_pss_mb: float
     max_proc_rss_mb: float
+    pss_at_peak_mb: tuple[float, ...] = ()  # each process of the tree at the peak, largest first
 
 
 def measure(command: list[str], log: Path, env: dict[str, str] | None = None, cpu: int | None = None) -> Measured:
@@ -119,4 +126,5 @@ def measure(command: list[str], log: Path, env: dict[str, str] | None = None, cp
         sampler.done.set()
         sampler.join()
     return Measured(child.returncode, wall, usage.ru_utime + usage.ru_stime,
-                    sampler.peak_kb / 1024, sampler.peak_rss_kb / 1024)
+                    sampler.peak_kb / 1024, sampler.peak_rss_kb / 1024,
+                    tuple(round(kb / 1024) for kb in sampler.peak_parts_kb))

@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, count, m in rows:
         print(f"{name:<24}{count:>9}{m.wall_s:>9.1f}{m.cpu_s:>9.1f}{count / m.cpu_s:>11.1f}"
               f"{m.peak_tree_pss_mb:>18.0f}{m.max_proc_rss_mb:>12.0f}")
+    for name, _count, m in rows:
+        print(f"{name}: PSS at the peak, per process (MB): {', '.join(map(str, m.pss_at_peak_mb))}")
     for small, large in zip(rows[::2], rows[1::2], strict=True) if args.factor > 1 else ():
         (name, count, m1), (_, count10, m10) = small, large
         print(f"{name.split()[0]}: x{count10 / count:.1f} input -> peak tree PSS x{m10.peak_tree_pss_mb / m1.peak_tree_pss_mb:.2f}"
