@@ -105,6 +105,58 @@ def test_spilled_cogroup_equals_cogroup(tmp_path):
         assert_that(both, equal_to([True]))
 
 
+def test_streamed_join_gives_each_large_value_alone_with_its_keys_compact_values(tmp_path):
+    """Regrouped by key, the streamed join is ``CoGroupByKey``; one element per large value
+    (a hot key's 200 values are 200 elements), and keys with compact values only come once."""
+    large = [("hot", {"i": i}) for i in range(200)] + [(f"k{i % 37}", {"i": 1000 + i}) for i in range(300)]
+    compact = [("hot", -1)] + [(f"k{i}", i) for i in range(0, 45, 2)]
+
+    def regroup(elements):
+        merged = {}
+        for key, grouped in elements:
+            assert len(grouped["large"]) <= 1
+            entry = merged.setdefault(key, ([], sorted(grouped["compact"])))
+            assert entry[1] == sorted(grouped["compact"])  # the same compact values each time
+            entry[0].extend(v["i"] for v in grouped["large"])
+        return sorted((key, sorted(values), c) for key, (values, c) in merged.items()), len(elements)
+
+    def native(groups):
+        return sorted((key, sorted(v["i"] for v in g["large"]), sorted(g["compact"])) for key, g in groups)
+
+    with TestPipeline(runner="FnApiRunner") as p:
+        inputs = {"large": p | "L" >> beam.Create(large), "compact": p | "C" >> beam.Create(compact)}
+        expected = inputs | "Native" >> beam.CoGroupByKey() | "AllNative" >> beam.combiners.ToList()
+        streamed = (
+            inputs
+            | "Streamed" >> SpilledCoGroupByKey(str(tmp_path / "spill"), "large", TINY, stream_large=True)
+            | "AllStreamed" >> beam.combiners.ToList()
+        )
+        checked = expected | beam.Map(
+            # 500 large values, and k38..k44 once each (compact values only)
+            lambda groups, elements: regroup(elements) == (native(groups), 500 + 4),
+            elements=beam.pvalue.AsSingleton(streamed),
+        )
+        assert_that(checked, equal_to([True]))
+
+
+def test_streamed_join_emits_as_it_reads():
+    """A task emits a large value before reading the next one: it never holds a key's values."""
+    from transforms.spilled_shuffle import _JoinRangeFn
+
+    read = []
+
+    def spilled():
+        for i in range(3):
+            read.append(i)
+            yield 0, ("hot", ("large", i))
+
+    join = _JoinRangeFn(("large", "compact"), "large")
+    out = join._stream({"hot": {"compact": ["keeper"]}}, spilled())
+    for i in range(3):
+        assert next(out) == ("hot", {"large": [i], "compact": ["keeper"]}) and read == list(range(i + 1))
+    assert list(out) == []
+
+
 def test_spilled_group_by_key_in_the_run_staging(tmp_path):
     run = RunContext(str(tmp_path / "run"), "r1", memory=TINY)
     pairs = [(i % 5, "v" * 100 + str(i)) for i in range(60)]

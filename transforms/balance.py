@@ -134,7 +134,7 @@ class _Cap(beam.PTransform):
 
         return (
             {"record": keyed, "kept": keepers}
-            | "Join" >> SpilledCoGroupByKey.for_run(self._run, "record")
+            | "Join" >> SpilledCoGroupByKey.for_run(self._run, "record", stream_large=True)
             | "Split" >> beam.FlatMapTuple(emit).with_outputs(REJECTED, main=KEPT)
         )
 

@@ -206,7 +206,7 @@ class Decontaminate(GlobalStep):
         keyed = records | "KeyById" >> beam.Map(lambda r: (r["id"], r))
         out = (
             {"record": keyed, "matches": matches}
-            | "JoinRecords" >> SpilledCoGroupByKey.for_run(self._run, "record")
+            | "JoinRecords" >> SpilledCoGroupByKey.for_run(self._run, "record", stream_large=True)
             | "Decide" >> beam.FlatMapTuple(_apply(self.config.action)).with_outputs(REJECTED, main=KEPT)
         )
         self.stats = (

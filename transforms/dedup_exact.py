@@ -120,6 +120,6 @@ class ExactDedup(GlobalStep):
         )
         return split_outputs(
             {"records": keyed, "keeper": keepers}
-            | "JoinKeeper" >> SpilledCoGroupByKey.for_run(self._run, "records")
+            | "JoinKeeper" >> SpilledCoGroupByKey.for_run(self._run, "records", stream_large=True)
             | "Split" >> beam.FlatMapTuple(_emit).with_outputs(REJECTED, main=KEPT)
         )

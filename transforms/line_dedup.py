@@ -142,6 +142,6 @@ class LineDedup(GlobalStep):
         )
         return split_outputs(
             {"record": keyed, "lines": removals}
-            | "JoinRecords" >> SpilledCoGroupByKey.for_run(self._run, "record")
+            | "JoinRecords" >> SpilledCoGroupByKey.for_run(self._run, "record", stream_large=True)
             | "Rewrite" >> beam.FlatMapTuple(emit).with_outputs(REJECTED, main=KEPT)
         )

@@ -12,6 +12,13 @@ shuffled, and the large one goes through ``transforms.spill``:
    spilled values (read back from the run files) are grouped by key in memory, and emitted as
    ``(key, {input name: [values]})``, exactly what ``CoGroupByKey`` emits, every key once.
 
+With ``stream_large`` (one large input), a task holds only its range's compact values: each
+large value is emitted as it is read, alone in its list beside its key's compact values, so a
+key repeats once per large value. That is the join a step needs when it decides each record
+from facts about its key (a keeper, a count, a decision per id), and it keeps memory flat
+however many values share a key: a page copied a million times over a crawl is a million
+single-record elements, never one group (a range is cut by bytes, but one key cannot be).
+
 The output elements stream into the next step; nothing downstream needs to change.
 """
 
@@ -42,8 +49,9 @@ _PART = ""  # one part: the key space is split by hash ranges alone
 
 
 class _JoinRangeFn(beam.DoFn):
-    def __init__(self, names: tuple[str, ...]):
+    def __init__(self, names: tuple[str, ...], streamed: str | None):
         self._names = names
+        self._streamed = streamed
 
     def process(self, task: tuple[int, dict[str, list]], count: int, facts: list[dict]) -> Iterator[Any]:
         index, grouped = task
@@ -54,9 +62,25 @@ class _JoinRangeFn(beam.DoFn):
             name, inner = value
             groups.setdefault(key, {}).setdefault(name, []).append(inner)
         low, high = range_of(index, count)
-        for _hashed, (key, (name, value)) in read_range(paths_with(facts, _PART), _PART, low, high):
+        spilled = read_range(paths_with(facts, _PART), _PART, low, high)
+        if self._streamed is not None:
+            yield from self._stream(groups, spilled)
+            return
+        for _hashed, (key, (name, value)) in spilled:
             groups.setdefault(key, {}).setdefault(name, []).append(value)
         for key, by_name in groups.items():
+            yield key, {name: by_name.get(name, []) for name in self._names}
+
+    def _stream(self, groups: dict[Any, dict[str, list]], spilled: Iterator[Any]) -> Iterator[Any]:
+        """Each large value as it is read, with its key's compact values; then the keys that
+        have compact values only, once each (as ``CoGroupByKey`` would emit them)."""
+        unseen = set(groups)
+        for _hashed, (key, (_name, value)) in spilled:
+            unseen.discard(key)
+            by_name = groups.get(key, {})
+            yield key, {name: [value] if name == self._streamed else by_name.get(name, []) for name in self._names}
+        for key in unseen:
+            by_name = groups[key]
             yield key, {name: by_name.get(name, []) for name in self._names}
 
 
@@ -65,18 +89,24 @@ class SpilledCoGroupByKey(beam.PTransform):
 
     ``large`` names the inputs that are spilled (record bodies, fetched images); the others
     must be compact (a few small values per key), since they go through the runner's shuffle.
+    ``stream_large``: each value of the one large input on its own (the module's docstring).
     """
 
-    def __init__(self, directory: str, large: str | tuple[str, ...], config: MemoryConfig = MemoryConfig()):
+    def __init__(self, directory: str, large: str | tuple[str, ...], config: MemoryConfig = MemoryConfig(),
+                 stream_large: bool = False):
         super().__init__()
         self._directory = directory
         self._large = (large,) if isinstance(large, str) else tuple(large)
         self._config = config
+        if stream_large and len(self._large) != 1:
+            raise ValueError(f"stream_large needs exactly one large input, got {list(self._large)}")
+        self._streamed = self._large[0] if stream_large else None
 
     @classmethod
-    def for_run(cls, run: RunContext | None, large: str | tuple[str, ...]) -> SpilledCoGroupByKey:
+    def for_run(cls, run: RunContext | None, large: str | tuple[str, ...],
+                stream_large: bool = False) -> SpilledCoGroupByKey:
         """Spilling into ``run``'s staging within its memory bounds (a temporary folder without)."""
-        return cls(spill_dir_of(run), large, run.memory if run is not None else MemoryConfig())
+        return cls(spill_dir_of(run), large, run.memory if run is not None else MemoryConfig(), stream_large)
 
     def expand(self, inputs: dict[str, beam.PCollection]) -> beam.PCollection:
         missing = [name for name in self._large if name not in inputs]
@@ -115,7 +145,7 @@ class SpilledCoGroupByKey(beam.PTransform):
             {"compact": by_range, "range": every_range}
             | "GroupRanges" >> beam.CoGroupByKey()
             | "JoinRanges" >> beam.ParDo(
-                _JoinRangeFn(names),
+                _JoinRangeFn(names, self._streamed),
                 count=pvalue.AsSingleton(count),
                 facts=pvalue.AsList(facts),
             )

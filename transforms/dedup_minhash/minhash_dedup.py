@@ -293,7 +293,7 @@ class MinHashDedup(GlobalStep):
         )
         out = (
             {"record": signed.records, "decision": decisions}
-            | "JoinRecords" >> SpilledCoGroupByKey.for_run(self._run, "record")
+            | "JoinRecords" >> SpilledCoGroupByKey.for_run(self._run, "record", stream_large=True)
             | "Split"
             >> beam.ParDo(_SplitFn(policy_len, self.index_uri is not None)).with_outputs(
                 REJECTED, _BANDS, main=KEPT

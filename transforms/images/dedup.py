@@ -30,8 +30,9 @@ import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
 
-from transforms.images.url_dedup import DUP_OF, keep_first
-from transforms.spilled_shuffle import SpilledCoGroupByKey, SpilledGroupByKey
+from transforms.images.keep_best import KeepBestPerKey
+from transforms.images.url_dedup import DUP_OF
+from transforms.spilled_shuffle import SpilledCoGroupByKey
 from transforms.stage import (
     DEDUP,
     KEPT,
@@ -104,16 +105,9 @@ class ExactImageDedup(GlobalStep):
 
     def expand(self, records: beam.PCollection) -> StageResult:
         stage = self.name
-        out = (
-            records
-            | "KeyBySha" >> beam.Map(lambda r: (r["sha256"], r))
-            | "GroupBySha" >> SpilledGroupByKey(self._run)
-            | "KeepBest"
-            >> beam.FlatMap(lambda kv: keep_first(kv[1], stage, "duplicate", keeper_rank)).with_outputs(
-                REJECTED, main=KEPT
-            )
+        return split_outputs(
+            records | "KeepBest" >> KeepBestPerKey(self._run, lambda r: r["sha256"], stage, "duplicate", keeper_rank)
         )
-        return split_outputs(out)
 
 
 def near_pairs(
@@ -180,7 +174,7 @@ class NearImageDedup(GlobalStep):
 
         out = (
             {"record": records | "KeyById" >> beam.Map(lambda r: (r["id"], r)), "better": best_better}
-            | "JoinBetter" >> SpilledCoGroupByKey.for_run(self._run, "record")
+            | "JoinBetter" >> SpilledCoGroupByKey.for_run(self._run, "record", stream_large=True)
             | "Decide" >> beam.FlatMap(decide).with_outputs(REJECTED, main=KEPT)
         )
         return split_outputs(out)

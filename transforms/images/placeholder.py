@@ -102,7 +102,7 @@ class Placeholder(GlobalStep):
 
         out = (
             {"record": keyed, "count": counts}
-            | "JoinCounts" >> SpilledCoGroupByKey.for_run(self._run, "record")
+            | "JoinCounts" >> SpilledCoGroupByKey.for_run(self._run, "record", stream_large=True)
             | "Decide" >> beam.FlatMap(decide).with_outputs(REJECTED, main=KEPT)
         )
         return split_outputs(out)
