@@ -103,6 +103,14 @@ def read_bytes(path: str) -> bytes:
         return handle.read()
 
 
+@contextmanager
+def open_read(path: str) -> Iterator[BinaryIO]:
+    """A seekable reader of ``path`` (a local file, or ranged GETs on an object store): for
+    files read in parts, such as a spill file's footer, index and one range of blocks."""
+    with FileSystems.open(path, compression_type=_RAW) as handle:
+        yield handle
+
+
 def exists(path: str) -> bool:
     return FileSystems.exists(path)
 

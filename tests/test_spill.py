@@ -1,6 +1,7 @@
 """Spill files and the spilled shuffle: every value comes back once, in its part and range."""
 
 import json
+import pickle
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -48,6 +49,44 @@ def test_spilled_items_come_back_once_by_part_and_range(tmp_path):
                 got.append(value["n"])
         assert sorted(got) == expected  # each value once, none from another part
     assert sum(count for fact in facts_seen for count, _bytes in fact["parts"].values()) == 400
+
+
+def test_a_range_read_reads_only_its_blocks(tmp_path, monkeypatch):
+    """One of 8 ranges of one of 3 parts reads its blocks, the index and the footer of a run file,
+    not the whole file: T range tasks over F files would otherwise read T x F files."""
+    from contextlib import contextmanager
+
+    from transforms import spill
+
+    items = sorted(((part, hashed, pickle.dumps(value)) for part, hashed, value in _items(400)),
+                   key=lambda item: item[:2])
+    path = tmp_path / "run.spill"
+    path.write_bytes(spill._encode_run(items, MemoryConfig(block_bytes=500)))
+    read = []
+    opened = spill.open_read
+
+    class Counting:
+        def __init__(self, handle):
+            self._handle = handle
+
+        def seek(self, *args):
+            return self._handle.seek(*args)
+
+        def read(self, n=-1):
+            data = self._handle.read(n)
+            read.append(len(data))
+            return data
+
+    @contextmanager
+    def counting(p):
+        with opened(p) as handle:
+            yield Counting(handle)
+
+    monkeypatch.setattr(spill, "open_read", counting)
+    low, high = range_of(3, 8)
+    got = sorted(value["n"] for _h, value in read_range([str(path)], "part1", low, high))
+    assert got and got == sorted(v["n"] for p_, h, v in _items(400) if p_ == "part1" and low <= h < high)
+    assert sum(read) < path.stat().st_size / 4  # a third of the items is part1, an eighth of those in range
 
 
 def test_writers_of_one_process_share_one_buffer_bound(tmp_path):

@@ -60,6 +60,7 @@ def write_shard(chunks: Iterable[list[Record]], handle: BinaryIO, schema: pa.Sch
         for chunk in chunks:
             rows += len(chunk)
             pending.append(pa.Table.from_pylist(chunk, schema=schema))
+            del chunk  # its records are in the table: not held while the next chunk is read
             held = sum(table.num_rows for table in pending)
             if held >= group:
                 table = pa.concat_tables(pending)
@@ -118,6 +119,8 @@ class ShardedParquetSink(beam.PTransform):
             return
         name = f"part-{shard:05d}-of-{num_shards:05d}.parquet"
         path = join(self._directory, partition, name) if partition else join(self._directory, name)
+        chunks = itertools.chain([first], chunks)
+        del first  # the chain lets go of it once read, so the shard never holds its first chunk
         with open_atomic(path) as handle:
-            rows = write_shard(itertools.chain([first], chunks), handle, self._schema, self._config)
+            rows = write_shard(chunks, handle, self._schema, self._config)
         yield {"path": path, "partition": partition, "rows": rows, "bytes": handle.bytes, "sha256": handle.sha256}

@@ -5,10 +5,12 @@ files (``transforms.spill``) under their partition and id hash, the spill facts 
 partition's rows and weight; once every record is spilled, each partition's shard count is
 known from the facts (no shuffle of its own) and each shard is
 one task that hands the writer's ``write`` its records in id order, as chunks: the shard's id
-range is read back in sub-ranges of about ``MemoryConfig.task_bytes`` of spilled records, each
-sorted by id. A worker holds one chunk at a time (and what the writer buffers, such as a
-Parquet row group), never the shard nor the output: writing is bounded by configuration
-whatever the shard's size.
+range is read back in sub-ranges of about a quarter of ``MemoryConfig.task_bytes`` of spilled
+records, each sorted by id: a chunk's records and what a writer builds of them take about four
+times their pickled size (measured: a chunk of 81 MB pickled pages is 113 MB of records, and
+its Arrow table takes 200 MB more while built). A worker holds one chunk at a time (and what the
+writer buffers, such as a Parquet row group), never the shard nor the output: writing is
+bounded by configuration whatever the shard's size.
 
 Shard ``s`` of ``n`` holds the ids whose leading 48 bits fall in the ``s``-th of ``n`` equal
 ranges (``shard_of``): the same input and config give the same files, and shards concatenated in
@@ -71,6 +73,11 @@ def id_ordered_chunks(paths: list[str], partition: str, low: int, high: int, chu
         records = [record for _hashed, record in read_range(paths, partition, chunk_low, chunk_high)]
         records.sort(key=lambda record: record["id"])
         yield records
+        del records  # not held while the next chunk is read
+
+
+# What a chunk's records and a writer's work on them take in memory, per pickled byte (above).
+_EXPANSION = 4
 
 
 class _WriteShardFn(beam.DoFn):
@@ -82,7 +89,7 @@ class _WriteShardFn(beam.DoFn):
         partition, shard, num_shards = task
         low, high = range_of(shard, num_shards)
         # Ids are uniform hashes: each shard holds about an equal share of the partition.
-        chunks = task_count(part_bytes(facts, partition) // num_shards, self._memory)
+        chunks = task_count(part_bytes(facts, partition) // num_shards * _EXPANSION, self._memory)
         records = id_ordered_chunks(paths_with(facts, partition), partition, low, high, chunks)
         yield from self._write(partition, shard, num_shards, records)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import pickle
 import struct
 import threading
@@ -35,7 +36,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
-from run_folder.storage import delete, join, read_bytes, write_atomic
+from run_folder.storage import delete, join, open_read, write_atomic
 
 KEY_BITS = 48
 KEY_SPACE = 1 << KEY_BITS
@@ -135,19 +136,33 @@ def _encode_run(items: list[tuple[str, int, bytes]], config: MemoryConfig) -> by
 
 
 def read_range(paths: Iterable[str], part: str, low: int, high: int) -> Iterator[tuple[int, Any]]:
-    """``(key hash, value)`` of ``part`` with ``low <= hash < high``, from each run file in turn."""
+    """``(key hash, value)`` of ``part`` with ``low <= hash < high``, from each run file in turn.
+
+    Only the footer, the index and the blocks that overlap the range are read: a step of T
+    range tasks over F run files would otherwise read T x F whole files, which grows with the
+    square of the input (a run is sorted, so the overlapping blocks are one contiguous span).
+    """
     decompressor = zstandard.ZstdDecompressor()
     for path in paths:
-        data = read_bytes(path)
-        index_length, magic = _FOOTER.unpack_from(data, len(data) - _FOOTER.size)
-        if magic != _MAGIC:
-            raise ValueError(f"{path} is not a spill file (bad footer)")
-        index_start = len(data) - _FOOTER.size - index_length
-        view = memoryview(data)  # slices of a view copy nothing
-        for block_part, first, last, offset, length, _count in json.loads(data[index_start:-_FOOTER.size]):
-            if block_part != part or last < low or first >= high:
+        with open_read(path) as handle:
+            end = handle.seek(0, os.SEEK_END)
+            handle.seek(end - _FOOTER.size)
+            index_length, magic = _FOOTER.unpack(handle.read(_FOOTER.size))
+            if magic != _MAGIC:
+                raise ValueError(f"{path} is not a spill file (bad footer)")
+            handle.seek(end - _FOOTER.size - index_length)
+            blocks = [
+                (offset, length)
+                for block_part, first, last, offset, length, _count in json.loads(handle.read(index_length))
+                if block_part == part and first < high and last >= low
+            ]
+            if not blocks:
                 continue
-            block = decompressor.decompress(view[offset:offset + length])
+            start = blocks[0][0]
+            handle.seek(start)
+            span = memoryview(handle.read(blocks[-1][0] + blocks[-1][1] - start))
+        for offset, length in blocks:
+            block = decompressor.decompress(span[offset - start:offset - start + length])
             values = memoryview(block)
             position = 0
             while position < len(block):
@@ -156,7 +171,7 @@ def read_range(paths: Iterable[str], part: str, low: int, high: int) -> Iterator
                 if low <= hashed < high:
                     yield hashed, pickle.loads(values[position:position + size])
                 position += size
-        del view, data
+        del span
 
 
 class _Budget:
